@@ -1,0 +1,106 @@
+//! Loga's bulk add and bulk use (SPEC §3): items apply in order; the first that
+//! fails stops the bulk with `fail_at`, and what came before stays applied unless
+//! the bulk is atomic. Items after the failure are not looked at.
+
+use crate::command::{AddPoints, BulkResult, Context, Decision, Outcome, PointsReceipt, UsePoints};
+use crate::field::FieldPath;
+use crate::limits::BULK_ITEMS_MAX;
+use crate::overlay::Overlay;
+use crate::points;
+use crate::programs;
+use crate::rejection::Rejection;
+use crate::state::State;
+
+pub fn add(
+    state: &State,
+    program: &str,
+    items: &[AddPoints],
+    atomic: bool,
+    context: Context,
+) -> Result<Decision, Rejection> {
+    run(state, program, items, atomic, context, |view, item| {
+        if item.cost.is_some() || !item.formula_id.is_empty() || item.replace_duplicate {
+            return Err(Rejection::Invalid {
+                field: FieldPath::new("cost"),
+                rule: "cost, formula_id and replace_duplicate are not bulk fields".to_owned(),
+            });
+        }
+        points::add(view, item)
+    })
+}
+
+pub fn spend(
+    state: &State,
+    program: &str,
+    items: &[UsePoints],
+    atomic: bool,
+    context: Context,
+) -> Result<Decision, Rejection> {
+    run(state, program, items, atomic, context, |view, item| {
+        if item.replace_duplicate {
+            return Err(Rejection::Invalid {
+                field: FieldPath::new("replace_duplicate"),
+                rule: "replace_duplicate is not a bulk field".to_owned(),
+            });
+        }
+        points::spend(view, item)
+    })
+}
+
+fn run<Item>(
+    state: &State,
+    program: &str,
+    items: &[Item],
+    atomic: bool,
+    context: Context,
+    mut decide: impl FnMut(&mut Overlay<'_>, &Item) -> Result<PointsReceipt, Rejection>,
+) -> Result<Decision, Rejection> {
+    programs::existing(state, program)?;
+    if items.is_empty() || items.len() > BULK_ITEMS_MAX {
+        return Err(Rejection::OutOfRange {
+            field: FieldPath::new("items"),
+            got: i128::try_from(items.len()).expect("len fits i128"),
+            min: 1,
+            max: i128::try_from(BULK_ITEMS_MAX).expect("limit fits i128"),
+        });
+    }
+    let mut view = Overlay::new(state, context);
+    let mut result = BulkResult::default();
+    let mut touched: Vec<String> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let index_u32 = u32::try_from(index).expect("bulk index fits u32");
+        let before = view.events().len();
+        match decide(&mut view, item) {
+            Ok(receipt) if receipt.duplicate => result.duplicates.push(index_u32),
+            Ok(receipt) => {
+                result.applied_count += 1;
+                if result.first_transaction_id == 0 {
+                    result.first_transaction_id = receipt.transaction_id;
+                }
+                result.last_transaction_id = receipt.transaction_id;
+                for event in &view.events()[before..] {
+                    if !touched.contains(&event.member) {
+                        touched.push(event.member.clone());
+                    }
+                }
+            }
+            Err(rejection) => {
+                result.fail_at = Some(index_u32);
+                result.failure = Some(rejection.under("items", index));
+                break;
+            }
+        }
+    }
+    if atomic && result.fail_at.is_some() {
+        let failed = BulkResult { fail_at: result.fail_at, failure: result.failure, ..BulkResult::default() };
+        return Ok(Decision { events: Vec::new(), outcome: Outcome::Bulk(failed) });
+    }
+    result.balances = touched
+        .into_iter()
+        .map(|member| {
+            let points = view.live_points(program, &member);
+            (member, points)
+        })
+        .collect();
+    Ok(view.finish(Outcome::Bulk(result)))
+}

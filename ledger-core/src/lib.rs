@@ -1,0 +1,32 @@
+//! The ledger's domain: commands, validation, events and the projections they fold
+//! into. Pure and deterministic: no I/O, no clock, no randomness, no hash order.
+//! Time and sequence numbers come in with the command (`Context`), so the same
+//! events always give the same `State`, which is what makes replay an audit.
+//!
+//! The shape is decide/apply: [`decide`] checks a command against the state and
+//! returns events or a [`Rejection`] naming the field and the rule;
+//! [`State::apply`] folds an event in and never fails.
+
+pub mod bulk;
+pub mod command;
+pub mod decide;
+pub mod event;
+pub mod expiry;
+pub mod field;
+pub mod limits;
+pub mod lots;
+pub mod overlay;
+pub mod points;
+pub mod programs;
+pub mod rejection;
+pub mod state;
+pub mod time;
+pub mod validate;
+
+pub use command::{Command, Context, Decision, Outcome};
+pub use decide::decide;
+pub use event::{Event, EventBody, Stamp};
+pub use field::FieldPath;
+pub use rejection::{Rejection, RejectionClass};
+pub use state::State;
+pub use time::Timestamp;

@@ -1,0 +1,240 @@
+//! Points (SPEC §3): add, use, references and their replacement. Every decision
+//! runs on an `Overlay`, so that a replacement's reversal and new transaction, or a
+//! bulk's items, each see what the ones before them left.
+
+use crate::command::{AddPoints, PointsReceipt, UsePoints};
+use crate::event::{Event, EventBody, PointsAdded, PointsReversal, PointsUsed};
+use crate::field::FieldPath;
+use crate::limits::POINTS_PER_ADD_MAX;
+use crate::overlay::Overlay;
+use crate::rejection::Rejection;
+use crate::state::{ReferenceEntry, ReferenceKind};
+use crate::validate;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// Decides one add on the overlay and applies it there.
+pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt, Rejection> {
+    validate::id("member_id", &command.member)?;
+    validate::required_remark("remark", &command.remark)?;
+    validate::remark("private_remark", &command.private_remark)?;
+    validate::optional_id("reference", &command.reference)?;
+    validate::optional_id("branch_code", &command.branch_code)?;
+    let points = add_amount(view, command)?;
+    if let Some(expires_at) = command.expires_at
+        && expires_at <= view.at()
+    {
+        return Err(Rejection::Invalid {
+            field: FieldPath::new("expires_at"),
+            rule: format!("must be later than now ({}), got {expires_at}", view.at()),
+        });
+    }
+    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
+        Earlier::None => None,
+        Earlier::Duplicate(receipt) => return Ok(receipt),
+        Earlier::Replace(entry) => Some(entry),
+    };
+    let body = EventBody::PointsAdded(PointsAdded {
+        points,
+        remark: command.remark.clone(),
+        private_remark: command.private_remark.clone(),
+        reference: command.reference.clone(),
+        branch_code: command.branch_code.clone(),
+        expires_at: command.expires_at,
+        cost: command.cost.filter(|_| !command.formula_id.is_empty()),
+        formula_id: command.formula_id.clone(),
+    });
+    let event = Event {
+        program: command.program.clone(),
+        member: command.member.clone(),
+        occurred_at: command.occurred_at,
+        body,
+    };
+    // An add can only raise the balance, so it goes first: the reversal of an
+    // earlier add then checks the net change, as SPEC §3 asks.
+    let transaction_id = view.apply(event);
+    if let Some(entry) = &previous {
+        reverse(view, &command.program, &command.reference, entry)?;
+    }
+    Ok(PointsReceipt {
+        transaction_id,
+        points,
+        balance: view.live_points(&command.program, &command.member),
+        duplicate: false,
+        replaced: previous.is_some(),
+    })
+}
+
+/// Decides one use on the overlay and applies it there.
+pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceipt, Rejection> {
+    validate::id("member_id", &command.member)?;
+    validate::optional_id("reward_id", &command.reward_id)?;
+    validate::remark("remark", &command.remark)?;
+    validate::remark("private_remark", &command.private_remark)?;
+    validate::optional_id("reference", &command.reference)?;
+    validate::optional_id("branch_code", &command.branch_code)?;
+    let points = use_amount(view, command)?;
+    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
+        Earlier::None => None,
+        Earlier::Duplicate(receipt) => return Ok(receipt),
+        Earlier::Replace(entry) => Some(entry),
+    };
+    // Giving an earlier use back can only raise the balance, so it goes first.
+    if let Some(entry) = previous.as_ref().filter(|entry| entry.kind == ReferenceKind::PointsUse) {
+        reverse(view, &command.program, &command.reference, entry)?;
+    }
+    let live = view.live_points(&command.program, &command.member);
+    let member = view.member(&command.program, &command.member);
+    let taken = member.map(|member| member.lots.plan_take(points, view.at(), None));
+    let Some(Ok(taken)) = taken else {
+        return Err(Rejection::InsufficientPoints { field: FieldPath::new("points"), balance: live, wanted: points });
+    };
+    let body = EventBody::PointsUsed(PointsUsed {
+        points,
+        remark: command.remark.clone(),
+        private_remark: command.private_remark.clone(),
+        reference: command.reference.clone(),
+        branch_code: command.branch_code.clone(),
+        reward_id: command.reward_id.clone(),
+        taken,
+    });
+    let event = Event {
+        program: command.program.clone(),
+        member: command.member.clone(),
+        occurred_at: command.occurred_at,
+        body,
+    };
+    let transaction_id = view.apply(event);
+    if let Some(entry) = previous.as_ref().filter(|entry| entry.kind == ReferenceKind::PointsAdd) {
+        reverse(view, &command.program, &command.reference, entry)?;
+    }
+    Ok(PointsReceipt {
+        transaction_id,
+        points,
+        balance: view.live_points(&command.program, &command.member),
+        duplicate: false,
+        replaced: previous.is_some(),
+    })
+}
+
+/// The points an add carries: given, or computed from a cost by a formula.
+fn add_amount(view: &Overlay<'_>, command: &AddPoints) -> Result<u64, Rejection> {
+    match (command.cost, command.formula_id.is_empty()) {
+        (None, true) => validate::amount("points", command.points, 1, POINTS_PER_ADD_MAX),
+        (Some(_), true) => Err(Rejection::Required { field: FieldPath::new("formula_id") }),
+        (None, false) => Err(Rejection::Required { field: FieldPath::new("cost") }),
+        (Some(cost), false) => {
+            validate::id("formula_id", &command.formula_id)?;
+            let cost = validate::positive_decimal("cost", cost)?;
+            let formula = view
+                .program(&command.program)
+                .and_then(|program| program.formulas.get(&command.formula_id))
+                .ok_or_else(|| Rejection::UnknownFormula {
+                    field: FieldPath::new("formula_id"),
+                    program: command.program.clone(),
+                    formula_id: command.formula_id.clone(),
+                })?;
+            let points = cost.checked_mul(formula.multiplier).map(|product| product.floor());
+            match points.and_then(|points| points.to_u64()) {
+                Some(points) if (1..=POINTS_PER_ADD_MAX).contains(&points) => Ok(points),
+                _ => Err(Rejection::Invalid {
+                    field: FieldPath::new("cost"),
+                    rule: format!(
+                        "cost {cost} × multiplier {} of formula {:?} must give 1..={POINTS_PER_ADD_MAX} points, got {}",
+                        formula.multiplier,
+                        command.formula_id,
+                        points.unwrap_or(Decimal::MAX)
+                    ),
+                }),
+            }
+        }
+    }
+}
+
+/// The points a use takes: given, or the reward's cost.
+fn use_amount(view: &Overlay<'_>, command: &UsePoints) -> Result<u64, Rejection> {
+    if command.reward_id.is_empty() {
+        validate::required_remark("remark", &command.remark)?;
+        return validate::amount("points", command.points, 1, u64::MAX >> 1);
+    }
+    let reward = view
+        .program(&command.program)
+        .and_then(|program| program.rewards.get(&command.reward_id))
+        .ok_or_else(|| Rejection::UnknownReward {
+            field: FieldPath::new("reward_id"),
+            program: command.program.clone(),
+            reward_id: command.reward_id.clone(),
+        })?;
+    if let Some(expired_at) = reward.expires_at
+        && expired_at <= view.at()
+    {
+        return Err(Rejection::RewardExpired {
+            field: FieldPath::new("reward_id"),
+            reward_id: command.reward_id.clone(),
+            expired_at,
+        });
+    }
+    if command.points == 0 {
+        return Ok(reward.points);
+    }
+    validate::amount("points", command.points, 1, u64::MAX >> 1)
+}
+
+enum Earlier {
+    None,
+    Duplicate(PointsReceipt),
+    Replace(ReferenceEntry),
+}
+
+/// What an earlier use of the reference means for this command.
+fn earlier(view: &Overlay<'_>, program: &str, reference: &str, replace: bool) -> Earlier {
+    if reference.is_empty() {
+        return Earlier::None;
+    }
+    match view.reference(program, reference) {
+        None => Earlier::None,
+        Some(entry) if replace => Earlier::Replace(entry.clone()),
+        Some(entry) => Earlier::Duplicate(PointsReceipt {
+            transaction_id: entry.transaction_id,
+            points: entry.points,
+            balance: entry.balance_after,
+            duplicate: true,
+            replaced: entry.replaced,
+        }),
+    }
+}
+
+/// Records the reversal of the transaction a reference named.
+fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &ReferenceEntry) -> Result<(), Rejection> {
+    let body = match entry.kind {
+        ReferenceKind::PointsUse => EventBody::PointsUseReversed(PointsReversal {
+            transaction_id: entry.transaction_id,
+            points: entry.points,
+            lots: entry.taken.clone(),
+            reference: reference.to_owned(),
+        }),
+        ReferenceKind::PointsAdd => {
+            // What expired from the lot is gone already; the rest comes back, from
+            // the add's own lot first.
+            let points = entry.points.checked_sub(entry.expired).expect("expired more than added");
+            let member = view.member(program, &entry.member);
+            let planned = member
+                .map_or(Err(points), |member| member.lots.plan_take(points, view.at(), Some(entry.transaction_id)));
+            let lots = planned.map_err(|shortfall| Rejection::ReplacementInsufficient {
+                field: FieldPath::new("replace_duplicate"),
+                transaction_id: entry.transaction_id,
+                member: entry.member.clone(),
+                shortfall,
+            })?;
+            EventBody::PointsAddReversed(PointsReversal {
+                transaction_id: entry.transaction_id,
+                points,
+                lots,
+                reference: reference.to_owned(),
+            })
+        }
+    };
+    let event = Event { program: program.to_owned(), member: entry.member.clone(), occurred_at: None, body };
+    view.apply(event);
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Programs and what an operator defines in them: formulas and rewards.
+
+use crate::command::{CreateProgram, DefineFormula, DefineReward, Outcome};
+use crate::event::{Event, EventBody};
+use crate::field::FieldPath;
+use crate::limits::POINTS_PER_ADD_MAX;
+use crate::rejection::Rejection;
+use crate::state::{Program, State};
+use crate::time::Timestamp;
+use crate::validate;
+
+pub fn create(state: &State, command: &CreateProgram, at: Timestamp) -> Result<(Vec<Event>, Outcome), Rejection> {
+    validate::id("program_id", &command.program)?;
+    validate::name("name", &command.name)?;
+    if state.program(&command.program).is_some() {
+        return Err(Rejection::ProgramExists { field: FieldPath::new("program_id"), program: command.program.clone() });
+    }
+    let event = definition(&command.program, EventBody::ProgramCreated { name: command.name.clone() });
+    let outcome =
+        Outcome::ProgramCreated { program: command.program.clone(), name: command.name.clone(), created_at: at };
+    Ok((vec![event], outcome))
+}
+
+pub fn define_formula(state: &State, command: &DefineFormula) -> Result<Vec<Event>, Rejection> {
+    existing(state, &command.program)?;
+    validate::id("formula_id", &command.formula_id)?;
+    validate::name("name", &command.name)?;
+    let multiplier = validate::positive_decimal("multiplier", command.multiplier)?;
+    let body =
+        EventBody::FormulaDefined { formula_id: command.formula_id.clone(), name: command.name.clone(), multiplier };
+    Ok(vec![definition(&command.program, body)])
+}
+
+pub fn define_reward(state: &State, command: &DefineReward) -> Result<Vec<Event>, Rejection> {
+    existing(state, &command.program)?;
+    validate::id("reward_id", &command.reward_id)?;
+    validate::name("name", &command.name)?;
+    let points = validate::amount("points", command.points, 1, POINTS_PER_ADD_MAX)?;
+    let body = EventBody::RewardDefined {
+        reward_id: command.reward_id.clone(),
+        name: command.name.clone(),
+        points,
+        expires_at: command.expires_at,
+    };
+    Ok(vec![definition(&command.program, body)])
+}
+
+/// The program a command names, which must exist (SPEC §2).
+pub fn existing<'s>(state: &'s State, program: &str) -> Result<&'s Program, Rejection> {
+    validate::id("program_id", program)?;
+    state
+        .program(program)
+        .ok_or_else(|| Rejection::UnknownProgram { field: FieldPath::new("program_id"), program: program.to_owned() })
+}
+
+fn definition(program: &str, body: EventBody) -> Event {
+    Event { program: program.to_owned(), member: String::new(), occurred_at: None, body }
+}

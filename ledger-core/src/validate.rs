@@ -1,0 +1,84 @@
+//! Checks of single fields, shared by every command. Each returns the rejection
+//! that names the field and the rule it broke.
+
+use crate::field::FieldPath;
+use crate::limits::{DECIMAL_SCALE_MAX, ID_BYTES_MAX, NAME_BYTES_MAX, REMARK_BYTES_MAX};
+use crate::rejection::Rejection;
+use rust_decimal::Decimal;
+
+/// A required id: not blank, at most `ID_BYTES_MAX` bytes, no control characters
+/// (they would make ids that print the same but differ).
+pub fn id(field: &str, value: &str) -> Result<(), Rejection> {
+    if value.trim().is_empty() {
+        return Err(Rejection::Required { field: FieldPath::new(field) });
+    }
+    optional_id(field, value)
+}
+
+/// An optional id: empty means none.
+pub fn optional_id(field: &str, value: &str) -> Result<(), Rejection> {
+    max_bytes(field, value, ID_BYTES_MAX)?;
+    if value.chars().any(char::is_control) {
+        return Err(Rejection::Invalid {
+            field: FieldPath::new(field),
+            rule: "may not contain control characters".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+pub fn name(field: &str, value: &str) -> Result<(), Rejection> {
+    if value.trim().is_empty() {
+        return Err(Rejection::Required { field: FieldPath::new(field) });
+    }
+    max_bytes(field, value, NAME_BYTES_MAX)
+}
+
+pub fn remark(field: &str, value: &str) -> Result<(), Rejection> {
+    max_bytes(field, value, REMARK_BYTES_MAX)
+}
+
+pub fn required_remark(field: &str, value: &str) -> Result<(), Rejection> {
+    if value.trim().is_empty() {
+        return Err(Rejection::Required { field: FieldPath::new(field) });
+    }
+    remark(field, value)
+}
+
+pub fn max_bytes(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
+    if value.len() > max {
+        return Err(Rejection::TooLong { field: FieldPath::new(field), got: value.len(), max });
+    }
+    Ok(())
+}
+
+/// An integer amount in `min..=max`, turned into the `u64` events carry.
+pub fn amount(field: &str, value: i64, min: u64, max: u64) -> Result<u64, Rejection> {
+    match u64::try_from(value) {
+        Ok(amount) if (min..=max).contains(&amount) => Ok(amount),
+        _ => Err(Rejection::OutOfRange {
+            field: FieldPath::new(field),
+            got: i128::from(value),
+            min: i128::from(min),
+            max: i128::from(max),
+        }),
+    }
+}
+
+/// A positive decimal with at most `DECIMAL_SCALE_MAX` places.
+pub fn positive_decimal(field: &str, value: Decimal) -> Result<Decimal, Rejection> {
+    if value <= Decimal::ZERO {
+        return Err(Rejection::Invalid {
+            field: FieldPath::new(field),
+            rule: format!("must be greater than 0, got {value}"),
+        });
+    }
+    let normalized = value.normalize();
+    if normalized.scale() > DECIMAL_SCALE_MAX {
+        return Err(Rejection::Invalid {
+            field: FieldPath::new(field),
+            rule: format!("may have at most {DECIMAL_SCALE_MAX} decimal places, got {value}"),
+        });
+    }
+    Ok(normalized)
+}
