@@ -10,6 +10,7 @@
 pub mod bulk;
 pub mod command;
 pub mod decide;
+pub mod diff;
 pub mod event;
 pub mod expiry;
 pub mod field;

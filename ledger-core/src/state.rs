@@ -263,8 +263,13 @@ pub fn apply_to_references(
     // A reversal leaves the map alone: the replacing transaction, recorded in the
     // same command, takes the reference over.
     if let Some((reference, mut entry)) = reference_entry(stamp, event, balance_after) {
-        // `decide` records a used reference again only when replacing.
-        entry.replaced = references.contains_key(&reference);
+        // `decide` records a used reference again only when replacing; the
+        // replaced add's lot no longer answers to it.
+        let replaced = references.get(&reference);
+        entry.replaced = replaced.is_some();
+        if let Some(old) = replaced.filter(|old| old.kind == ReferenceKind::PointsAdd) {
+            lot_references.remove(&old.transaction_id);
+        }
         if entry.kind == ReferenceKind::PointsAdd {
             lot_references.insert(entry.transaction_id, reference.clone());
         }

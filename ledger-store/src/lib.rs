@@ -1,1 +1,20 @@
+//! The ledger's storage: an append-only, hash-chained event log in sled, the
+//! projections kept in step with it, group commit, recovery, replay and
+//! verification. [`Ledger`] is the library API.
 
+pub mod audit;
+pub mod durable;
+pub mod envelope;
+pub mod error;
+pub mod ledger;
+pub mod log;
+pub mod projections;
+pub mod replay;
+pub mod sweep;
+pub mod tokens;
+pub mod views;
+pub mod writer;
+
+pub use error::{LedgerError, StoreError};
+pub use ledger::{Ledger, Options};
+pub use replay::Until;

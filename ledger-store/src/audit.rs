@@ -1,0 +1,99 @@
+//! Audits of a data directory: verify the hash chain, replay the log and compare
+//! with the projections the server would serve. Offline tools open the directory
+//! themselves, so the server must be stopped (sled locks its directory).
+
+use crate::envelope;
+use crate::error::StoreError;
+use crate::log::Log;
+use crate::projections::Projections;
+use crate::replay::{self, Head, Until};
+use ledger_core::State;
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub head_hash: String,
+    pub ok: bool,
+    /// Empty when ok; otherwise the first broken link, by sequence.
+    pub first_mismatch: String,
+}
+
+pub fn verify_log(log: &Log, until: Until, mut progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
+    let mut last = Head::GENESIS;
+    let walked = replay::walk(log, Head::GENESIS, until, |stamp, _| {
+        progress(stamp.sequence);
+        last.sequence = stamp.sequence;
+    });
+    match walked {
+        Ok(head) => Ok(VerifyReport {
+            events: head.sequence,
+            head_hash: envelope::hex(&head.hash),
+            ok: true,
+            first_mismatch: String::new(),
+        }),
+        Err(StoreError::Corrupt { sequence, reason }) => Ok(VerifyReport {
+            events: last.sequence,
+            head_hash: String::new(),
+            ok: false,
+            first_mismatch: format!("sequence {sequence}: {reason}"),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// What `ledger replay` reports.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    pub events: u64,
+    pub head_hash: String,
+    /// The replayed state.
+    pub state: State,
+    /// With a replay to the end: the first difference from the projections the
+    /// server would serve (checkpoint plus tail), `None` when equal.
+    pub difference: Option<String>,
+}
+
+pub fn open_offline(path: &Path) -> Result<sled::Db, StoreError> {
+    if !path.join("conf").exists() && !path.join("db").exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} holds no ledger", path.display()),
+        )));
+    }
+    sled::Config::new().path(path).open().map_err(|error| {
+        if error.to_string().contains("lock") {
+            StoreError::Locked { path: path.display().to_string(), source: error }
+        } else {
+            StoreError::Sled(error)
+        }
+    })
+}
+
+/// Verifies the hash chain of the ledger in `path`.
+pub fn verify_dir(path: &Path, progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
+    let db = open_offline(path)?;
+    verify_log(&Log::open(&db)?, Until::End, progress)
+}
+
+/// The number of events in the ledger in `path`, for progress bars.
+pub fn head_sequence(path: &Path) -> Result<u64, StoreError> {
+    let db = open_offline(path)?;
+    Ok(Log::open(&db)?.head()?.0)
+}
+
+/// Replays the log of the ledger in `path` from scratch up to `until`; replayed to
+/// the end, compares with the projections the server would load.
+pub fn replay_dir(path: &Path, until: Until, mut progress: impl FnMut(u64)) -> Result<ReplayReport, StoreError> {
+    let db = open_offline(path)?;
+    let log = Log::open(&db)?;
+    let mut state = State::default();
+    let head = replay::replay_into(&log, &mut state, Head::GENESIS, until, &mut progress)?;
+    let difference = if until == Until::End {
+        let (live, _, _) = crate::ledger::recover(&log, &Projections::open(&db)?)?;
+        ledger_core::diff::first_difference(&live, &state)
+    } else {
+        None
+    };
+    Ok(ReplayReport { events: head.sequence, head_hash: envelope::hex(&head.hash), state, difference })
+}

@@ -1,0 +1,364 @@
+//! `Ledger`: the library API. Open a data directory, send commands, read
+//! projections; the same operations the gRPC server offers, in-process.
+
+use crate::durable::Durable;
+use crate::error::{LedgerError, StoreError};
+use crate::log::{Log, LoggedEvent};
+use crate::projections::{Meta, Projections};
+use crate::replay::{self, Head, Until};
+use crate::tokens::Tokens;
+use crate::views::{self, MemberPage, MemberView};
+use crate::writer::{self, Message, Shared, Submission, Tuning};
+use ledger_core::command::{
+    AddPoints, BulkAddPoints, BulkResult, BulkUsePoints, CreateProgram, PointsReceipt, UsePoints,
+};
+use ledger_core::{Command, Outcome, State};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Knobs of the store. The defaults suit a server; tests shrink them so that the
+/// checkpoint and batching paths run all the time.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Commands waiting for the writer at most; callers wait beyond that.
+    pub queue_max: usize,
+    /// Commands one commit group takes at most.
+    pub group_commands_max: usize,
+    /// Events between checkpoints of the projections: bounds the log tail that
+    /// start-up replays.
+    pub checkpoint_events: u64,
+    /// Time between checkpoints when writes are few.
+    pub checkpoint_interval: Duration,
+    /// How often the expiry sweep records `PointsExpired` events; `None` turns it off.
+    pub expiry_sweep_interval: Option<Duration>,
+    /// sled's page cache.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            queue_max: 4_096,
+            group_commands_max: 1_024,
+            checkpoint_events: 100_000,
+            checkpoint_interval: Duration::from_secs(5),
+            expiry_sweep_interval: Some(Duration::from_secs(60)),
+            cache_capacity_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// An open ledger. Cheap to clone: clones share one writer.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ledger_store::Ledger;
+/// use ledger_core::command::{AddPoints, UsePoints};
+///
+/// let dir = std::env::temp_dir().join(format!("ledger-doc-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let ledger = Ledger::open(&dir)?;
+/// ledger.create_program("cafe", "Corner Cafe", "doc").await?;
+///
+/// let add = AddPoints { program: "cafe".into(), member: "alice".into(), points: 120,
+///                       remark: "latte".into(), ..AddPoints::default() };
+/// let receipt = ledger.add_points(add, "doc").await?;
+/// assert_eq!(receipt.balance, 120);
+///
+/// let spend = UsePoints { program: "cafe".into(), member: "alice".into(), points: 20,
+///                         remark: "cookie".into(), ..UsePoints::default() };
+/// assert_eq!(ledger.use_points(spend, "doc").await?.balance, 100);
+///
+/// // Every reply came after the flush that made it durable.
+/// let alice = ledger.member("cafe", "alice").await?;
+/// assert_eq!(alice.points, 100);
+/// ledger.close()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    queue: tokio::sync::mpsc::Sender<Message>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    sweeper: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    tokens: Tokens,
+    replayed_at_open: u64,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger in `path` with the default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Ledger, StoreError> {
+        Ledger::open_with(path, Options::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Ledger, StoreError> {
+        let db = open_db(path.as_ref(), options.cache_capacity_bytes)?;
+        let log = Log::open(&db)?;
+        let projections = Projections::open(&db)?;
+        let tokens = Tokens::open(&db)
+            .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
+        let (state, head, replayed) = recover(&log, &projections)?;
+        tracing::info!(sequence = head.sequence, replayed, "ledger opened");
+        let shared = Arc::new(Shared {
+            db,
+            log,
+            projections,
+            state: RwLock::new(state),
+            applied: AtomicU64::new(head.sequence),
+            durable: Durable::new(head.sequence),
+            failure: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        });
+        let tuning = Tuning {
+            group_commands_max: options.group_commands_max,
+            checkpoint_events: options.checkpoint_events,
+            checkpoint_interval: options.checkpoint_interval,
+        };
+        let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
+        let writer = writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), receiver)?;
+        let sweeper = options.expiry_sweep_interval.map(|interval| crate::sweep::start(queue.clone(), interval));
+        let inner = Inner {
+            shared,
+            queue,
+            writer: Mutex::new(Some(writer)),
+            sweeper: Mutex::new(sweeper),
+            tokens,
+            replayed_at_open: replayed,
+        };
+        Ok(Ledger { inner: Arc::new(inner) })
+    }
+
+    /// Events replayed from the log tail when this ledger opened.
+    pub fn replayed_at_open(&self) -> u64 {
+        self.inner.replayed_at_open
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
+    }
+
+    /// Decides and records one command; returns once it is durable.
+    pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
+        if let Some(reason) = self.inner.shared.failure() {
+            return Err(LedgerError::Unavailable(reason));
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let submission = Submission { command, actor: actor.to_owned(), reply };
+        self.inner
+            .queue
+            .send(Message::Command(submission))
+            .await
+            .map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
+        answer.await.map_err(|_| LedgerError::Unavailable("the ledger stopped before answering".to_owned()))?
+    }
+
+    pub async fn create_program(&self, program: &str, name: &str, actor: &str) -> Result<Outcome, LedgerError> {
+        let command = CreateProgram { program: program.to_owned(), name: name.to_owned() };
+        self.execute(Command::CreateProgram(command), actor).await
+    }
+
+    pub async fn add_points(&self, command: AddPoints, actor: &str) -> Result<PointsReceipt, LedgerError> {
+        match self.execute(Command::AddPoints(command), actor).await? {
+            Outcome::Points(receipt) => Ok(receipt),
+            other => unreachable!("an add answers with a receipt, got {other:?}"),
+        }
+    }
+
+    pub async fn use_points(&self, command: UsePoints, actor: &str) -> Result<PointsReceipt, LedgerError> {
+        match self.execute(Command::UsePoints(command), actor).await? {
+            Outcome::Points(receipt) => Ok(receipt),
+            other => unreachable!("a use answers with a receipt, got {other:?}"),
+        }
+    }
+
+    pub async fn bulk_add_points(&self, command: BulkAddPoints, actor: &str) -> Result<BulkResult, LedgerError> {
+        match self.execute(Command::BulkAddPoints(command), actor).await? {
+            Outcome::Bulk(result) => Ok(result),
+            other => unreachable!("a bulk answers with a bulk result, got {other:?}"),
+        }
+    }
+
+    pub async fn bulk_use_points(&self, command: BulkUsePoints, actor: &str) -> Result<BulkResult, LedgerError> {
+        match self.execute(Command::BulkUsePoints(command), actor).await? {
+            Outcome::Bulk(result) => Ok(result),
+            other => unreachable!("a bulk answers with a bulk result, got {other:?}"),
+        }
+    }
+
+    /// Runs `read` on the state, and returns once everything it saw is durable: a
+    /// read never shows a write that a crash could still take back.
+    pub async fn read<T>(&self, read: impl FnOnce(&State) -> T) -> Result<T, LedgerError> {
+        let (value, seen) = {
+            let state = self.inner.shared.state.read().expect("state lock");
+            (read(&state), self.inner.shared.applied.load(Ordering::SeqCst))
+        };
+        self.wait_durable(seen).await?;
+        Ok(value)
+    }
+
+    async fn wait_durable(&self, sequence: u64) -> Result<(), LedgerError> {
+        let shared = &self.inner.shared;
+        let mut watch = shared.durable.subscribe();
+        loop {
+            if let Some(reason) = shared.failure() {
+                return Err(LedgerError::Unavailable(reason));
+            }
+            if *watch.borrow_and_update() >= sequence {
+                return Ok(());
+            }
+            watch.changed().await.map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
+        }
+    }
+
+    /// One member as a read shows it: expired lots never count.
+    pub async fn member(&self, program: &str, member: &str) -> Result<MemberView, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        self.read(|state| views::member(state, program, member, now)).await?
+    }
+
+    /// A page of a program's members, ordered by id.
+    pub async fn members(&self, program: &str, page: views::PageRequest) -> Result<MemberPage, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        self.read(|state| views::members(state, program, &page, now)).await?
+    }
+
+    /// The last durable sequence: the log up to it can be read and streamed.
+    pub fn durable_sequence(&self) -> u64 {
+        self.inner.shared.durable.get()
+    }
+
+    /// Waits until the durable sequence passes `after` (or the ledger fails or closes).
+    pub async fn wait_beyond(&self, after: u64) -> Result<u64, LedgerError> {
+        let shared = &self.inner.shared;
+        let mut watch = shared.durable.subscribe();
+        loop {
+            if let Some(reason) = shared.failure() {
+                return Err(LedgerError::Unavailable(reason));
+            }
+            let durable = *watch.borrow_and_update();
+            if durable > after {
+                return Ok(durable);
+            }
+            watch.changed().await.map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
+        }
+    }
+
+    /// One durable event by its sequence (transaction id).
+    pub fn event(&self, sequence: u64) -> Result<Option<LoggedEvent>, StoreError> {
+        if sequence > self.durable_sequence() {
+            return Ok(None);
+        }
+        self.inner.shared.log.event(sequence)
+    }
+
+    /// Durable events from `from` through `to`, in order.
+    pub fn events(&self, from: u64, to: u64) -> impl Iterator<Item = Result<LoggedEvent, StoreError>> + use<> {
+        let to = to.min(self.durable_sequence());
+        self.inner
+            .shared
+            .log
+            .events_from(from.max(1))
+            .take_while(move |event| event.as_ref().map_or(true, |event| event.envelope.sequence <= to))
+    }
+
+    /// Checks the hash chain of the whole durable log.
+    pub fn verify(&self) -> Result<crate::audit::VerifyReport, StoreError> {
+        crate::audit::verify_log(&self.inner.shared.log, Until::Sequence(self.durable_sequence()), |_| {})
+    }
+
+    /// Replays the whole log into a fresh state and compares it with the live
+    /// projections at the same sequence; `None` when they are equal.
+    pub fn compare_with_replay(&self) -> Result<Option<String>, StoreError> {
+        let (live, applied) = {
+            let state = self.inner.shared.state.read().expect("state lock");
+            (state.clone(), self.inner.shared.applied.load(Ordering::SeqCst))
+        };
+        self.inner.shared.durable.wait_until(applied, &self.inner.shared.failed);
+        let mut replayed = State::default();
+        replay::replay_into(&self.inner.shared.log, &mut replayed, Head::GENESIS, Until::Sequence(applied), |_| {})?;
+        Ok(ledger_core::diff::first_difference(&live, &replayed))
+    }
+
+    /// Stops the writer after the commands already queued, checkpoints the
+    /// projections and flushes. Later calls answer UNAVAILABLE.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.close();
+        match self.inner.shared.failure() {
+            Some(reason) => Err(StoreError::Io(std::io::Error::other(reason))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Inner {
+    fn close(&self) {
+        self.sweeper.lock().expect("sweeper lock").take();
+        let Some(writer) = self.writer.lock().expect("writer lock").take() else { return };
+        let (done, finished) = std::sync::mpsc::channel();
+        let mut message = Message::Shutdown(done);
+        loop {
+            match self.queue.try_send(message) {
+                Ok(()) => break,
+                // A full queue drains within a group or two; the shutdown must not be lost.
+                Err(tokio::sync::mpsc::error::TrySendError::Full(returned)) => {
+                    message = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+        let _ = finished.recv();
+        let _ = writer.join();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity_bytes)
+        // Durability comes from our own flushes only; a timer flush promises no one anything.
+        .flush_every_ms(None)
+        .mode(sled::Mode::HighThroughput);
+    config.open().map_err(|error| {
+        let text = error.to_string();
+        if text.contains("lock") {
+            StoreError::Locked { path: path.display().to_string(), source: error }
+        } else {
+            StoreError::Sled(error)
+        }
+    })
+}
+
+/// The state at the end of the log: the checkpoint plus a replay of the tail after
+/// it. Without a readable checkpoint the whole log is replayed once.
+pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<(State, Head, u64), StoreError> {
+    let (mut state, meta) = match projections.load()? {
+        Some(loaded) => loaded,
+        None => {
+            if projections.meta()?.is_some() {
+                tracing::warn!("projection rows are of another format: rebuilding them from the log");
+            }
+            projections.clear()?;
+            (State::default(), Meta::empty())
+        }
+    };
+    let start = Head { sequence: meta.applied_sequence, hash: meta.head_hash, recorded_at: meta.recorded_at };
+    let mut replayed = 0u64;
+    let head = replay::replay_into(log, &mut state, start, Until::End, |_| replayed += 1)?;
+    Ok((state, head, replayed))
+}

@@ -1,0 +1,141 @@
+//! The append-only log: one sled tree whose keys are big-endian sequence numbers,
+//! so that sled's order is the log's order.
+//!
+//! A record holds every event of one command (a bulk is one record, its events with
+//! consecutive sequences) and is keyed by its first sequence. Writing a 1,000-item
+//! bulk is then one sled insert, not a thousand: sled's cost per insert, not the
+//! disk, is what limits a bulk (NOTES.md).
+//!
+//! Losses this layout prevents: a gap in the sequence (the writer alone assigns
+//! sequences, and `verify` checks each record starts where the last ended); a
+//! half-written command (a record is one value, and a group of records is one
+//! `apply_batch`, atomic in sled); a silently edited event (the hash chain).
+
+use crate::envelope::{self, Envelope, Hash, StoredEvent};
+use crate::error::StoreError;
+
+/// The record format this build writes; the first byte of every record.
+pub const RECORD_FORMAT: u8 = 1;
+
+#[derive(Clone)]
+pub struct Log {
+    tree: sled::Tree,
+}
+
+pub fn key(sequence: u64) -> [u8; 8] {
+    sequence.to_be_bytes()
+}
+
+fn sequence_of(key: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { sequence: 0, reason: format!("log key of {} bytes", key.len()) })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+pub fn encode_record(events: &[StoredEvent]) -> Vec<u8> {
+    let mut bytes = vec![RECORD_FORMAT];
+    bincode::serde::encode_into_std_write(events, &mut bytes, envelope::config())
+        .expect("writing to a Vec never fails");
+    bytes
+}
+
+pub fn decode_record(first: u64, bytes: &[u8]) -> Result<Vec<StoredEvent>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { sequence: first, reason };
+    let (&format, body) = bytes.split_first().ok_or_else(|| corrupt("empty record".to_owned()))?;
+    if format != RECORD_FORMAT {
+        return Err(StoreError::UnsupportedFormat {
+            what: "log record",
+            found: u16::from(format),
+            supported: u16::from(RECORD_FORMAT),
+        });
+    }
+    let (events, read): (Vec<StoredEvent>, usize) =
+        bincode::serde::decode_from_slice(body, envelope::config()).map_err(|error| corrupt(error.to_string()))?;
+    if read != body.len() {
+        return Err(corrupt(format!("{} trailing bytes", body.len() - read)));
+    }
+    if events.is_empty() {
+        return Err(corrupt("record without events".to_owned()));
+    }
+    Ok(events)
+}
+
+/// A decoded event with the hash it was stored under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub envelope: Envelope,
+    pub hash: Hash,
+}
+
+impl Log {
+    pub fn open(db: &sled::Db) -> Result<Log, StoreError> {
+        Ok(Log { tree: db.open_tree("log")? })
+    }
+
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// The last event's sequence and hash; `(0, GENESIS_HASH)` for an empty log.
+    pub fn head(&self) -> Result<(u64, Hash), StoreError> {
+        let Some((key, value)) = self.tree.last()? else {
+            return Ok((0, envelope::GENESIS_HASH));
+        };
+        let first = sequence_of(&key)?;
+        let events = decode_record(first, &value)?;
+        let count = u64::try_from(events.len()).expect("len fits u64");
+        let last = events.last().expect("records are never empty");
+        Ok((first + count - 1, last.hash))
+    }
+
+    /// Records from the one holding `sequence` on, each as (first sequence, events).
+    pub fn records_from(
+        &self,
+        sequence: u64,
+    ) -> impl Iterator<Item = Result<(u64, Vec<StoredEvent>), StoreError>> + use<> {
+        let start = match self.tree.range(..=key(sequence)).next_back() {
+            Some(Ok((found, _))) => found.to_vec(),
+            _ => key(sequence).to_vec(),
+        };
+        self.tree.range(start..).map(|entry| {
+            let (key, value) = entry?;
+            let first = sequence_of(&key)?;
+            Ok((first, decode_record(first, &value)?))
+        })
+    }
+
+    /// Decoded events from `sequence` on (inclusive), in order.
+    pub fn events_from(&self, sequence: u64) -> impl Iterator<Item = Result<LoggedEvent, StoreError>> + use<> {
+        self.records_from(sequence)
+            .flat_map(|record| -> Box<dyn Iterator<Item = Result<LoggedEvent, StoreError>>> {
+                match record {
+                    Err(error) => Box::new(std::iter::once(Err(error))),
+                    Ok((_, events)) => Box::new(events.into_iter().map(|stored| {
+                        let envelope = envelope::decode(&stored.bytes)
+                            .map_err(|error| StoreError::Corrupt { sequence: 0, reason: error.to_string() })?;
+                        Ok(LoggedEvent { envelope, hash: stored.hash })
+                    })),
+                }
+            })
+            .filter(move |event| event.as_ref().map_or(true, |event| event.envelope.sequence >= sequence))
+    }
+
+    /// One event by its sequence number.
+    pub fn event(&self, sequence: u64) -> Result<Option<LoggedEvent>, StoreError> {
+        if sequence == 0 {
+            return Ok(None);
+        }
+        let Some((key, value)) = self.tree.range(..=key(sequence)).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let first = sequence_of(&key)?;
+        let events = decode_record(first, &value)?;
+        let Some(stored) = usize::try_from(sequence - first).ok().and_then(|index| events.get(index)) else {
+            return Ok(None);
+        };
+        let envelope = envelope::decode(&stored.bytes)
+            .map_err(|error| StoreError::Corrupt { sequence, reason: error.to_string() })?;
+        Ok(Some(LoggedEvent { envelope, hash: stored.hash }))
+    }
+}

@@ -1,0 +1,235 @@
+//! The projections on disk: a checkpoint of the in-memory `State`, row by row, with
+//! the sequence it reflects.
+//!
+//! The writer decides from memory and appends only the log on the hot path; every
+//! so often it hands the rows changed since the last checkpoint to the
+//! checkpointer, which writes them and the new `applied_sequence` in one
+//! `apply_batch` (atomic in sled). On start-up the ledger loads the rows and
+//! replays only the log after `applied_sequence`: the rows plus that tail equal a
+//! replay of the whole log, at any crash point, because a checkpoint is written
+//! whole or not at all and only ever covers events that are already durable.
+//!
+//! Losses this prevents: a row newer than its recorded sequence (rows and the
+//! sequence share one batch); a checkpoint of events a crash then loses (the
+//! checkpointer waits until the log is durable up to the cut); replaying the whole
+//! log at start-up (only the tail after the cut is replayed).
+
+use crate::envelope::{GENESIS_HASH, Hash};
+use crate::error::StoreError;
+use ledger_core::event::EventBody;
+use ledger_core::state::{ExpiryKey, Formula, Member, Program, ReferenceEntry, ReferenceKind, Reward};
+use ledger_core::{Event, State, Timestamp};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The row format this build writes. Rows are derived data: a build that finds
+/// another format rebuilds them from the log instead of reading them.
+pub const PROJECTION_FORMAT: u16 = 1;
+
+const META_KEY: &[u8] = b"meta";
+const PROGRAM_TAG: u8 = b'p';
+const MEMBER_TAG: u8 = b'm';
+const REFERENCE_TAG: u8 = b'r';
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: u16,
+    pub applied_sequence: u64,
+    pub head_hash: Hash,
+    pub recorded_at: Timestamp,
+}
+
+impl Meta {
+    pub fn empty() -> Meta {
+        Meta { format: PROJECTION_FORMAT, applied_sequence: 0, head_hash: GENESIS_HASH, recorded_at: Timestamp(0) }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProgramRow {
+    name: String,
+    created_at: Timestamp,
+    formulas: BTreeMap<String, Formula>,
+    rewards: BTreeMap<String, Reward>,
+}
+
+/// Rows changed since the last checkpoint.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    programs: BTreeSet<String>,
+    members: BTreeSet<(String, String)>,
+    references: BTreeSet<(String, String)>,
+}
+
+impl Dirty {
+    /// Notes the rows an event changed; called right after `State::apply`.
+    pub fn note(&mut self, state: &State, event: &Event) {
+        if event.member.is_empty() {
+            self.programs.insert(event.program.clone());
+            return;
+        }
+        self.members.insert((event.program.clone(), event.member.clone()));
+        let reference = match &event.body {
+            EventBody::PointsExpired { lot, .. } => state
+                .program(&event.program)
+                .and_then(|program| program.lot_references.get(lot))
+                .map_or("", String::as_str),
+            body => body.reference(),
+        };
+        if !reference.is_empty() {
+            self.references.insert((event.program.clone(), reference.to_owned()));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty() && self.members.is_empty() && self.references.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.programs.len() + self.members.len() + self.references.len()
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("rows always encode")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map(|(value, _)| value).map_err(|error| {
+        StoreError::CorruptProjection { key: String::from_utf8_lossy(key).into_owned(), reason: error.to_string() }
+    })
+}
+
+/// `tag`, then the program's length and bytes, then the rest: programs never run
+/// into each other, whatever bytes their ids hold.
+fn row_key(tag: u8, program: &str, rest: &str) -> Vec<u8> {
+    let length = u16::try_from(program.len()).expect("ids are at most 128 bytes");
+    let mut key = Vec::with_capacity(3 + program.len() + rest.len());
+    key.push(tag);
+    key.extend_from_slice(&length.to_be_bytes());
+    key.extend_from_slice(program.as_bytes());
+    key.extend_from_slice(rest.as_bytes());
+    key
+}
+
+fn split_key(key: &[u8]) -> Result<(String, String), StoreError> {
+    let corrupt = || StoreError::CorruptProjection {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: "bad key".to_owned(),
+    };
+    let length = key.get(1..3).ok_or_else(corrupt)?;
+    let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+    let program = key.get(3..3 + length).ok_or_else(corrupt)?;
+    let rest = key.get(3 + length..).ok_or_else(corrupt)?;
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| corrupt());
+    Ok((text(program)?, text(rest)?))
+}
+
+#[derive(Clone)]
+pub struct Projections {
+    tree: sled::Tree,
+}
+
+impl Projections {
+    pub fn open(db: &sled::Db) -> Result<Projections, StoreError> {
+        Ok(Projections { tree: db.open_tree("projections")? })
+    }
+
+    pub fn meta(&self) -> Result<Option<Meta>, StoreError> {
+        self.tree.get(META_KEY)?.map(|bytes| decode(META_KEY, &bytes)).transpose()
+    }
+
+    /// The checkpointed state and what it reflects; `None` when there is no
+    /// checkpoint this build can read, and the state must come from the log.
+    pub fn load(&self) -> Result<Option<(State, Meta)>, StoreError> {
+        let Some(meta) = self.meta()? else { return Ok(None) };
+        if meta.format != PROJECTION_FORMAT {
+            return Ok(None);
+        }
+        let mut state = State::default();
+        for entry in self.tree.scan_prefix([PROGRAM_TAG]) {
+            let (key, value) = entry?;
+            let (program, _) = split_key(&key)?;
+            let row: ProgramRow = decode(&key, &value)?;
+            let loaded = Program {
+                name: row.name,
+                created_at: row.created_at,
+                formulas: row.formulas,
+                rewards: row.rewards,
+                members: BTreeMap::new(),
+                references: BTreeMap::new(),
+                lot_references: BTreeMap::new(),
+            };
+            state.programs.insert(program, loaded);
+        }
+        for entry in self.tree.scan_prefix([MEMBER_TAG]) {
+            let (key, value) = entry?;
+            let (program, member_id) = split_key(&key)?;
+            let member: Member = decode(&key, &value)?;
+            for lot in member.lots.iter() {
+                if let Some(expires_at) = lot.expires_at {
+                    let key =
+                        ExpiryKey { expires_at, program: program.clone(), member: member_id.clone(), lot: lot.lot };
+                    state.expiries.insert(key);
+                }
+            }
+            program_mut(&mut state, &program, &key)?.members.insert(member_id, member);
+        }
+        for entry in self.tree.scan_prefix([REFERENCE_TAG]) {
+            let (key, value) = entry?;
+            let (program, reference) = split_key(&key)?;
+            let row: ReferenceEntry = decode(&key, &value)?;
+            let program = program_mut(&mut state, &program, &key)?;
+            if row.kind == ReferenceKind::PointsAdd {
+                program.lot_references.insert(row.transaction_id, reference.clone());
+            }
+            program.references.insert(reference, row);
+        }
+        Ok(Some((state, meta)))
+    }
+
+    /// The batch that brings the rows up to `state` and records `meta`.
+    pub fn batch(state: &State, dirty: &Dirty, meta: Meta) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for program_id in &dirty.programs {
+            let program = state.program(program_id).expect("dirty programs exist");
+            let row = ProgramRow {
+                name: program.name.clone(),
+                created_at: program.created_at,
+                formulas: program.formulas.clone(),
+                rewards: program.rewards.clone(),
+            };
+            batch.insert(row_key(PROGRAM_TAG, program_id, ""), encode(&row));
+        }
+        for (program, member_id) in &dirty.members {
+            let member = state.member(program, member_id).expect("dirty members exist");
+            batch.insert(row_key(MEMBER_TAG, program, member_id), encode(member));
+        }
+        for (program, reference) in &dirty.references {
+            let entry =
+                state.program(program).and_then(|p| p.references.get(reference)).expect("dirty references exist");
+            batch.insert(row_key(REFERENCE_TAG, program, reference), encode(entry));
+        }
+        batch.insert(META_KEY, encode(&meta));
+        batch
+    }
+
+    pub fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Drops every row, before a rebuild from the log.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        self.tree.clear()?;
+        Ok(())
+    }
+}
+
+fn program_mut<'s>(state: &'s mut State, program: &str, key: &[u8]) -> Result<&'s mut Program, StoreError> {
+    state.programs.get_mut(program).ok_or_else(|| StoreError::CorruptProjection {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: format!("row of program {program:?}, which has no program row"),
+    })
+}

@@ -1,0 +1,94 @@
+//! What reads return: projections as a caller sees them at a moment, expired lots
+//! left out.
+
+use crate::error::LedgerError;
+use ledger_core::lots::is_live;
+use ledger_core::state::Member;
+use ledger_core::{State, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    pub program: String,
+    pub member: String,
+    /// Live points: expired lots never count, swept or not.
+    pub points: u64,
+    /// Live lots in spend order.
+    pub lots: Vec<LotView>,
+    pub qualifying_amount: u64,
+    pub first_seen_at: Timestamp,
+    pub last_activity_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LotView {
+    pub points: u64,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Members are listed by id: after a page token (the last id of the previous page),
+/// or at an offset (the Loga and id123 way) when there is no token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page_size: usize,
+    pub after: Option<String>,
+    pub offset: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberPage {
+    pub members: Vec<MemberView>,
+    /// The id to continue after; `None` on the last page.
+    pub next_after: Option<String>,
+    pub total: u64,
+}
+
+pub fn view(program: &str, member_id: &str, member: &Member, now: Timestamp) -> MemberView {
+    MemberView {
+        program: program.to_owned(),
+        member: member_id.to_owned(),
+        points: member.live_points(now),
+        lots: member
+            .lots
+            .iter()
+            .filter(|lot| is_live(lot, now))
+            .map(|lot| LotView { points: lot.remaining, expires_at: lot.expires_at })
+            .collect(),
+        qualifying_amount: member.qualifying_amount,
+        first_seen_at: member.first_seen_at,
+        last_activity_at: member.last_activity_at,
+    }
+}
+
+pub fn member(state: &State, program: &str, member_id: &str, now: Timestamp) -> Result<MemberView, LedgerError> {
+    let found = state.program(program).ok_or_else(|| unknown_program(program))?;
+    let member = found.members.get(member_id).ok_or_else(|| {
+        LedgerError::NotFound(format!("member_id: member {member_id:?} has no events in program {program:?}"))
+    })?;
+    Ok(view(program, member_id, member, now))
+}
+
+pub fn members(state: &State, program: &str, page: &PageRequest, now: Timestamp) -> Result<MemberPage, LedgerError> {
+    let found = state.program(program).ok_or_else(|| unknown_program(program))?;
+    let listed: Box<dyn Iterator<Item = (&String, &Member)>> = match &page.after {
+        Some(after) => {
+            Box::new(found.members.range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)))
+        }
+        None => Box::new(found.members.iter().skip(page.offset)),
+    };
+    let mut members: Vec<MemberView> = Vec::with_capacity(page.page_size);
+    let mut more = false;
+    for (id, member) in listed {
+        if members.len() == page.page_size {
+            more = true;
+            break;
+        }
+        members.push(view(program, id, member, now));
+    }
+    let next_after = if more { members.last().map(|last| last.member.clone()) } else { None };
+    let total = u64::try_from(found.members.len()).expect("len fits u64");
+    Ok(MemberPage { members, next_after, total })
+}
+
+pub fn unknown_program(program: &str) -> LedgerError {
+    LedgerError::NotFound(format!("program_id: program {program:?} does not exist"))
+}

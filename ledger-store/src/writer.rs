@@ -1,0 +1,336 @@
+//! Group commit: the one writer thread, the flusher and the checkpointer.
+//!
+//! Write path, step by step:
+//! 1. A caller sends its command on the bounded submission queue and awaits a
+//!    oneshot reply.
+//! 2. The writer takes the first command and everything else queued (up to
+//!    `group_commands_max`), stamps the group with one time, and under the state lock
+//!    decides each command and applies its events to the in-memory state. Only the
+//!    writer assigns sequences and extends the hash chain.
+//! 3. Outside the lock it encodes each command's events into one log record and
+//!    inserts the group's records with one `apply_batch`.
+//! 4. It hands the group's replies to the flusher and goes back to step 2: the
+//!    next group is decided while this one is being flushed.
+//! 5. The flusher takes every group handed over since its last flush and calls
+//!    `sled::Db::flush`. **A write is durable when that flush returns `Ok`.** Only
+//!    then does it advance the durable watermark and send the replies. One flush
+//!    thus serves every write that arrived while the previous one ran.
+//! 6. Every `checkpoint_events` events (or `checkpoint_interval`), the writer
+//!    encodes the rows changed since the last checkpoint and the checkpointer
+//!    writes them, once the log is durable up to the cut (see `projections`).
+//!
+//! If a flush fails, nothing after the durable watermark may be trusted: the
+//! ledger fails, answers every pending and later call UNAVAILABLE, and a restart
+//! recovers from the log.
+
+use crate::durable::Durable;
+use crate::envelope::{self, Envelope, Hash, StoredEvent};
+use crate::error::LedgerError;
+use crate::log::{self, Log};
+use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
+use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+pub type Reply = oneshot::Sender<Result<Outcome, LedgerError>>;
+
+pub struct Submission {
+    pub command: Command,
+    pub actor: String,
+    pub reply: Reply,
+}
+
+// A command is the common message; boxing it would cost an allocation per write.
+#[allow(clippy::large_enum_variant)]
+pub enum Message {
+    Command(Submission),
+    /// Checkpoint, flush and stop; the sender learns when that is done.
+    Shutdown(std::sync::mpsc::Sender<()>),
+}
+
+/// What the writer, flusher, checkpointer and readers share.
+pub struct Shared {
+    pub db: sled::Db,
+    pub log: Log,
+    pub projections: Projections,
+    pub state: RwLock<State>,
+    /// The last sequence applied to `state`, durable or not; written under the state lock.
+    pub applied: AtomicU64,
+    pub durable: Durable,
+    pub failure: Mutex<Option<String>>,
+    pub failed: AtomicBool,
+}
+
+impl Shared {
+    pub fn fail(&self, reason: String) {
+        tracing::error!(%reason, "the ledger failed: no further writes until restart");
+        let mut failure = self.failure.lock().expect("failure lock");
+        failure.get_or_insert(reason);
+        self.failed.store(true, Ordering::SeqCst);
+        self.durable.wake_all();
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.failure.lock().expect("failure lock").clone()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Commands one group takes at most, so that one group never delays the
+    /// replies of its first command for long.
+    pub group_commands_max: usize,
+    pub checkpoint_events: u64,
+    pub checkpoint_interval: Duration,
+}
+
+struct FlushJob {
+    replies: Vec<(Reply, Result<Outcome, LedgerError>)>,
+    last_sequence: u64,
+}
+
+struct CheckpointJob {
+    batch: sled::Batch,
+    cut: u64,
+}
+
+pub struct Writer {
+    shared: Arc<Shared>,
+    tuning: Tuning,
+    next_sequence: u64,
+    head_hash: Hash,
+    last_at: Timestamp,
+    dirty: Dirty,
+    events_since_checkpoint: u64,
+    last_checkpoint: Instant,
+    flusher: mpsc::Sender<FlushJob>,
+    checkpointer: mpsc::Sender<CheckpointJob>,
+}
+
+/// Starts the writer, flusher and checkpointer threads; the returned handle ends
+/// when the writer has stopped and everything it wrote is flushed.
+pub fn start(
+    shared: Arc<Shared>,
+    tuning: Tuning,
+    head: (u64, Hash, Timestamp),
+    queue: tokio::sync::mpsc::Receiver<Message>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let (flush_tx, flush_rx) = mpsc::channel();
+    let (checkpoint_tx, checkpoint_rx) = mpsc::channel();
+    let flusher_shared = shared.clone();
+    let flusher = std::thread::Builder::new()
+        .name("ledger-flusher".into())
+        .spawn(move || flush_loop(&flusher_shared, &flush_rx))?;
+    let checkpointer_shared = shared.clone();
+    let checkpointer = std::thread::Builder::new()
+        .name("ledger-checkpointer".into())
+        .spawn(move || checkpoint_loop(&checkpointer_shared, &checkpoint_rx))?;
+    let writer = Writer {
+        shared,
+        tuning,
+        next_sequence: head.0 + 1,
+        head_hash: head.1,
+        last_at: head.2,
+        dirty: Dirty::default(),
+        events_since_checkpoint: 0,
+        last_checkpoint: Instant::now(),
+        flusher: flush_tx,
+        checkpointer: checkpoint_tx,
+    };
+    std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
+        let done = writer.run(queue);
+        // The writer dropped its senders: the flusher and checkpointer drain and end.
+        flusher.join().expect("flusher thread");
+        checkpointer.join().expect("checkpointer thread");
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    })
+}
+
+/// The time a group is recorded at: the wall clock, but never before the last
+/// group, so that recorded times never go back even if the clock does.
+fn tick(last: Timestamp) -> Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX));
+    Timestamp(now.max(last.0))
+}
+
+impl Writer {
+    fn run(mut self, mut queue: tokio::sync::mpsc::Receiver<Message>) -> Option<std::sync::mpsc::Sender<()>> {
+        let mut shutdown = None;
+        while shutdown.is_none() {
+            let Some(first) = queue.blocking_recv() else { break };
+            let mut group = Vec::new();
+            match first {
+                Message::Command(submission) => group.push(submission),
+                Message::Shutdown(done) => shutdown = Some(done),
+            }
+            while shutdown.is_none() && group.len() < self.tuning.group_commands_max {
+                match queue.try_recv() {
+                    Ok(Message::Command(submission)) => group.push(submission),
+                    Ok(Message::Shutdown(done)) => shutdown = Some(done),
+                    Err(_) => break,
+                }
+            }
+            if !group.is_empty() {
+                self.commit(group);
+            }
+            if self.checkpoint_due() {
+                self.checkpoint();
+            }
+        }
+        if !self.dirty.is_empty() && self.shared.failure().is_none() {
+            self.checkpoint();
+        }
+        shutdown
+    }
+
+    fn commit(&mut self, group: Vec<Submission>) {
+        if let Some(reason) = self.shared.failure() {
+            for submission in group {
+                let _ = submission.reply.send(Err(LedgerError::Unavailable(reason.clone())));
+            }
+            return;
+        }
+        let at = tick(self.last_at);
+        self.last_at = at;
+        let mut decided = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        {
+            let mut state = self.shared.state.write().expect("state lock");
+            for submission in group {
+                let context = Context { at, next_sequence: self.next_sequence };
+                match decide(&state, &submission.command, context) {
+                    Err(rejection) => replies.push((submission.reply, Err(rejection.into()))),
+                    Ok(decision) => {
+                        for event in &decision.events {
+                            let stamp = Stamp { sequence: self.next_sequence, recorded_at: at };
+                            state.apply(stamp, event);
+                            self.dirty.note(&state, event);
+                            self.next_sequence += 1;
+                        }
+                        replies.push((submission.reply, Ok(decision.outcome)));
+                        if !decision.events.is_empty() {
+                            decided.push((context.next_sequence, submission.actor, decision.events));
+                        }
+                    }
+                }
+            }
+            self.shared.applied.store(self.next_sequence - 1, Ordering::SeqCst);
+        }
+        let mut batch = sled::Batch::default();
+        for (first, actor, events) in decided {
+            let count = u64::try_from(events.len()).expect("len fits u64");
+            self.events_since_checkpoint += count;
+            let record = self.encode_record(first, at, &actor, events);
+            batch.insert(&log::key(first), record);
+        }
+        if let Err(error) = self.shared.log.tree().apply_batch(batch) {
+            self.shared.fail(format!("appending to the log failed: {error}"));
+        }
+        let job = FlushJob { replies, last_sequence: self.next_sequence - 1 };
+        if self.flusher.send(job).is_err() {
+            self.shared.fail("the flusher stopped".to_owned());
+        }
+    }
+
+    fn encode_record(&mut self, first: u64, at: Timestamp, actor: &str, events: Vec<ledger_core::Event>) -> Vec<u8> {
+        let mut stored: Vec<StoredEvent> = Vec::with_capacity(events.len());
+        for (sequence, event) in (first..).zip(events) {
+            let envelope = Envelope {
+                format: envelope::EVENT_FORMAT,
+                sequence,
+                event_id: uuid::Uuid::now_v7(),
+                recorded_at: at,
+                actor: actor.to_owned(),
+                prev_hash: self.head_hash,
+                event,
+            };
+            let encoded = envelope::encode(&envelope);
+            self.head_hash = encoded.hash;
+            stored.push(encoded);
+        }
+        log::encode_record(&stored)
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        if self.dirty.is_empty() {
+            return false;
+        }
+        self.events_since_checkpoint >= self.tuning.checkpoint_events
+            || self.last_checkpoint.elapsed() >= self.tuning.checkpoint_interval
+    }
+
+    fn checkpoint(&mut self) {
+        let cut = self.next_sequence - 1;
+        let meta = Meta {
+            format: PROJECTION_FORMAT,
+            applied_sequence: cut,
+            head_hash: self.head_hash,
+            recorded_at: self.last_at,
+        };
+        let batch = {
+            let state = self.shared.state.read().expect("state lock");
+            Projections::batch(&state, &self.dirty, meta)
+        };
+        tracing::debug!(rows = self.dirty.len(), cut, "checkpoint");
+        self.dirty = Dirty::default();
+        self.events_since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        if self.checkpointer.send(CheckpointJob { batch, cut }).is_err() {
+            self.shared.fail("the checkpointer stopped".to_owned());
+        }
+    }
+}
+
+fn flush_loop(shared: &Shared, jobs: &mpsc::Receiver<FlushJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut taken = vec![first];
+        taken.extend(jobs.try_iter());
+        let last_sequence = taken.iter().map(|job| job.last_sequence).max().unwrap_or(0);
+        let flushed = match shared.failure() {
+            Some(reason) => Err(reason),
+            None => shared.db.flush().map_err(|error| format!("flushing the log failed: {error}")),
+        };
+        match flushed {
+            Ok(_) => {
+                shared.durable.advance(last_sequence);
+                for job in taken {
+                    for (reply, result) in job.replies {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+            Err(reason) => {
+                shared.fail(reason.clone());
+                for job in taken {
+                    for (reply, _) in job.replies {
+                        let _ = reply.send(Err(LedgerError::Unavailable(reason.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
+    while let Ok(job) = jobs.recv() {
+        shared.durable.wait_until(job.cut, &shared.failed);
+        if shared.failure().is_some() {
+            return;
+        }
+        let written =
+            shared.projections.apply(job.batch).and_then(|()| shared.db.flush().map(|_| ()).map_err(Into::into));
+        if let Err(error) = written {
+            shared.fail(format!("writing a checkpoint failed: {error}"));
+            return;
+        }
+    }
+}
