@@ -19,6 +19,7 @@ pub fn add(
     context: Context,
 ) -> Result<Decision, Rejection> {
     run(state, program, items, atomic, context, |view, item| {
+        same_program(program, &item.program)?;
         if item.cost.is_some() || !item.formula_id.is_empty() || item.replace_duplicate {
             return Err(Rejection::Invalid {
                 field: FieldPath::new("cost"),
@@ -37,6 +38,7 @@ pub fn spend(
     context: Context,
 ) -> Result<Decision, Rejection> {
     run(state, program, items, atomic, context, |view, item| {
+        same_program(program, &item.program)?;
         if item.replace_duplicate {
             return Err(Rejection::Invalid {
                 field: FieldPath::new("replace_duplicate"),
@@ -44,6 +46,19 @@ pub fn spend(
             });
         }
         points::spend(view, item)
+    })
+}
+
+/// An item names the bulk's program: one naming another would write outside the
+/// program the caller was checked for, and one naming none would make an event no
+/// state can apply.
+fn same_program(program: &str, item_program: &str) -> Result<(), Rejection> {
+    if item_program == program {
+        return Ok(());
+    }
+    Err(Rejection::Invalid {
+        field: FieldPath::new("program_id"),
+        rule: format!("must be the bulk's program {program:?}, got {item_program:?}"),
     })
 }
 

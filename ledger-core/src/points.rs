@@ -20,6 +20,13 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     validate::remark("private_remark", &command.private_remark)?;
     validate::optional_id("reference", &command.reference)?;
     validate::optional_id("branch_code", &command.branch_code)?;
+    // A repeat is answered before any check of the state or the clock: a retry after
+    // the expiry it names has passed, or a formula changed, still gets the original.
+    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
+        Earlier::None => None,
+        Earlier::Duplicate(receipt) => return Ok(receipt),
+        Earlier::Replace(entry) => Some(entry),
+    };
     let points = add_amount(view, command)?;
     if let Some(expires_at) = command.expires_at
         && expires_at <= view.at()
@@ -29,11 +36,6 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
             rule: format!("must be later than now ({}), got {expires_at}", view.at()),
         });
     }
-    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
-        Earlier::None => None,
-        Earlier::Duplicate(receipt) => return Ok(receipt),
-        Earlier::Replace(entry) => Some(entry),
-    };
     let body = EventBody::PointsAdded(PointsAdded {
         points,
         remark: command.remark.clone(),
@@ -73,12 +75,14 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     validate::remark("private_remark", &command.private_remark)?;
     validate::optional_id("reference", &command.reference)?;
     validate::optional_id("branch_code", &command.branch_code)?;
-    let points = use_amount(view, command)?;
+    // A repeat is answered before the reward is looked at: a retry after the reward
+    // expired still gets the original.
     let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
     };
+    let points = use_amount(view, command)?;
     // Giving an earlier use back can only raise the balance, so it goes first.
     if let Some(entry) = previous.as_ref().filter(|entry| entry.kind == ReferenceKind::PointsUse) {
         reverse(view, &command.program, &command.reference, entry)?;

@@ -260,8 +260,19 @@ pub fn apply_to_references(
         }
         return;
     }
-    // A reversal leaves the map alone: the replacing transaction, recorded in the
-    // same command, takes the reference over.
+    if let EventBody::PointsAddReversed(reversal) | EventBody::PointsUseReversed(reversal) = &event.body {
+        // The replacing transaction, recorded in the same command, takes the reference
+        // over. When it was recorded before this reversal of the same member, the
+        // balance it answered with is the one after the reversal, so that a repeat
+        // answers what the replacement did.
+        if let Some(entry) = references.get_mut(&reversal.reference)
+            && entry.transaction_id != reversal.transaction_id
+            && entry.member == event.member
+        {
+            entry.balance_after = balance_after;
+        }
+        return;
+    }
     if let Some((reference, mut entry)) = reference_entry(stamp, event, balance_after) {
         // `decide` records a used reference again only when replacing; the
         // replaced add's lot no longer answers to it.

@@ -104,7 +104,8 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
     // More connections than clients would sit idle.
     let mut channels = Vec::new();
     for _ in 0..args.connections.min(args.clients) {
-        channels.push(endpoint.connect().await.map_err(|error| format!("connecting to {}: {error}", args.addr))?);
+        let channel = endpoint.connect().await;
+        channels.push(channel.map_err(|error| format!("connecting to {}: {}", args.addr, with_causes(&error)))?);
     }
     let members: Arc<[String]> = (0..args.members).map(|index| format!("m{index}")).collect();
     prepare(&args, &channels[0], &bearer, &members).await?;
@@ -147,6 +148,18 @@ fn percentile(sorted: &[u32], percent: usize) -> Option<u32> {
     assert!((1..=100).contains(&percent), "percent must be 1..=100, got {percent}");
     let rank = (sorted.len() * percent).div_ceil(100);
     sorted.get(rank.checked_sub(1)?).copied()
+}
+
+/// tonic's transport errors say only "transport error"; the reason (refused, unresolved) is in
+/// their sources.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 fn round(value: f64, decimals: i32) -> f64 {

@@ -1,2 +1,11 @@
+//! The gRPC face of the ledger: the tonic server (`ledgerd`), the command-line
+//! client (`ledger`), auth, and the mapping between proto and domain. Only this
+//! crate knows protobuf.
+
+pub mod auth;
 pub mod bench;
+pub mod mapping;
 pub mod pb;
+pub mod server;
+pub mod service;
+pub mod status;

@@ -90,7 +90,7 @@ pub fn replay_dir(path: &Path, until: Until, mut progress: impl FnMut(u64)) -> R
     let mut state = State::default();
     let head = replay::replay_into(&log, &mut state, Head::GENESIS, until, &mut progress)?;
     let difference = if until == Until::End {
-        let (live, _, _) = crate::ledger::recover(&log, &Projections::open(&db)?)?;
+        let live = crate::ledger::recover(&log, &Projections::open(&db)?)?.state;
         ledger_core::diff::first_difference(&live, &state)
     } else {
         None

@@ -1,6 +1,8 @@
 //! `Ledger`: the library API. Open a data directory, send commands, read
 //! projections; the same operations the gRPC server offers, in-process.
 
+use crate::activities::{self, Activity, ActivityPage, ActivityQuery};
+use crate::activity::{ActivityIndex, Generation};
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
 use crate::log::{Log, LoggedEvent};
@@ -106,9 +108,11 @@ impl Ledger {
         let projections = Projections::open(&db)?;
         let tokens = Tokens::open(&db)
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
-        let (state, head, replayed) = recover(&log, &projections)?;
+        let Recovered { state, head, replayed, activity } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
+        let activity = ActivityIndex::new(projections.tree().clone(), activity);
         let shared = Arc::new(Shared {
+            activity,
             db,
             log,
             projections,
@@ -231,6 +235,38 @@ impl Ledger {
         self.read(|state| views::members(state, program, &page, now)).await?
     }
 
+    /// A page of activities, newest first.
+    pub async fn activities(&self, query: ActivityQuery) -> Result<ActivityPage, LedgerError> {
+        self.read(|state| state.program(&query.program).is_some())
+            .await?
+            .then_some(())
+            .ok_or_else(|| views::unknown_program(&query.program))?;
+        let shared = &self.inner.shared;
+        Ok(activities::list(&shared.log, &shared.activity, &query, self.durable_sequence())?)
+    }
+
+    /// One activity, by transaction id or, when that is 0, by the client's reference.
+    pub async fn activity(&self, program: &str, transaction_id: u64, reference: &str) -> Result<Activity, LedgerError> {
+        let sequence = if transaction_id != 0 {
+            transaction_id
+        } else {
+            let found = self
+                .read(|state| {
+                    let program_state = state.program(program).ok_or_else(|| views::unknown_program(program))?;
+                    let entry = program_state.references.get(reference).ok_or_else(|| {
+                        LedgerError::NotFound(format!(
+                            "reference: no transaction has reference {reference:?} in program {program:?}"
+                        ))
+                    })?;
+                    Ok::<u64, LedgerError>(entry.transaction_id)
+                })
+                .await?;
+            found?
+        };
+        let shared = &self.inner.shared;
+        activities::get(&shared.log, &shared.activity, program, sequence, self.durable_sequence())
+    }
+
     /// The last durable sequence: the log up to it can be read and streamed.
     pub fn durable_sequence(&self) -> u64 {
         self.inner.shared.durable.get()
@@ -346,7 +382,7 @@ fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreErro
 
 /// The state at the end of the log: the checkpoint plus a replay of the tail after
 /// it. Without a readable checkpoint the whole log is replayed once.
-pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<(State, Head, u64), StoreError> {
+pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered, StoreError> {
     let (mut state, meta) = match projections.load()? {
         Some(loaded) => loaded,
         None => {
@@ -359,6 +395,22 @@ pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<(State, He
     };
     let start = Head { sequence: meta.applied_sequence, hash: meta.head_hash, recorded_at: meta.recorded_at };
     let mut replayed = 0u64;
-    let head = replay::replay_into(log, &mut state, start, Until::End, |_| replayed += 1)?;
-    Ok((state, head, replayed))
+    let mut activity = Generation::default();
+    let head = replay::walk(log, start, Until::End, |stamp, event| {
+        state.apply(stamp, &event);
+        replayed += 1;
+        if let Some(member) = state.member(&event.program, &event.member) {
+            activity.record(&event.program, &event.member, stamp.sequence, member.live_points(stamp.recorded_at));
+        }
+    })?;
+    Ok(Recovered { state, head, replayed, activity })
+}
+
+pub(crate) struct Recovered {
+    pub state: State,
+    pub head: Head,
+    /// Events replayed from the tail after the checkpoint.
+    pub replayed: u64,
+    /// Activity entries of the replayed tail, not yet in any checkpoint.
+    pub activity: Generation,
 }

@@ -2,6 +2,8 @@
 //! projections kept in step with it, group commit, recovery, replay and
 //! verification. [`Ledger`] is the library API.
 
+pub mod activities;
+pub mod activity;
 pub mod audit;
 pub mod durable;
 pub mod envelope;

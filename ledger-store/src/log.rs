@@ -121,6 +121,28 @@ impl Log {
             .filter(move |event| event.as_ref().map_or(true, |event| event.envelope.sequence >= sequence))
     }
 
+    /// The decoded record holding `sequence`, as (first sequence, events).
+    pub fn record(&self, sequence: u64) -> Result<Option<(u64, Vec<LoggedEvent>)>, StoreError> {
+        let Some((key, value)) = self.tree.range(..=key(sequence)).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let first = sequence_of(&key)?;
+        let events = decode_record(first, &value)?;
+        if usize::try_from(sequence - first).map_or(true, |offset| offset >= events.len()) {
+            return Ok(None);
+        }
+        let decoded = events
+            .into_iter()
+            .zip(first..)
+            .map(|(stored, sequence)| {
+                let envelope = envelope::decode(&stored.bytes)
+                    .map_err(|error| StoreError::Corrupt { sequence, reason: error.to_string() })?;
+                Ok(LoggedEvent { envelope, hash: stored.hash })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((first, decoded)))
+    }
+
     /// One event by its sequence number.
     pub fn event(&self, sequence: u64) -> Result<Option<LoggedEvent>, StoreError> {
         if sequence == 0 {

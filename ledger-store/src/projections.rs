@@ -136,6 +136,10 @@ impl Projections {
         Ok(Projections { tree: db.open_tree("projections")? })
     }
 
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     pub fn meta(&self) -> Result<Option<Meta>, StoreError> {
         self.tree.get(META_KEY)?.map(|bytes| decode(META_KEY, &bytes)).transpose()
     }

@@ -23,6 +23,7 @@
 //! ledger fails, answers every pending and later call UNAVAILABLE, and a restart
 //! recovers from the log.
 
+use crate::activity::ActivityIndex;
 use crate::durable::Durable;
 use crate::envelope::{self, Envelope, Hash, StoredEvent};
 use crate::error::LedgerError;
@@ -53,6 +54,7 @@ pub enum Message {
 /// What the writer, flusher, checkpointer and readers share.
 pub struct Shared {
     pub db: sled::Db,
+    pub activity: ActivityIndex,
     pub log: Log,
     pub projections: Projections,
     pub state: RwLock<State>,
@@ -203,6 +205,7 @@ impl Writer {
         self.last_at = at;
         let mut decided = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
+        let mut indexed = Vec::new();
         {
             let mut state = self.shared.state.write().expect("state lock");
             for submission in group {
@@ -214,6 +217,10 @@ impl Writer {
                             let stamp = Stamp { sequence: self.next_sequence, recorded_at: at };
                             state.apply(stamp, event);
                             self.dirty.note(&state, event);
+                            if let Some(member) = state.member(&event.program, &event.member) {
+                                let balance = member.live_points(at);
+                                indexed.push((event.program.clone(), event.member.clone(), stamp.sequence, balance));
+                            }
                             self.next_sequence += 1;
                         }
                         replies.push((submission.reply, Ok(decision.outcome)));
@@ -223,6 +230,7 @@ impl Writer {
                     }
                 }
             }
+            self.shared.activity.extend(indexed);
             self.shared.applied.store(self.next_sequence - 1, Ordering::SeqCst);
         }
         let mut batch = sled::Batch::default();
@@ -276,10 +284,13 @@ impl Writer {
             head_hash: self.head_hash,
             recorded_at: self.last_at,
         };
-        let batch = {
+        let mut batch = {
             let state = self.shared.state.read().expect("state lock");
             Projections::batch(&state, &self.dirty, meta)
         };
+        for (key, value) in self.shared.activity.seal(cut).rows() {
+            batch.insert(key, value);
+        }
         tracing::debug!(rows = self.dirty.len(), cut, "checkpoint");
         self.dirty = Dirty::default();
         self.events_since_checkpoint = 0;
@@ -332,5 +343,6 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
             shared.fail(format!("writing a checkpoint failed: {error}"));
             return;
         }
+        shared.activity.written(job.cut);
     }
 }

@@ -87,6 +87,8 @@ impl Default for Store {
 }
 
 /// One step of a test script: a command, or the clock moving to a time.
+// Steps live in short test scripts, where boxing commands would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Step {
     Run(Command),
@@ -407,8 +409,9 @@ pub fn render_event(event: &Event) -> String {
 
 /// `m1: points 70, live 70, lots [3:70@50 4:10]` (`@` the lot's expiry).
 pub fn render_member(store: &Store, member: &str) -> String {
+    let shown = member.escape_debug();
     let Some(found) = store.state.member(PROGRAM, member) else {
-        return format!("{member}: no events");
+        return format!("{shown}: no events");
     };
     let lots: Vec<String> = found
         .lots
@@ -418,5 +421,5 @@ pub fn render_member(store: &Store, member: &str) -> String {
             None => format!("{}:{}", lot.lot, lot.remaining),
         })
         .collect();
-    format!("{member}: points {}, live {}, lots [{}]", found.points, found.live_points(store.at), lots.join(" "))
+    format!("{shown}: points {}, live {}, lots [{}]", found.points, found.live_points(store.at), lots.join(" "))
 }

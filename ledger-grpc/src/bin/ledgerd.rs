@@ -1,1 +1,107 @@
-fn main() {}
+//! `ledgerd`: serves the ledger over gRPC.
+//!
+//! On first start with an empty data directory it issues an admin token and
+//! writes it to `DIR/admin.token`, readable only by its owner. It shuts down
+//! cleanly on SIGINT or SIGTERM: the server stops taking calls, the ledger
+//! checkpoints and flushes, and every acknowledged write is durable.
+
+use clap::Parser;
+use ledger_core::Timestamp;
+use ledger_store::tokens::Role;
+use ledger_store::{Ledger, Options};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "ledgerd", version, about = "The points and voucher ledger, served over gRPC")]
+struct Args {
+    /// Where the ledger keeps its data.
+    #[arg(long, default_value = "./ledger-data")]
+    data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: String,
+    /// Seconds between expiry sweeps (0 turns the sweep off; reads never count
+    /// expired lots either way).
+    #[arg(long, default_value_t = 60)]
+    expiry_sweep_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("ledgerd: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let options = Options {
+        expiry_sweep_interval: (args.expiry_sweep_secs > 0).then(|| Duration::from_secs(args.expiry_sweep_secs)),
+        ..Options::default()
+    };
+    let ledger = Ledger::open_with(&args.data_dir, options)?;
+    if ledger.tokens().is_empty() {
+        write_admin_token(&ledger, &args.data_dir)?;
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let address = listener.local_addr()?;
+    // Tests and scripts read this line to find a port picked with `:0`.
+    println!("ledgerd listening on {address}");
+    std::io::stdout().flush()?;
+    tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
+
+    ledger_grpc::server::serve(ledger.clone(), listener, shutdown_signal()).await?;
+    tracing::info!("shutting down: checkpointing and flushing");
+    let closing = ledger.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await??;
+    tracing::info!("stopped; every acknowledged write is durable");
+    Ok(())
+}
+
+fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let now = Timestamp::from_chrono(chrono::Utc::now());
+    let issued = ledger.tokens().issue(Role::Admin, "", "admin (first start)", None, None, now)?;
+    let path = data_dir.join("admin.token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    writeln!(file, "{}", issued.secret)?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), token_id = %issued.info.token_id, "first start: admin token written");
+    eprintln!("ledgerd: first start, admin token written to {}", path.display());
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; SIGINT still stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,72 @@
+//! Who may call what (SPEC §11). Every RPC but health and reflection presents a
+//! bearer token; the token's role and program decide.
+
+use crate::status::from_ledger;
+use ledger_core::Timestamp;
+use ledger_store::Ledger;
+use ledger_store::tokens::{Role, TokenError, TokenInfo};
+use tonic::{Request, Status};
+
+/// What a call needs.
+#[derive(Clone, Copy, Debug)]
+pub enum Access<'a> {
+    /// AdminService, and the event feed of every program.
+    Admin,
+    /// A write in this program.
+    Write(&'a str),
+    /// A read in this program.
+    Read(&'a str),
+    /// Any valid token (VerifyLog reveals no program's data).
+    AnyToken,
+}
+
+/// The authenticated caller; its token id is the actor recorded on events.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub token_id: String,
+    pub role: Role,
+    pub program: String,
+}
+
+pub fn check<T>(ledger: &Ledger, request: &Request<T>, access: Access<'_>) -> Result<Caller, Status> {
+    let header = request.metadata().get("authorization").ok_or_else(|| {
+        Status::unauthenticated("missing authorization metadata: send `authorization: Bearer <token>`")
+    })?;
+    let secret = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <token>`"))?;
+    let now = Timestamp::from_chrono(chrono::Utc::now());
+    let info = ledger.tokens().authenticate(secret, now).map_err(token_status)?;
+    permit(&info, access)?;
+    Ok(Caller { token_id: info.token_id, role: info.role, program: info.program })
+}
+
+fn token_status(error: TokenError) -> Status {
+    match error {
+        TokenError::Storage(reason) => from_ledger(ledger_store::LedgerError::Unavailable(reason)),
+        TokenError::Unknown | TokenError::Expired | TokenError::Revoked | TokenError::UsedUp => {
+            Status::unauthenticated(error.to_string())
+        }
+    }
+}
+
+fn permit(info: &TokenInfo, access: Access<'_>) -> Result<(), Status> {
+    let denied = |why: String| Err(Status::permission_denied(why));
+    match (info.role, access) {
+        (Role::Admin, _) | (_, Access::AnyToken) => Ok(()),
+        (Role::Operator | Role::Viewer, Access::Admin) => {
+            denied(format!("a {} token may not call this: it needs an ADMIN token", info.role.as_str()))
+        }
+        (Role::Viewer, Access::Write(_)) => denied("a VIEWER token may only read".to_owned()),
+        (Role::Operator, Access::Write(program)) | (Role::Operator | Role::Viewer, Access::Read(program)) => {
+            if program == info.program {
+                Ok(())
+            } else {
+                denied(format!("this token is for program {:?}, not {program:?}", info.program))
+            }
+        }
+    }
+}

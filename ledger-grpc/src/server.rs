@@ -1,0 +1,55 @@
+//! Builds the tonic server: the ledger's services, gRPC health (the whole server as
+//! service `""` and each service by name) and reflection (v1 and v1alpha).
+
+use crate::pb;
+use crate::service::Api;
+use ledger_store::Ledger;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// The largest request the server accepts: a 1,000-item bulk with long remarks
+/// fits well within it.
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+pub async fn serve(
+    ledger: Ledger,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let api = Api { ledger };
+    let admin =
+        pb::admin_service_server::AdminServiceServer::new(api.clone()).max_decoding_message_size(REQUEST_BYTES_MAX);
+    let points =
+        pb::points_service_server::PointsServiceServer::new(api.clone()).max_decoding_message_size(REQUEST_BYTES_MAX);
+    let members = pb::members_service_server::MembersServiceServer::new(api.clone());
+    let audit = pb::audit_service_server::AuditServiceServer::new(api);
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<pb::admin_service_server::AdminServiceServer<Api>>().await;
+    reporter.set_serving::<pb::points_service_server::PointsServiceServer<Api>>().await;
+    reporter.set_serving::<pb::members_service_server::MembersServiceServer<Api>>().await;
+    reporter.set_serving::<pb::audit_service_server::AuditServiceServer<Api>>().await;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(admin)
+        .add_service(points)
+        .add_service(members)
+        .add_service(audit)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Activities (Loga `get_activities`, `get_activity_detail`): a member's or a
+//! program's transactions, newest first, read from the log through the activity
+//! index.
+
+use crate::activity::ActivityIndex;
+use crate::error::{LedgerError, StoreError};
+use crate::log::{Log, LoggedEvent};
+use ledger_core::event::{ActivityKind, EventBody};
+use ledger_core::{Event, Timestamp};
+use rust_decimal::Decimal;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityQuery {
+    pub program: String,
+    /// Empty: every member of the program.
+    pub member: String,
+    /// Inclusive, on the activity's time (business time, else recorded time).
+    pub from: Option<Timestamp>,
+    /// Exclusive.
+    pub to: Option<Timestamp>,
+    /// Empty: every kind.
+    pub kinds: Vec<ActivityKind>,
+    pub page_size: usize,
+    /// Continue below this transaction id (the page token).
+    pub before: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Activity {
+    pub transaction_id: u64,
+    pub kind: ActivityKind,
+    /// The event's name, e.g. `PointsAdded`.
+    pub event: &'static str,
+    pub member: String,
+    /// Signed: negative for what left the balance.
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    pub remark: String,
+    pub private_remark: String,
+    pub reference: String,
+    /// The reward, formula, lot or reversed transaction the activity came from.
+    pub source_id: String,
+    pub actor: String,
+    pub occurred_at: Timestamp,
+    pub recorded_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityPage {
+    pub activities: Vec<Activity>,
+    /// The page token of the next page; `None` on the last.
+    pub next_before: Option<u64>,
+}
+
+/// An activity built from its logged event and the balance after it.
+pub fn activity(logged: LoggedEvent, balance_after: u64) -> Activity {
+    let envelope = logged.envelope;
+    let Event { member, occurred_at, body, .. } = envelope.event;
+    let kind = body.activity_kind();
+    let event = body.name();
+    let amount = Decimal::from_i128_with_scale(body.points_delta(), 0);
+    let (remark, private_remark, reference, source_id) = match body {
+        EventBody::PointsAdded(added) => (added.remark, added.private_remark, added.reference, added.formula_id),
+        EventBody::PointsUsed(used) => (used.remark, used.private_remark, used.reference, used.reward_id),
+        EventBody::PointsAddReversed(reversal) | EventBody::PointsUseReversed(reversal) => {
+            let remark = format!("reversal of transaction {}", reversal.transaction_id);
+            (remark, String::new(), reversal.reference, reversal.transaction_id.to_string())
+        }
+        EventBody::PointsExpired { lot, .. } => {
+            (format!("lot {lot} expired"), String::new(), String::new(), lot.to_string())
+        }
+        EventBody::ProgramCreated { .. } | EventBody::FormulaDefined { .. } | EventBody::RewardDefined { .. } => {
+            (String::new(), String::new(), String::new(), String::new())
+        }
+    };
+    Activity {
+        transaction_id: envelope.sequence,
+        kind,
+        event,
+        member,
+        amount,
+        balance_after: Decimal::from(balance_after),
+        remark,
+        private_remark,
+        reference,
+        source_id,
+        actor: envelope.actor,
+        occurred_at: occurred_at.unwrap_or(envelope.recorded_at),
+        recorded_at: envelope.recorded_at,
+    }
+}
+
+/// A page of activities, newest first; only durable events (`durable`) show.
+pub fn list(log: &Log, index: &ActivityIndex, query: &ActivityQuery, durable: u64) -> Result<ActivityPage, StoreError> {
+    let mut activities = Vec::new();
+    let mut below = query.before.unwrap_or(u64::MAX).min(durable.saturating_add(1));
+    let batch = query.page_size.clamp(16, 256);
+    let mut records = RecordCache::default();
+    loop {
+        let entries = index.newest(&query.program, &query.member, below, batch)?;
+        let Some(last) = entries.last() else { break };
+        below = last.0;
+        for (sequence, balance_after) in entries {
+            let logged = records.event(log, sequence)?;
+            let candidate = activity(logged, balance_after);
+            if !matches(query, &candidate) {
+                continue;
+            }
+            if activities.len() == query.page_size {
+                let next_before = activities.last().map(|last: &Activity| last.transaction_id);
+                return Ok(ActivityPage { activities, next_before });
+            }
+            activities.push(candidate);
+        }
+    }
+    Ok(ActivityPage { activities, next_before: None })
+}
+
+fn matches(query: &ActivityQuery, activity: &Activity) -> bool {
+    let kind = query.kinds.is_empty() || query.kinds.contains(&activity.kind);
+    let from = query.from.is_none_or(|from| activity.occurred_at >= from);
+    let to = query.to.is_none_or(|to| activity.occurred_at < to);
+    kind && from && to
+}
+
+/// One activity by transaction id, in `program`; NOT_FOUND unless it is a durable
+/// member event of that program.
+pub fn get(
+    log: &Log,
+    index: &ActivityIndex,
+    program: &str,
+    sequence: u64,
+    durable: u64,
+) -> Result<Activity, LedgerError> {
+    let missing = || {
+        LedgerError::NotFound(format!("transaction_id: transaction {sequence} does not exist in program {program:?}"))
+    };
+    if sequence == 0 || sequence > durable {
+        return Err(missing());
+    }
+    let logged = log.event(sequence)?.ok_or_else(missing)?;
+    if logged.envelope.event.program != program || logged.envelope.event.member.is_empty() {
+        return Err(missing());
+    }
+    let member = logged.envelope.event.member.clone();
+    let balance_after = index.balance_after(program, &member, sequence)?.ok_or_else(missing)?;
+    Ok(activity(logged, balance_after))
+}
+
+/// Decodes each log record once while a page walks through its events: a bulk's
+/// thousand events share one record.
+#[derive(Default)]
+struct RecordCache {
+    first: u64,
+    events: Vec<LoggedEvent>,
+}
+
+impl RecordCache {
+    fn event(&mut self, log: &Log, sequence: u64) -> Result<LoggedEvent, StoreError> {
+        let index = sequence.checked_sub(self.first).and_then(|offset| usize::try_from(offset).ok());
+        if let Some(found) = index.and_then(|index| self.events.get(index)).filter(|_| self.first > 0) {
+            return Ok(found.clone());
+        }
+        let (first, events) = log.record(sequence)?.ok_or_else(|| StoreError::Corrupt {
+            sequence,
+            reason: "the activity index names an event the log does not hold".to_owned(),
+        })?;
+        self.first = first;
+        self.events = events;
+        let offset = usize::try_from(sequence - first).expect("offset fits usize");
+        Ok(self.events[offset].clone())
+    }
+}

@@ -1,0 +1,152 @@
+//! The activity index: for each member, and for each program as a whole, the
+//! transaction ids of its events with the balance right after each, newest first
+//! on read (Loga `get_activities`).
+//!
+//! Writing an index row per event would cost a sled insert per bulk item, the
+//! very cost the log's one-record-per-command layout avoids. So the writer keeps
+//! the entries made since the last checkpoint in memory, and each checkpoint writes
+//! them as one row per member (and one per program) in the same atomic batch as the
+//! projections: the index on disk always reflects exactly the checkpoint's cut, and
+//! recovery rebuilds the rest from the replayed tail.
+
+use crate::error::StoreError;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+const ACTIVITY_TAG: u8 = b'a';
+
+/// (transaction id, balance after it).
+pub type Entry = (u64, u64);
+
+/// Index entries by (program, member); member `""` is the program as a whole.
+#[derive(Debug, Default)]
+pub struct Generation {
+    entries: BTreeMap<(String, String), Vec<Entry>>,
+}
+
+impl Generation {
+    pub fn record(&mut self, program: &str, member: &str, sequence: u64, balance_after: u64) {
+        for who in [member, ""] {
+            let key = (program.to_owned(), who.to_owned());
+            self.entries.entry(key).or_default().push((sequence, balance_after));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The checkpoint rows of this generation.
+    pub fn rows(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+        self.entries.iter().map(|((program, member), entries)| {
+            let first = entries.first().expect("index lists are never empty").0;
+            let value = bincode::serde::encode_to_vec(entries, bincode::config::standard()).expect("entries encode");
+            (row_key(program, member, first), value)
+        })
+    }
+}
+
+fn prefix(program: &str, member: &str) -> Vec<u8> {
+    let mut key = vec![ACTIVITY_TAG];
+    for part in [program, member] {
+        let length = u16::try_from(part.len()).expect("ids are at most 128 bytes");
+        key.extend_from_slice(&length.to_be_bytes());
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+fn row_key(program: &str, member: &str, first: u64) -> Vec<u8> {
+    let mut key = prefix(program, member);
+    key.extend_from_slice(&first.to_be_bytes());
+    key
+}
+
+struct Memory {
+    current: Generation,
+    /// Generations handed to a checkpoint that may not be written yet, oldest first.
+    sealed: VecDeque<(u64, Arc<Generation>)>,
+}
+
+pub struct ActivityIndex {
+    tree: sled::Tree,
+    memory: RwLock<Memory>,
+}
+
+impl ActivityIndex {
+    /// `tree` is the projections tree, whose checkpoints carry the rows.
+    pub fn new(tree: sled::Tree, replayed: Generation) -> ActivityIndex {
+        ActivityIndex { tree, memory: RwLock::new(Memory { current: replayed, sealed: VecDeque::new() }) }
+    }
+
+    pub fn extend(&self, entries: Vec<(String, String, u64, u64)>) {
+        let mut memory = self.memory.write().expect("activity lock");
+        for (program, member, sequence, balance) in entries {
+            memory.current.record(&program, &member, sequence, balance);
+        }
+    }
+
+    /// Hands the current generation to a checkpoint with cut `cut`.
+    pub fn seal(&self, cut: u64) -> Arc<Generation> {
+        let mut memory = self.memory.write().expect("activity lock");
+        let sealed = Arc::new(std::mem::take(&mut memory.current));
+        memory.sealed.push_back((cut, sealed.clone()));
+        sealed
+    }
+
+    /// The checkpoint with cut `cut` is written: its generation is on disk now.
+    pub fn written(&self, cut: u64) {
+        let mut memory = self.memory.write().expect("activity lock");
+        memory.sealed.retain(|(sealed_cut, _)| *sealed_cut > cut);
+    }
+
+    /// Entries of `member` (`""`: the whole program) with transaction ids below
+    /// `before`, newest first, at most `limit`.
+    pub fn newest(&self, program: &str, member: &str, before: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let mut found: Vec<Entry> = Vec::new();
+        let mut below = before;
+        let mut take = |entries: &mut dyn Iterator<Item = Entry>, found: &mut Vec<Entry>| {
+            for entry in entries {
+                if found.len() == limit {
+                    return;
+                }
+                if entry.0 < below {
+                    below = entry.0;
+                    found.push(entry);
+                }
+            }
+        };
+        {
+            let memory = self.memory.read().expect("activity lock");
+            let key = (program.to_owned(), member.to_owned());
+            let generations = std::iter::once(&memory.current).chain(memory.sealed.iter().rev().map(|(_, g)| &**g));
+            for generation in generations {
+                if let Some(entries) = generation.entries.get(&key) {
+                    take(&mut entries.iter().rev().copied(), &mut found);
+                }
+            }
+        }
+        let rows = self.tree.range(prefix(program, member)..row_key(program, member, before));
+        for row in rows.rev() {
+            if found.len() == limit {
+                break;
+            }
+            let (key, value) = row?;
+            let (entries, _): (Vec<Entry>, usize) =
+                bincode::serde::decode_from_slice(&value, bincode::config::standard()).map_err(|error| {
+                    StoreError::CorruptProjection {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        reason: error.to_string(),
+                    }
+                })?;
+            take(&mut entries.into_iter().rev(), &mut found);
+        }
+        Ok(found)
+    }
+
+    /// The balance right after transaction `sequence` of `member`, if indexed.
+    pub fn balance_after(&self, program: &str, member: &str, sequence: u64) -> Result<Option<u64>, StoreError> {
+        let found = self.newest(program, member, sequence.saturating_add(1), 1)?;
+        Ok(found.first().filter(|entry| entry.0 == sequence).map(|entry| entry.1))
+    }
+}
