@@ -2,7 +2,8 @@
 //! them into the state and cannot fail. Their byte encoding is the store's concern
 //! (bincode, pinned by golden files); the core only promises that variants and their
 //! fields are never reordered, retyped or removed. A change of meaning is a new
-//! variant at the end of the enum.
+//! variant at the end of the enum. Decimals go through serde as strings: their
+//! own `Deserialize` needs a self-describing format, which bincode is not.
 
 use crate::time::Timestamp;
 use rust_decimal::Decimal;
@@ -69,6 +70,7 @@ pub struct PointsAdded {
     pub expires_at: Option<Timestamp>,
     /// With a formula: what the customer spent, and the formula that turned it into
     /// points, kept so that an auditor can recompute `points`.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub cost: Option<Decimal>,
     pub formula_id: String,
 }
@@ -104,6 +106,9 @@ pub struct PointsReversal {
     /// given back.
     pub lots: Vec<LotTake>,
     pub reference: String,
+    /// For an add's reversal: what the add had earned, which leaves the qualifying
+    /// amount even where part of it expired and so is not taken back (`points`).
+    pub earned: u64,
 }
 
 /// The areas of activity a caller can filter on (SPEC §9).

@@ -216,6 +216,7 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
             points: entry.points,
             lots: entry.taken.clone(),
             reference: reference.to_owned(),
+            earned: 0,
         }),
         ReferenceKind::PointsAdd => {
             // What expired from the lot is gone already; the rest comes back, from
@@ -235,6 +236,7 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
                 points,
                 lots,
                 reference: reference.to_owned(),
+                earned: entry.points,
             })
         }
     };

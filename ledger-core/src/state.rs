@@ -41,6 +41,7 @@ pub struct Program {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Formula {
     pub name: String,
+    #[serde(with = "rust_decimal::serde::str")]
     pub multiplier: Decimal,
 }
 
@@ -131,7 +132,7 @@ impl Member {
             }
             EventBody::PointsAddReversed(reversal) => {
                 self.take(&reversal.lots, changes);
-                self.qualifying_amount = self.qualifying_amount.saturating_sub(reversal.points);
+                self.qualifying_amount = self.qualifying_amount.saturating_sub(reversal.earned);
             }
             EventBody::PointsUseReversed(reversal) => self.give(&reversal.lots, changes),
             EventBody::PointsExpired { lot, points } => {

@@ -33,12 +33,18 @@ pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 /// `ledger bench`: measure one operation's throughput and latency against a running server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// The server, HOST:PORT (plain HTTP/2, no TLS).
-    #[arg(long)]
+    /// The server, HOST:PORT (plain HTTP/2, no TLS). Not a flag of its own: `ledger` fills it
+    /// from its global `--addr`, which every subcommand shares.
+    #[arg(skip)]
     pub addr: String,
-    /// A file holding the bearer token; ADMIN unless the program exists already and the op is ping.
-    #[arg(long)]
+    /// A file holding the bearer token; ADMIN unless the program exists already and the op is
+    /// ping. Filled from `ledger`'s global `--token-file`.
+    #[arg(skip)]
     pub token_file: PathBuf,
+    /// The bearer token itself, from `ledger`'s global `--token`; when set, `token_file` is
+    /// not read.
+    #[arg(skip)]
+    pub token: Option<String>,
     /// The program to write in; created if missing.
     #[arg(long)]
     pub program: String,
@@ -95,8 +101,11 @@ impl BenchReport {
 }
 
 pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
-    let token = std::fs::read_to_string(&args.token_file)
-        .map_err(|error| format!("reading token file {}: {error}", args.token_file.display()))?;
+    let token = match &args.token {
+        Some(token) => token.clone(),
+        None => std::fs::read_to_string(&args.token_file)
+            .map_err(|error| format!("reading token file {}: {error}", args.token_file.display()))?,
+    };
     let bearer = Bearer(
         format!("Bearer {}", token.trim()).parse().map_err(|_| "the token holds characters not allowed in a header")?,
     );

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod cli;
 pub mod mapping;
 pub mod pb;
 pub mod server;

@@ -12,6 +12,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// fits well within it.
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// How long a shutdown waits for in-flight calls and connected clients.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn serve(
     ledger: Ledger,
     listener: TcpListener,
@@ -40,7 +43,12 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    tonic::transport::Server::builder()
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health)
         .add_service(reflection)
@@ -49,7 +57,19 @@ pub async fn serve(
         .add_service(points)
         .add_service(members)
         .add_service(audit)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    // A graceful shutdown waits for clients to hang up; one that never does must
+    // not keep the server up. Whatever was acknowledged is durable already.
+    let grace = async {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = grace => tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: closing their connections"),
+    }
     Ok(())
 }

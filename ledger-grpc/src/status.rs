@@ -27,9 +27,11 @@ pub fn from_rejection(rejection: &Rejection) -> Status {
     }
 }
 
-/// INVALID_ARGUMENT naming `field`, with the field violation clients read.
+/// INVALID_ARGUMENT naming `field`, with the field violation clients read. The
+/// message names the field; the violation's description is the rule alone.
 pub fn bad_request(field: &str, message: &str) -> Status {
-    let details = ErrorDetails::with_bad_request_violation(field, message);
+    let rule = message.strip_prefix(field).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(message);
+    let details = ErrorDetails::with_bad_request_violation(field, rule);
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 

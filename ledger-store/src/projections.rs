@@ -27,7 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// another format rebuilds them from the log instead of reading them.
 pub const PROJECTION_FORMAT: u16 = 1;
 
-const META_KEY: &[u8] = b"meta";
+/// Outside every tag's key space, so that no prefix scan of rows meets it.
+const META_KEY: &[u8] = b"#meta";
 const PROGRAM_TAG: u8 = b'p';
 const MEMBER_TAG: u8 = b'm';
 const REFERENCE_TAG: u8 = b'r';

@@ -262,6 +262,9 @@ impl Writer {
                 event,
             };
             let encoded = envelope::encode(&envelope);
+            // What is written must read back as what was decided: a format that
+            // cannot decode would only show when an auditor replays the log.
+            debug_assert_eq!(envelope::decode(&encoded.bytes).ok().as_ref(), Some(&envelope), "events read back");
             self.head_hash = encoded.hash;
             stored.push(encoded);
         }

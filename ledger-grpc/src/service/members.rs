@@ -59,7 +59,7 @@ fn encode_token(after: &str) -> String {
 
 fn decode_token(token: &str) -> Result<String, Status> {
     let invalid = || bad_request("page_token", "page_token: not a token this server issued");
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes = (0..token.len())

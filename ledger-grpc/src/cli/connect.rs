@@ -1,0 +1,108 @@
+//! The connection to `ledgerd`: one HTTP/2 channel, and the bearer token sent as
+//! `authorization` metadata on every call.
+
+use super::Global;
+use super::output::{Failure, with_causes};
+use crate::pb::admin_service_client::AdminServiceClient;
+use crate::pb::audit_service_client::AuditServiceClient;
+use crate::pb::members_service_client::MembersServiceClient;
+use crate::pb::points_service_client::PointsServiceClient;
+use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// A wrong address should fail fast rather than hang the command.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// A connected server and the token to present to it.
+pub struct Server {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+impl Server {
+    pub async fn connect(global: &Global) -> Result<Server, Failure> {
+        let bearer = Bearer::new(&token(global)?)?;
+        let addr = bare_addr(&global.addr)?;
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|error| Failure::message(format!("--addr {addr:?}: {error}")))?
+            .connect_timeout(CONNECT_TIMEOUT);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|error| Failure::message(format!("connecting to {addr}: {}", with_causes(&error))))?;
+        Ok(Server { channel, bearer })
+    }
+
+    pub fn admin(&self) -> AdminServiceClient<Authed> {
+        AdminServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn points(&self) -> PointsServiceClient<Authed> {
+        PointsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn members(&self) -> MembersServiceClient<Authed> {
+        MembersServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn audit(&self) -> AuditServiceClient<Authed> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+/// `--addr` with or without `http://`; HOST:PORT is what the transport needs.
+pub fn bare_addr(addr: &str) -> Result<&str, Failure> {
+    if addr.starts_with("https://") {
+        return Err(Failure::message(format!("--addr {addr}: ledgerd serves plain HTTP/2; use http:// or HOST:PORT")));
+    }
+    let bare = addr.strip_prefix("http://").unwrap_or(addr).trim_end_matches('/');
+    if bare.is_empty() {
+        return Err(Failure::message("--addr is empty: give HOST:PORT"));
+    }
+    Ok(bare)
+}
+
+/// `--token` wins over `--token-file`; a file's trailing newline is not part of
+/// the token.
+fn token(global: &Global) -> Result<String, Failure> {
+    let token = match &global.token {
+        Some(token) => token.trim().to_owned(),
+        None => std::fs::read_to_string(&global.token_file)
+            .map_err(|error| {
+                Failure::message(format!(
+                    "reading the token file {}: {error} (give --token-file or --token)",
+                    global.token_file.display()
+                ))
+            })?
+            .trim()
+            .to_owned(),
+    };
+    if token.is_empty() {
+        return Err(Failure::message("the token is empty (give --token-file or --token)"));
+    }
+    Ok(token)
+}
+
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    fn new(token: &str) -> Result<Bearer, Failure> {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Failure::message("the token holds characters not allowed in a header"))?;
+        Ok(Bearer(value))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}

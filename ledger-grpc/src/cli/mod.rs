@@ -1,0 +1,164 @@
+//! `ledger`: the command-line client (SPEC §12). Online commands call `ledgerd`
+//! over gRPC with a bearer token; `replay` and `verify` open a stopped server's
+//! data directory themselves, so that an auditor needs no running server and no
+//! token.
+//!
+//! Each area is one small module that turns its arguments into requests and the
+//! replies into a [`Reply`]; this module only parses, dispatches and prints.
+
+mod activities;
+mod bulk;
+mod bulk_file;
+mod connect;
+mod definitions;
+mod members;
+mod offline;
+mod output;
+mod points;
+mod programs;
+mod time;
+mod tokens;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use output::{Failure, Reply};
+
+/// Exit status when a bulk stopped at a failing item: the reply was printed, but
+/// not every item applied, and a script must notice.
+pub const EXIT_BULK_FAILED: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ledger",
+    version,
+    about = "Command-line client of the points ledger (ledgerd), and offline audit of its data directory",
+    after_help = "Exit status: 0 success; 1 an error (printed on stderr) or an audit mismatch; \
+                  2 bad usage; 3 a bulk stopped at a failing item (fail_at)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes, before or after its name.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The server, HOST:PORT or http://HOST:PORT (plain HTTP/2, no TLS).
+    #[arg(long, global = true, help_heading = "Global options", default_value = "127.0.0.1:50051")]
+    pub addr: String,
+    /// A file holding the bearer token; ledgerd writes DIR/admin.token on first start.
+    #[arg(long, global = true, help_heading = "Global options", default_value = "./ledger-data/admin.token")]
+    pub token_file: PathBuf,
+    /// The bearer token itself, instead of --token-file (other users of the machine may see
+    /// command lines: prefer the file).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub token: Option<String>,
+    /// Print the reply as one line of JSON instead of text.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Programs (tenants); ADMIN token.
+    #[command(subcommand)]
+    Program(programs::ProgramCommand),
+    /// API tokens; ADMIN token.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Add or use one member's points.
+    #[command(subcommand)]
+    Points(points::PointsCommand),
+    /// Earning formulas (points = floor(cost x multiplier)).
+    #[command(subcommand)]
+    Formula(definitions::FormulaCommand),
+    /// Rewards a use may name.
+    #[command(subcommand)]
+    Reward(definitions::RewardCommand),
+    /// Add or use points for up to 1,000 items from a JSON or CSV file.
+    #[command(subcommand)]
+    Bulk(bulk::BulkCommand),
+    /// Members' balances, lots and tiers.
+    #[command(subcommand)]
+    Member(members::MemberCommand),
+    /// Lists activities, newest first.
+    Activities(activities::ActivitiesArgs),
+    /// Shows one activity, by transaction id or by reference.
+    Activity(activities::ActivityArgs),
+    /// Asks the server to verify the whole log's hash chain.
+    VerifyLog,
+    /// OFFLINE: rebuilds every projection from the log of a stopped server's data directory
+    /// and compares it with the stored projections.
+    Replay(offline::ReplayArgs),
+    /// OFFLINE: verifies the hash chain of a stopped server's data directory.
+    Verify(offline::VerifyArgs),
+    /// Measures one operation's throughput and latency against a running server; prints one
+    /// JSON line.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Parses the command line, runs it, prints the reply or the error, and returns
+/// the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    let outcome = match cli.command {
+        Command::Replay(args) => offline::replay(&args),
+        Command::Verify(args) => offline::verify(&args),
+        command => online(&cli.global, command),
+    };
+    match outcome {
+        Ok(reply) => reply.print(json),
+        Err(failure) => failure.print(),
+    }
+}
+
+fn online(global: &Global, command: Command) -> Result<Reply, Failure> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|error| Failure::message(format!("starting tokio: {error}")))?;
+    runtime.block_on(dispatch(global, command))
+}
+
+async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
+    match command {
+        // Bench connects its own clients (several connections, no per-call overhead).
+        Command::Bench(args) => bench(global, args).await,
+        // The file is read first: a bad file needs no server to report.
+        Command::Bulk(command) => {
+            let prepared = bulk::prepare(command)?;
+            bulk::run(&connect::Server::connect(global).await?, prepared).await
+        }
+        command => call(&connect::Server::connect(global).await?, command).await,
+    }
+}
+
+async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failure> {
+    match command {
+        Command::Program(command) => programs::run(server, command).await,
+        Command::Token(command) => tokens::run(server, command).await,
+        Command::Points(command) => points::run(server, command).await,
+        Command::Formula(command) => definitions::run_formula(server, command).await,
+        Command::Reward(command) => definitions::run_reward(server, command).await,
+        Command::Member(command) => members::run(server, command).await,
+        Command::Activities(args) => activities::list(server, args).await,
+        Command::Activity(args) => activities::show(server, args).await,
+        Command::VerifyLog => activities::verify_log(server).await,
+        Command::Replay(_) | Command::Verify(_) | Command::Bench(_) | Command::Bulk(_) => {
+            unreachable!("offline commands, bench and bulk are dispatched before `call`")
+        }
+    }
+}
+
+/// Bench takes the server and token from the global flags, so that every
+/// subcommand names them the same way.
+async fn bench(global: &Global, mut args: crate::bench::BenchArgs) -> Result<Reply, Failure> {
+    args.addr = connect::bare_addr(&global.addr)?.to_owned();
+    args.token_file.clone_from(&global.token_file);
+    args.token.clone_from(&global.token);
+    let report = crate::bench::run(args).await.map_err(|error| Failure::message(format!("bench: {error}")))?;
+    Ok(Reply::json_line(report.to_json_line()))
+}

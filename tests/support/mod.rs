@@ -1,0 +1,198 @@
+//! Starts the real `ledgerd` binary on a free port and connects real gRPC
+//! clients to it over TCP, as a user would.
+//!
+//! Tests that stop a server while holding clients run on the multi-thread
+//! runtime (`#[tokio::test(flavor = "multi_thread")]`): `Server::stop` blocks
+//! while the server says goodbye to its connections, and a client can only
+//! answer that from another worker thread.
+
+#![allow(dead_code)]
+
+use ledger_grpc::pb;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// A running `ledgerd` with its own data directory.
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+    pub data_dir: PathBuf,
+    pub admin_token: String,
+}
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, empty directory under the target directory for one test.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let unique = NEXT_DIR.fetch_add(1, Ordering::SeqCst);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{unique}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    dir
+}
+
+impl Server {
+    /// Starts `ledgerd` on a fresh data directory.
+    pub fn start(name: &str) -> Server {
+        Server::start_in(fresh_dir(name), &[])
+    }
+
+    /// Starts `ledgerd` on `data_dir` (which may hold a ledger already) and waits
+    /// until it prints the address it bound.
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ledgerd"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ledgerd");
+        let stdout = child.stdout.take().expect("ledgerd stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let address = loop {
+            let line = lines.next().expect("ledgerd exited before listening").expect("read ledgerd stdout");
+            if let Some(address) = line.strip_prefix("ledgerd listening on ") {
+                break address.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let admin_token = read_token(&data_dir.join("admin.token"));
+        Server { child, address, data_dir, admin_token }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
+            .expect("valid uri")
+            .connect()
+            .await
+            .expect("connect to ledgerd")
+    }
+
+    /// Clients authenticated with the admin token.
+    pub async fn admin(&self) -> Clients {
+        self.clients(&self.admin_token).await
+    }
+
+    pub async fn clients(&self, token: &str) -> Clients {
+        Clients::new(self.channel().await, token)
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns its status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = i32::try_from(self.child.id()).expect("pid fits i32");
+        signal(pid, "TERM");
+        self.child.wait().expect("wait for ledgerd")
+    }
+
+    /// Kills the server with SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) -> PathBuf {
+        self.child.kill().expect("kill ledgerd");
+        self.child.wait().expect("wait for ledgerd");
+        self.data_dir.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: i32, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+pub fn read_token(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("admin.token exists after first start").trim().to_owned()
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+/// One client of each service, all presenting the same token.
+#[derive(Clone)]
+pub struct Clients {
+    pub admin: pb::admin_service_client::AdminServiceClient<Authed>,
+    pub points: pb::points_service_client::PointsServiceClient<Authed>,
+    pub members: pb::members_service_client::MembersServiceClient<Authed>,
+    pub audit: pb::audit_service_client::AuditServiceClient<Authed>,
+}
+
+impl Clients {
+    pub fn new(channel: Channel, token: &str) -> Clients {
+        let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
+        Clients {
+            admin: pb::admin_service_client::AdminServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            points: pb::points_service_client::PointsServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            members: pb::members_service_client::MembersServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            audit: pb::audit_service_client::AuditServiceClient::with_interceptor(channel, bearer),
+        }
+    }
+
+    pub async fn create_program(&mut self, program: &str) {
+        let request = pb::CreateProgramRequest { program_id: program.into(), name: format!("Program {program}") };
+        self.admin.create_program(request).await.expect("create program");
+    }
+
+    pub async fn add(&mut self, program: &str, member: &str, points: i64) -> pb::PointsReceipt {
+        let request = pb::AddPointsRequest {
+            program_id: program.into(),
+            member_id: member.into(),
+            points,
+            remark: "test".into(),
+            ..Default::default()
+        };
+        self.points.add_points(request).await.expect("add points").into_inner()
+    }
+
+    pub async fn member(&mut self, program: &str, member: &str) -> pb::Member {
+        let request = pb::GetMemberRequest { program_id: program.into(), member_id: member.into() };
+        self.members.get_member(request).await.expect("get member").into_inner()
+    }
+
+    /// Issues a token and returns its secret.
+    pub async fn token(&mut self, role: pb::Role, program: &str) -> String {
+        let request = pb::IssueTokenRequest {
+            role: role.into(),
+            program_id: program.into(),
+            name: "test".into(),
+            ..Default::default()
+        };
+        self.admin.issue_token(request).await.expect("issue token").into_inner().token
+    }
+}
+
+/// The field violations of a `google.rpc.BadRequest` in an error, as (field, description).
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| bad.field_violations.iter().map(|v| (v.field.clone(), v.description.clone())).collect())
+        .unwrap_or_default()
+}
