@@ -10,6 +10,7 @@ use crate::points;
 use crate::programs;
 use crate::rejection::Rejection;
 use crate::state::State;
+use std::collections::HashSet;
 
 pub fn add(
     state: &State,
@@ -81,7 +82,10 @@ fn run<Item>(
     }
     let mut view = Overlay::new(state, context);
     let mut result = BulkResult::default();
+    // Members in first-touch order, and a set to find them by (never iterated, so
+    // its order cannot leak): a bulk touches up to a thousand.
     let mut touched: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for (index, item) in items.iter().enumerate() {
         let index_u32 = u32::try_from(index).expect("bulk index fits u32");
         let before = view.events().len();
@@ -94,7 +98,8 @@ fn run<Item>(
                 }
                 result.last_transaction_id = receipt.transaction_id;
                 for event in &view.events()[before..] {
-                    if !touched.contains(&event.member) {
+                    if !seen.contains(event.member.as_str()) {
+                        seen.insert(event.member.clone());
                         touched.push(event.member.clone());
                     }
                 }

@@ -37,6 +37,7 @@ pub enum EventBody {
     FormulaDefined {
         formula_id: String,
         name: String,
+        #[serde(with = "rust_decimal::serde::str")]
         multiplier: Decimal,
     },
     RewardDefined {

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
-    /// The transaction id of the add that made it.
+    /// The transaction id of the add that made it; `POOL_LOT` for never-expiring points.
     pub lot: u64,
     pub remaining: u64,
     pub expires_at: Option<Timestamp>,
@@ -22,8 +22,8 @@ pub enum LotChange {
     Removed { lot: u64, expires_at: Timestamp },
 }
 
-/// The order in which lots are spent: soonest expiry first, never-expiring last,
-/// older lots first among equals.
+/// The order in which lots are spent, and kept: soonest expiry first,
+/// never-expiring last, older lots first among equals.
 fn spend_order(a: &Lot, b: &Lot) -> Ordering {
     match (a.expires_at, b.expires_at) {
         (Some(x), Some(y)) => x.cmp(&y).then(a.lot.cmp(&b.lot)),
@@ -31,6 +31,16 @@ fn spend_order(a: &Lot, b: &Lot) -> Ordering {
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.lot.cmp(&b.lot),
     }
+}
+
+/// The lot holding every never-expiring point. Such points are all alike, so one
+/// lot holds them and a member's lots stay few however many adds it gets; only
+/// adds with an expiry make lots of their own.
+pub const POOL_LOT: u64 = 0;
+
+/// The lot an add's points go to: its own when it expires, else the pool.
+pub fn lot_for_add(transaction_id: u64, expires_at: Option<Timestamp>) -> u64 {
+    if expires_at.is_some() { transaction_id } else { POOL_LOT }
 }
 
 /// Whether a lot counts at `at`: an expired lot never does, swept or not.
@@ -47,17 +57,32 @@ impl Lots {
         self.0.iter()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn total(&self) -> u64 {
         self.0.iter().map(|lot| lot.remaining).sum()
     }
 
-    /// What can be spent at `at`.
-    pub fn live(&self, at: Timestamp) -> u64 {
-        self.0.iter().filter(|lot| is_live(lot, at)).map(|lot| lot.remaining).sum()
+    /// What the lots whose time has come at `at` still hold. They sort first, so
+    /// this reads only them, however many lots a member has.
+    pub fn expired_total(&self, at: Timestamp) -> u64 {
+        self.0.iter().take_while(|lot| !is_live(lot, at)).map(|lot| lot.remaining).sum()
     }
 
     pub fn get(&self, lot: u64) -> Option<&Lot> {
         self.0.iter().find(|candidate| candidate.lot == lot)
+    }
+
+    /// Where lot `lot` with that expiry sits (`Ok`), or would sit (`Err`).
+    fn position(&self, lot: u64, expires_at: Option<Timestamp>) -> Result<usize, usize> {
+        let probe = Lot { lot, remaining: 0, expires_at };
+        self.0.binary_search_by(|existing| spend_order(existing, &probe))
     }
 
     /// Gives `points` to lot `lot`, creating it where it is gone.
@@ -65,26 +90,28 @@ impl Lots {
         if points == 0 {
             return;
         }
-        if let Some(existing) = self.0.iter_mut().find(|candidate| candidate.lot == lot) {
-            existing.remaining = existing.remaining.checked_add(points).expect("lot overflow");
-            return;
-        }
-        let new = Lot { lot, remaining: points, expires_at };
-        let at = self.0.partition_point(|existing| spend_order(existing, &new) == Ordering::Less);
-        self.0.insert(at, new);
-        if let Some(expires_at) = expires_at {
-            changes.push(LotChange::Created { lot, expires_at });
+        match self.position(lot, expires_at) {
+            Ok(index) => {
+                let existing = &mut self.0[index];
+                existing.remaining = existing.remaining.checked_add(points).expect("lot overflow");
+            }
+            Err(index) => {
+                self.0.insert(index, Lot { lot, remaining: points, expires_at });
+                if let Some(expires_at) = expires_at {
+                    changes.push(LotChange::Created { lot, expires_at });
+                }
+            }
         }
     }
 
     /// Takes `points` from lot `lot`; the caller has checked that it holds them.
-    pub fn debit(&mut self, lot: u64, points: u64, changes: &mut Vec<LotChange>) {
-        let index = self.0.iter().position(|candidate| candidate.lot == lot).expect("debit of a missing lot");
+    pub fn debit(&mut self, lot: u64, points: u64, expires_at: Option<Timestamp>, changes: &mut Vec<LotChange>) {
+        let index = self.position(lot, expires_at).expect("debit of a missing lot");
         let existing = &mut self.0[index];
         existing.remaining = existing.remaining.checked_sub(points).expect("lot underflow");
         if existing.remaining == 0 {
-            let removed = self.0.remove(index);
-            if let Some(expires_at) = removed.expires_at {
+            self.0.remove(index);
+            if let Some(expires_at) = expires_at {
                 changes.push(LotChange::Removed { lot, expires_at });
             }
         }

@@ -7,20 +7,23 @@ use crate::command::{Context, Decision, Outcome};
 use crate::event::{Event, Stamp};
 use crate::state::{Member, Program, ReferenceEntry, State, apply_to_references};
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub struct Overlay<'s> {
     base: &'s State,
     context: Context,
-    /// Copies of the members touched, by (program, member).
-    members: BTreeMap<(String, String), Member>,
-    references: BTreeMap<(String, String), ReferenceEntry>,
+    /// Copies of the members touched, by program then member: looked up by `&str`
+    /// without building a key, since a bulk looks members up thousands of times.
+    /// Hash maps, because nothing ever iterates them: their order cannot leak
+    /// into a decision.
+    members: HashMap<String, HashMap<String, Member>>,
+    references: HashMap<String, HashMap<String, ReferenceEntry>>,
     events: Vec<Event>,
 }
 
 impl<'s> Overlay<'s> {
     pub fn new(base: &'s State, context: Context) -> Overlay<'s> {
-        Overlay { base, context, members: BTreeMap::new(), references: BTreeMap::new(), events: Vec::new() }
+        Overlay { base, context, members: HashMap::new(), references: HashMap::new(), events: Vec::new() }
     }
 
     pub fn at(&self) -> Timestamp {
@@ -38,8 +41,8 @@ impl<'s> Overlay<'s> {
     }
 
     pub fn member(&self, program: &str, member: &str) -> Option<&Member> {
-        let key = (program.to_owned(), member.to_owned());
-        self.members.get(&key).or_else(|| self.base.member(program, member))
+        let copied = self.members.get(program).and_then(|members| members.get(member));
+        copied.or_else(|| self.base.member(program, member))
     }
 
     pub fn live_points(&self, program: &str, member: &str) -> u64 {
@@ -47,31 +50,33 @@ impl<'s> Overlay<'s> {
     }
 
     pub fn reference(&self, program: &str, reference: &str) -> Option<&ReferenceEntry> {
-        let key = (program.to_owned(), reference.to_owned());
-        self.references.get(&key).or_else(|| self.base.program(program)?.references.get(reference))
+        let copied = self.references.get(program).and_then(|references| references.get(reference));
+        copied.or_else(|| self.base.program(program)?.references.get(reference))
     }
 
     /// Applies one member event to the copies and records it; returns its
     /// transaction id.
     pub fn apply(&mut self, event: Event) -> u64 {
         let stamp = Stamp { sequence: self.next_sequence(), recorded_at: self.context.at };
-        let key = (event.program.clone(), event.member.clone());
         let base = self.base;
-        let member = self.members.entry(key).or_insert_with(|| {
-            base.member(&event.program, &event.member).cloned().unwrap_or_else(|| Member::new(stamp.recorded_at))
-        });
+        let members = self.members.entry(event.program.clone()).or_default();
+        if !members.contains_key(&event.member) {
+            let copy = base.member(&event.program, &event.member).cloned();
+            members.insert(event.member.clone(), copy.unwrap_or_else(|| Member::new(stamp.recorded_at)));
+        }
+        let member = members.get_mut(&event.member).expect("copied above");
         member.apply(stamp, &event.body, &mut Vec::new());
         let balance_after = member.live_points(stamp.recorded_at);
         let reference = event.body.reference();
         if !reference.is_empty() {
-            let key = (event.program.clone(), reference.to_owned());
             let mut one = BTreeMap::new();
             if let Some(existing) = self.reference(&event.program, reference) {
                 one.insert(reference.to_owned(), existing.clone());
             }
             apply_to_references(&mut one, &mut BTreeMap::new(), stamp, &event, balance_after);
             let entry = one.remove(reference).expect("a referenced event records its reference");
-            self.references.insert(key, entry);
+            let references = self.references.entry(event.program.clone()).or_default();
+            references.insert(reference.to_owned(), entry);
         }
         self.events.push(event);
         stamp.sequence

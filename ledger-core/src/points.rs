@@ -223,8 +223,8 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
             // the add's own lot first.
             let points = entry.points.checked_sub(entry.expired).expect("expired more than added");
             let member = view.member(program, &entry.member);
-            let planned = member
-                .map_or(Err(points), |member| member.lots.plan_take(points, view.at(), Some(entry.transaction_id)));
+            let planned =
+                member.map_or(Err(points), |member| member.lots.plan_take(points, view.at(), Some(entry.lot)));
             let lots = planned.map_err(|shortfall| Rejection::ReplacementInsufficient {
                 field: FieldPath::new("replace_duplicate"),
                 transaction_id: entry.transaction_id,

@@ -2,7 +2,7 @@
 //! the same events always gives an equal `State` (ordered maps, no hash order).
 
 use crate::event::{Event, EventBody, LotTake, Stamp};
-use crate::lots::{LotChange, Lots};
+use crate::lots::{LotChange, Lots, POOL_LOT, lot_for_add};
 use crate::time::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,15 @@ pub struct ReferenceEntry {
     /// For an add: points of its lot that the sweep expired, which a reversal no
     /// longer needs to take back.
     pub expired: u64,
+    /// For an add: the lot its points went to, which its reversal takes from first.
+    pub lot: u64,
+}
+
+impl ReferenceEntry {
+    /// The add's own expiring lot, which the sweep may expire.
+    pub fn expiring_lot(&self) -> Option<u64> {
+        (self.kind == ReferenceKind::PointsAdd && self.lot != POOL_LOT).then_some(self.lot)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +101,7 @@ pub enum ReferenceKind {
 impl Member {
     /// The points a member can spend at `at`: expired lots never count.
     pub fn live_points(&self, at: Timestamp) -> u64 {
-        self.lots.live(at)
+        self.points - self.lots.expired_total(at)
     }
 
     /// A member exists from the first event that names it.
@@ -103,7 +112,7 @@ impl Member {
     fn take(&mut self, takes: &[LotTake], changes: &mut Vec<LotChange>) -> u64 {
         let mut total = 0u64;
         for take in takes {
-            self.lots.debit(take.lot, take.points, changes);
+            self.lots.debit(take.lot, take.points, take.expires_at, changes);
             total = total.checked_add(take.points).expect("take overflow");
         }
         self.points = self.points.checked_sub(total).expect("points below zero");
@@ -122,7 +131,8 @@ impl Member {
         self.last_activity_at = stamp.recorded_at;
         match body {
             EventBody::PointsAdded(added) => {
-                self.lots.credit(stamp.sequence, added.points, added.expires_at, changes);
+                let lot = lot_for_add(stamp.sequence, added.expires_at);
+                self.lots.credit(lot, added.points, added.expires_at, changes);
                 self.points = self.points.checked_add(added.points).expect("points overflow");
                 self.qualifying_amount = self.qualifying_amount.saturating_add(added.points);
             }
@@ -136,7 +146,8 @@ impl Member {
             }
             EventBody::PointsUseReversed(reversal) => self.give(&reversal.lots, changes),
             EventBody::PointsExpired { lot, points } => {
-                self.take(&[LotTake { lot: *lot, points: *points, expires_at: None }], changes);
+                let expires_at = self.lots.get(*lot).expect("expiry of a missing lot").expires_at;
+                self.take(&[LotTake { lot: *lot, points: *points, expires_at }], changes);
             }
             EventBody::ProgramCreated { .. } | EventBody::FormulaDefined { .. } | EventBody::RewardDefined { .. } => {}
         }
@@ -179,9 +190,14 @@ impl Program {
 
 /// The reference entry an event makes, given the member's live points after it.
 pub fn reference_entry(stamp: Stamp, event: &Event, balance_after: u64) -> Option<(String, ReferenceEntry)> {
-    let (reference, kind, points, taken) = match &event.body {
-        EventBody::PointsAdded(added) => (&added.reference, ReferenceKind::PointsAdd, added.points, Vec::new()),
-        EventBody::PointsUsed(used) => (&used.reference, ReferenceKind::PointsUse, used.points, used.taken.clone()),
+    let (reference, kind, points, taken, lot) = match &event.body {
+        EventBody::PointsAdded(added) => {
+            let lot = lot_for_add(stamp.sequence, added.expires_at);
+            (&added.reference, ReferenceKind::PointsAdd, added.points, Vec::new(), lot)
+        }
+        EventBody::PointsUsed(used) => {
+            (&used.reference, ReferenceKind::PointsUse, used.points, used.taken.clone(), POOL_LOT)
+        }
         _ => return None,
     };
     if reference.is_empty() {
@@ -196,6 +212,7 @@ pub fn reference_entry(stamp: Stamp, event: &Event, balance_after: u64) -> Optio
         replaced: false,
         taken,
         expired: 0,
+        lot,
     };
     Some((reference.clone(), entry))
 }
@@ -224,7 +241,11 @@ impl State {
             return;
         }
         let mut changes = Vec::new();
-        let member = program.members.entry(event.member.clone()).or_insert_with(|| Member::new(stamp.recorded_at));
+        // Looked up before inserting, so that a known member costs no key copy.
+        if !program.members.contains_key(&event.member) {
+            program.members.insert(event.member.clone(), Member::new(stamp.recorded_at));
+        }
+        let member = program.members.get_mut(&event.member).expect("inserted above");
         member.apply(stamp, &event.body, &mut changes);
         let balance_after = member.live_points(stamp.recorded_at);
         apply_to_references(&mut program.references, &mut program.lot_references, stamp, event, balance_after);
@@ -279,11 +300,11 @@ pub fn apply_to_references(
         // replaced add's lot no longer answers to it.
         let replaced = references.get(&reference);
         entry.replaced = replaced.is_some();
-        if let Some(old) = replaced.filter(|old| old.kind == ReferenceKind::PointsAdd) {
-            lot_references.remove(&old.transaction_id);
+        if let Some(lot) = replaced.and_then(ReferenceEntry::expiring_lot) {
+            lot_references.remove(&lot);
         }
-        if entry.kind == ReferenceKind::PointsAdd {
-            lot_references.insert(entry.transaction_id, reference.clone());
+        if let Some(lot) = entry.expiring_lot() {
+            lot_references.insert(lot, reference.clone());
         }
         references.insert(reference, entry);
     }

@@ -34,17 +34,17 @@ fn add_points_must_be_1_to_1_000_000() {
         &[],
         add("m1", 1),
         expect![[r#"
-        tx 2: 1 points, balance 1
-        #2 m1 add 1
-        m1: points 1, live 1, lots [2:1]"#]],
+            tx 2: 1 points, balance 1
+            #2 m1 add 1
+            m1: points 1, live 1, lots [0:1]"#]],
     );
     check(
         &[],
         add("m1", 1_000_000),
         expect![[r#"
-        tx 2: 1000000 points, balance 1000000
-        #2 m1 add 1000000
-        m1: points 1000000, live 1000000, lots [2:1000000]"#]],
+            tx 2: 1000000 points, balance 1000000
+            #2 m1 add 1000000
+            m1: points 1000000, live 1000000, lots [0:1000000]"#]],
     );
     check(
         &[],
@@ -88,26 +88,26 @@ fn add_with_a_formula_takes_floor_of_cost_times_multiplier() {
         &given,
         add("m1", 0).cost("10.99", "f"),
         expect![[r#"
-        tx 4: 16 points, balance 16
-        #4 m1 add 16 cost 10.99 formula f
-        m1: points 16, live 16, lots [4:16]"#]],
+            tx 4: 16 points, balance 16
+            #4 m1 add 16 cost 10.99 formula f
+            m1: points 16, live 16, lots [0:16]"#]],
     );
     check(
         &given,
         add("m1", 999).cost("10.99", "f"),
         expect![[r#"
-        tx 4: 16 points, balance 16
-        #4 m1 add 16 cost 10.99 formula f
-        m1: points 16, live 16, lots [4:16]"#]],
+            tx 4: 16 points, balance 16
+            #4 m1 add 16 cost 10.99 formula f
+            m1: points 16, live 16, lots [0:16]"#]],
     );
     // 0.29 × 100 is 28.999999999999996 in floats: decimals are exact.
     check(
         &given,
         add("m1", 0).cost("0.29", "hundred"),
         expect![[r#"
-        tx 4: 29 points, balance 29
-        #4 m1 add 29 cost 0.29 formula hundred
-        m1: points 29, live 29, lots [4:29]"#]],
+            tx 4: 29 points, balance 29
+            #4 m1 add 29 cost 0.29 formula hundred
+            m1: points 29, live 29, lots [0:29]"#]],
     );
     check(
         &given,
@@ -188,16 +188,16 @@ fn use_may_not_go_below_zero() {
         &[add("m1", 10)],
         spend("m1", 11),
         expect![[r#"
-        rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 10 is less than 11
-        m1: points 10, live 10, lots [2:10]"#]],
+            rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 10 is less than 11
+            m1: points 10, live 10, lots [0:10]"#]],
     );
     check(
         &[add("m1", 10)],
         spend("m1", 10),
         expect![[r#"
-        tx 3: 10 points, balance 0
-        #3 m1 use 10 from [2:10]
-        m1: points 0, live 0, lots []"#]],
+            tx 3: 10 points, balance 0
+            #3 m1 use 10 from [0:10]
+            m1: points 0, live 0, lots []"#]],
     );
     check(
         &[],
@@ -214,22 +214,22 @@ fn use_points_must_be_positive_and_remark_given() {
         &[add("m1", 10)],
         spend("m1", 0),
         expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got 0
-        m1: points 10, live 10, lots [2:10]"#]],
+            rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got 0
+            m1: points 10, live 10, lots [0:10]"#]],
     );
     check(
         &[add("m1", 10)],
         spend("m1", -1),
         expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got -1
-        m1: points 10, live 10, lots [2:10]"#]],
+            rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got -1
+            m1: points 10, live 10, lots [0:10]"#]],
     );
     check(
         &[add("m1", 10)],
         spend("m1", 1).remark(" "),
         expect![[r#"
-        rejected REQUIRED InvalidArgument: remark: is required and may not be blank
-        m1: points 10, live 10, lots [2:10]"#]],
+            rejected REQUIRED InvalidArgument: remark: is required and may not be blank
+            m1: points 10, live 10, lots [0:10]"#]],
     );
 }
 
@@ -240,32 +240,32 @@ fn use_with_a_reward_takes_its_cost_and_needs_no_remark() {
         &given,
         spend("m1", 0).reward("gift").remark(""),
         expect![[r#"
-        tx 4: 30 points, balance 70
-        #4 m1 use 30 from [3:30] reward gift
-        m1: points 70, live 70, lots [3:70]"#]],
+            tx 4: 30 points, balance 70
+            #4 m1 use 30 from [0:30] reward gift
+            m1: points 70, live 70, lots [0:70]"#]],
     );
     // Points given with a reward are what the use takes.
     check(
         &given,
         spend("m1", 5).reward("gift"),
         expect![[r#"
-        tx 4: 5 points, balance 95
-        #4 m1 use 5 from [3:5] reward gift
-        m1: points 95, live 95, lots [3:95]"#]],
+            tx 4: 5 points, balance 95
+            #4 m1 use 5 from [0:5] reward gift
+            m1: points 95, live 95, lots [0:95]"#]],
     );
     check(
         &given,
         spend("m1", 0).reward("nothing"),
         expect![[r#"
-        rejected REWARD_NOT_FOUND NotFound: reward_id: reward "nothing" is not defined in program "p"
-        m1: points 100, live 100, lots [3:100]"#]],
+            rejected REWARD_NOT_FOUND NotFound: reward_id: reward "nothing" is not defined in program "p"
+            m1: points 100, live 100, lots [0:100]"#]],
     );
     check(
         &[reward("gift", 300, None), add("m1", 100)],
         spend("m1", 0).reward("gift"),
         expect![[r#"
-        rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 100 is less than 300
-        m1: points 100, live 100, lots [3:100]"#]],
+            rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 100 is less than 300
+            m1: points 100, live 100, lots [0:100]"#]],
     );
 }
 
@@ -276,16 +276,16 @@ fn an_expired_reward_cannot_be_used() {
         &[given[0].clone(), given[1].clone(), at(49)],
         spend("m1", 0).reward("gift"),
         expect![[r#"
-        tx 4: 30 points, balance 70
-        #4 m1 use 30 from [3:30] reward gift
-        m1: points 70, live 70, lots [3:70]"#]],
+            tx 4: 30 points, balance 70
+            #4 m1 use 30 from [0:30] reward gift
+            m1: points 70, live 70, lots [0:70]"#]],
     );
     check(
         &[given[0].clone(), given[1].clone(), at(50)],
         spend("m1", 0).reward("gift"),
         expect![[r#"
-        rejected REWARD_EXPIRED FailedPrecondition: reward_id: reward "gift" expired at 1970-01-01T00:00:00.000050Z
-        m1: points 100, live 100, lots [3:100]"#]],
+            rejected REWARD_EXPIRED FailedPrecondition: reward_id: reward "gift" expired at 1970-01-01T00:00:00.000050Z
+            m1: points 100, live 100, lots [0:100]"#]],
     );
 }
 
@@ -298,17 +298,17 @@ fn uses_spend_soonest_expiring_lots_first_and_never_expiring_last() {
         &given,
         spend("m1", 15),
         expect![[r#"
-        tx 6: 15 points, balance 25
-        #6 m1 use 15 from [4:10 3:5]
-        m1: points 25, live 25, lots [3:5@300 2:10 5:10]"#]],
+            tx 6: 15 points, balance 25
+            #6 m1 use 15 from [4:10 3:5]
+            m1: points 25, live 25, lots [3:5@300 0:20]"#]],
     );
     check(
         &given,
         spend("m1", 35),
         expect![[r#"
-        tx 6: 35 points, balance 5
-        #6 m1 use 35 from [4:10 3:10 2:10 5:5]
-        m1: points 5, live 5, lots [5:5]"#]],
+            tx 6: 35 points, balance 5
+            #6 m1 use 35 from [4:10 3:10 0:15]
+            m1: points 5, live 5, lots [0:5]"#]],
     );
 }
 
@@ -319,25 +319,25 @@ fn an_expired_lot_is_neither_counted_nor_spent_before_the_sweep() {
         &given,
         spend("m1", 12),
         expect![[r#"
-        tx 4: 12 points, balance 3
-        #4 m1 use 12 from [2:10 3:2]
-        m1: points 3, live 3, lots [3:3]"#]],
+            tx 4: 12 points, balance 3
+            #4 m1 use 12 from [2:10 0:2]
+            m1: points 3, live 3, lots [0:3]"#]],
     );
     let given = [add("m1", 10).expires(50), add("m1", 5), at(50)];
     check(
         &given,
         spend("m1", 6),
         expect![[r#"
-        rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 5 is less than 6
-        m1: points 15, live 5, lots [2:10@50 3:5]"#]],
+            rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 5 is less than 6
+            m1: points 15, live 5, lots [2:10@50 0:5]"#]],
     );
     check(
         &given,
         spend("m1", 5),
         expect![[r#"
-        tx 4: 5 points, balance 0
-        #4 m1 use 5 from [3:5]
-        m1: points 10, live 0, lots [2:10@50]"#]],
+            tx 4: 5 points, balance 0
+            #4 m1 use 5 from [0:5]
+            m1: points 10, live 0, lots [2:10@50]"#]],
     );
 }
 
@@ -355,19 +355,19 @@ fn the_sweep_records_exactly_the_expired_lots() {
         &given,
         expire(1_000),
         expect![[r#"
-        expired 2 lots
-        #7 m1 lot 2 expired: 6
-        #8 m2 lot 5 expired: 7
-        m1: points 50, live 50, lots [3:20@60 4:30]
-        m2: points 0, live 0, lots []"#]],
+            expired 2 lots
+            #7 m1 lot 2 expired: 6
+            #8 m2 lot 5 expired: 7
+            m1: points 50, live 50, lots [3:20@60 0:30]
+            m2: points 0, live 0, lots []"#]],
     );
     check(
         &given,
         expire(1),
         expect![[r#"
-        expired 1 lots
-        #7 m1 lot 2 expired: 6
-        m1: points 50, live 50, lots [3:20@60 4:30]"#]],
+            expired 1 lots
+            #7 m1 lot 2 expired: 6
+            m1: points 50, live 50, lots [3:20@60 0:30]"#]],
     );
     check(&given[..5], expire(1_000), expect!["expired 0 lots"]);
     // A second sweep finds nothing left to expire.
@@ -385,8 +385,8 @@ fn a_repeated_reference_returns_the_original_receipt() {
         &given,
         add("m1", 10).reference("r1"),
         expect![[r#"
-        tx 2: 10 points, balance 10, duplicate
-        m1: points 15, live 15, lots [2:10 3:5]"#]],
+            tx 2: 10 points, balance 10, duplicate
+            m1: points 15, live 15, lots [0:15]"#]],
     );
     // Whatever the repeat says, and whatever kind it is.
     check(
@@ -400,8 +400,8 @@ fn a_repeated_reference_returns_the_original_receipt() {
         &given,
         spend("m1", 3).reference("r1"),
         expect![[r#"
-        tx 2: 10 points, balance 10, duplicate
-        m1: points 15, live 15, lots [2:10 3:5]"#]],
+            tx 2: 10 points, balance 10, duplicate
+            m1: points 15, live 15, lots [0:15]"#]],
     );
     // References are per program.
     let given = [create_program("q"), add("m1", 10).reference("r1")];
@@ -409,9 +409,9 @@ fn a_repeated_reference_returns_the_original_receipt() {
         &given,
         add("m1", 4).reference("r1").program("q"),
         expect![[r#"
-        tx 4: 4 points, balance 4
-        #4 m1 add 4 ref r1
-        m1: points 10, live 10, lots [3:10]"#]],
+            tx 4: 4 points, balance 4
+            #4 m1 add 4 ref r1
+            m1: points 10, live 10, lots [0:10]"#]],
     );
 }
 
@@ -424,8 +424,8 @@ fn a_repeat_is_a_duplicate_even_when_it_would_now_be_refused() {
         &given,
         spend("m1", 0).reward("gift").reference("u"),
         expect![[r#"
-        tx 4: 30 points, balance 70, duplicate
-        m1: points 70, live 70, lots [3:70]"#]],
+            tx 4: 30 points, balance 70, duplicate
+            m1: points 70, live 70, lots [0:70]"#]],
     );
     let given = [add("m1", 10).expires(50).reference("a"), at(60)];
     check(
@@ -444,10 +444,10 @@ fn replace_an_add_with_an_add() {
         &given,
         add("m1", 40).reference("r").replace(),
         expect![[r#"
-        tx 3: 40 points, balance 40, replaced
-        #3 m1 add 40 ref r
-        #4 m1 add #2 reversed: 100 from [2:100]
-        m1: points 40, live 40, lots [3:40]"#]],
+            tx 3: 40 points, balance 40, replaced
+            #3 m1 add 40 ref r
+            #4 m1 add #2 reversed: 100 from [0:100]
+            m1: points 40, live 40, lots [0:40]"#]],
     );
     // The reference now names the new transaction, and a repeat returns its receipt.
     let replaced = [given[0].clone(), add("m1", 40).reference("r").replace()];
@@ -455,19 +455,19 @@ fn replace_an_add_with_an_add() {
         &replaced,
         add("m1", 40).reference("r"),
         expect![[r#"
-        tx 3: 40 points, balance 40, duplicate, replaced
-        m1: points 40, live 40, lots [3:40]"#]],
+            tx 3: 40 points, balance 40, duplicate, replaced
+            m1: points 40, live 40, lots [0:40]"#]],
     );
     // Replacing with an add to another member.
     check(
         &given,
         add("m2", 40).reference("r").replace(),
         expect![[r#"
-        tx 3: 40 points, balance 40, replaced
-        #3 m2 add 40 ref r
-        #4 m1 add #2 reversed: 100 from [2:100]
-        m2: points 40, live 40, lots [3:40]
-        m1: points 0, live 0, lots []"#]],
+            tx 3: 40 points, balance 40, replaced
+            #3 m2 add 40 ref r
+            #4 m1 add #2 reversed: 100 from [0:100]
+            m2: points 40, live 40, lots [0:40]
+            m1: points 0, live 0, lots []"#]],
     );
 }
 
@@ -478,27 +478,27 @@ fn replace_a_use_with_a_use() {
         &given,
         spend("m1", 50).reference("r").replace(),
         expect![[r#"
-        tx 5: 50 points, balance 50, replaced
-        #4 m1 use #3 reversed: 30 to [2:30]
-        #5 m1 use 50 from [2:50] ref r
-        m1: points 50, live 50, lots [2:50]"#]],
+            tx 5: 50 points, balance 50, replaced
+            #4 m1 use #3 reversed: 30 to [0:30]
+            #5 m1 use 50 from [0:50] ref r
+            m1: points 50, live 50, lots [0:50]"#]],
     );
     // The reversal goes first, so the whole balance is there to spend again.
     check(
         &given,
         spend("m1", 100).reference("r").replace(),
         expect![[r#"
-        tx 5: 100 points, balance 0, replaced
-        #4 m1 use #3 reversed: 30 to [2:30]
-        #5 m1 use 100 from [2:100] ref r
-        m1: points 0, live 0, lots []"#]],
+            tx 5: 100 points, balance 0, replaced
+            #4 m1 use #3 reversed: 30 to [0:30]
+            #5 m1 use 100 from [0:100] ref r
+            m1: points 0, live 0, lots []"#]],
     );
     check(
         &given,
         spend("m1", 101).reference("r").replace(),
         expect![[r#"
-        rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 100 is less than 101
-        m1: points 70, live 70, lots [2:70]"#]],
+            rejected INSUFFICIENT_POINTS FailedPrecondition: points: balance 100 is less than 101
+            m1: points 70, live 70, lots [0:70]"#]],
     );
 }
 
@@ -510,19 +510,19 @@ fn replace_an_add_with_a_use_and_a_use_with_an_add() {
         spend("m1", 10).reference("r").replace(),
         expect![[r#"
             tx 4: 10 points, balance 90, replaced
-            #4 m1 use 10 from [2:10] ref r
-            #5 m1 add #3 reversed: 20 from [3:20]
-            m1: points 90, live 90, lots [2:90]"#]],
+            #4 m1 use 10 from [0:10] ref r
+            #5 m1 add #3 reversed: 20 from [0:20]
+            m1: points 90, live 90, lots [0:90]"#]],
     );
     let given = [add("m1", 100), spend("m1", 30).reference("r")];
     check(
         &given,
         add("m1", 5).reference("r").replace(),
         expect![[r#"
-        tx 4: 5 points, balance 105, replaced
-        #4 m1 add 5 ref r
-        #5 m1 use #3 reversed: 30 to [2:30]
-        m1: points 105, live 105, lots [2:100 4:5]"#]],
+            tx 4: 5 points, balance 105, replaced
+            #4 m1 add 5 ref r
+            #5 m1 use #3 reversed: 30 to [0:30]
+            m1: points 105, live 105, lots [0:105]"#]],
     );
     // A repeat answers the balance the replacement answered, after its reversal.
     let given = [add("m1", 100), add("m1", 20).reference("r"), spend("m1", 10).reference("r").replace()];
@@ -530,16 +530,16 @@ fn replace_an_add_with_a_use_and_a_use_with_an_add() {
         &given,
         spend("m1", 10).reference("r"),
         expect![[r#"
-        tx 4: 10 points, balance 90, duplicate, replaced
-        m1: points 90, live 90, lots [2:90]"#]],
+            tx 4: 10 points, balance 90, duplicate, replaced
+            m1: points 90, live 90, lots [0:90]"#]],
     );
     let given = [add("m1", 100), spend("m1", 30).reference("r"), add("m1", 5).reference("r").replace()];
     check(
         &given,
         add("m1", 5).reference("r"),
         expect![[r#"
-        tx 4: 5 points, balance 105, duplicate, replaced
-        m1: points 105, live 105, lots [2:100 4:5]"#]],
+            tx 4: 5 points, balance 105, duplicate, replaced
+            m1: points 105, live 105, lots [0:105]"#]],
     );
 }
 
@@ -566,24 +566,24 @@ fn a_replacement_that_would_go_below_zero_changes_nothing() {
         &given,
         add("m1", 5).reference("r").replace(),
         expect![[r#"
-        rejected INSUFFICIENT_POINTS FailedPrecondition: replace_duplicate: replacing transaction 2 would leave member "m1" 3 points below zero; nothing was changed
-        m1: points 2, live 2, lots [2:2]"#]],
+            rejected INSUFFICIENT_POINTS FailedPrecondition: replace_duplicate: replacing transaction 2 would leave member "m1" 3 points below zero; nothing was changed
+            m1: points 2, live 2, lots [0:2]"#]],
     );
     check(
         &given,
         add("m1", 8).reference("r").replace(),
         expect![[r#"
-        tx 4: 8 points, balance 0, replaced
-        #4 m1 add 8 ref r
-        #5 m1 add #2 reversed: 10 from [2:2 4:8]
-        m1: points 0, live 0, lots []"#]],
+            tx 4: 8 points, balance 0, replaced
+            #4 m1 add 8 ref r
+            #5 m1 add #2 reversed: 10 from [0:10]
+            m1: points 0, live 0, lots []"#]],
     );
     check(
         &given,
         spend("m1", 1).reference("r").replace(),
         expect![[r#"
-        rejected INSUFFICIENT_POINTS FailedPrecondition: replace_duplicate: replacing transaction 2 would leave member "m1" 9 points below zero; nothing was changed
-        m1: points 2, live 2, lots [2:2]"#]],
+            rejected INSUFFICIENT_POINTS FailedPrecondition: replace_duplicate: replacing transaction 2 would leave member "m1" 9 points below zero; nothing was changed
+            m1: points 2, live 2, lots [0:2]"#]],
     );
 }
 
@@ -596,8 +596,8 @@ fn replacing_a_partly_expired_add_takes_back_only_what_is_left() {
         expect![[r#"
             tx 6: 5 points, balance 21, replaced
             #6 m1 add 5 ref r
-            #7 m1 add #2 reversed: 4 from [3:4]
-            m1: points 21, live 21, lots [3:16 6:5]"#]],
+            #7 m1 add #2 reversed: 4 from [0:4]
+            m1: points 21, live 21, lots [0:21]"#]],
     );
 }
 
@@ -610,12 +610,12 @@ fn bulk_add_stops_at_the_first_failure_and_keeps_what_came_before() {
         &[],
         bulk_add(items),
         expect![[r#"
-        applied 3, fail_at 3 OUT_OF_RANGE InvalidArgument: items[3].points: must be 1..=1000000, got 0, tx 2..4, balances [m1=13 m2=5], duplicates []
-        #2 m1 add 10
-        #3 m2 add 5
-        #4 m1 add 3
-        m1: points 13, live 13, lots [2:10 4:3]
-        m2: points 5, live 5, lots [3:5]"#]],
+            applied 3, fail_at 3 OUT_OF_RANGE InvalidArgument: items[3].points: must be 1..=1000000, got 0, tx 2..4, balances [m1=13 m2=5], duplicates []
+            #2 m1 add 10
+            #3 m2 add 5
+            #4 m1 add 3
+            m1: points 13, live 13, lots [0:13]
+            m2: points 5, live 5, lots [0:5]"#]],
     );
 }
 
@@ -626,18 +626,18 @@ fn bulk_use_stops_at_the_first_short_member() {
         &given,
         bulk_use(vec![spend("m1", 30), spend("m2", 10), spend("m1", 10)]),
         expect![[r#"
-        applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 5 is less than 10, tx 4..4, balances [m1=70], duplicates []
-        #4 m1 use 30 from [2:30]
-        m1: points 70, live 70, lots [2:70]"#]],
+            applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 5 is less than 10, tx 4..4, balances [m1=70], duplicates []
+            #4 m1 use 30 from [0:30]
+            m1: points 70, live 70, lots [0:70]"#]],
     );
     // Each item sees what the items before it left.
     check(
         &given,
         bulk_use(vec![spend("m1", 60), spend("m1", 50)]),
         expect![[r#"
-        applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 40 is less than 50, tx 4..4, balances [m1=40], duplicates []
-        #4 m1 use 60 from [2:60]
-        m1: points 40, live 40, lots [2:40]"#]],
+            applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 40 is less than 50, tx 4..4, balances [m1=40], duplicates []
+            #4 m1 use 60 from [0:60]
+            m1: points 40, live 40, lots [0:40]"#]],
     );
 }
 
@@ -648,11 +648,11 @@ fn bulk_failures_name_the_item_field() {
         &[],
         bulk_add(items),
         expect![[r#"
-        applied 3, fail_at 3 REQUIRED InvalidArgument: items[3].remark: is required and may not be blank, tx 2..4, balances [m1=3], duplicates []
-        #2 m1 add 1
-        #3 m1 add 1
-        #4 m1 add 1
-        m1: points 3, live 3, lots [2:1 3:1 4:1]"#]],
+            applied 3, fail_at 3 REQUIRED InvalidArgument: items[3].remark: is required and may not be blank, tx 2..4, balances [m1=3], duplicates []
+            #2 m1 add 1
+            #3 m1 add 1
+            #4 m1 add 1
+            m1: points 3, live 3, lots [0:3]"#]],
     );
     check(
         &[],
@@ -683,9 +683,9 @@ fn bulk_items_belong_to_the_bulk_program() {
         &given,
         bulk_add(vec![add("m1", 1), add("m1", 1).program("q")]),
         expect![[r#"
-        applied 1, fail_at 1 INVALID InvalidArgument: items[1].program_id: must be the bulk's program "p", got "q", tx 3..3, balances [m1=1], duplicates []
-        #3 m1 add 1
-        m1: points 1, live 1, lots [3:1]"#]],
+            applied 1, fail_at 1 INVALID InvalidArgument: items[1].program_id: must be the bulk's program "p", got "q", tx 3..3, balances [m1=1], duplicates []
+            #3 m1 add 1
+            m1: points 1, live 1, lots [0:1]"#]],
     );
     check(
         &given,
@@ -709,21 +709,21 @@ fn bulk_skips_used_references_as_duplicates() {
         &given,
         bulk_add(items),
         expect![[r#"
-        applied 3, tx 3..5, balances [m1=16 m2=3], duplicates [1, 3]
-        #3 m1 add 1 ref a
-        #4 m2 add 3 ref b
-        #5 m1 add 5
-        m1: points 16, live 16, lots [2:10 3:1 5:5]
-        m2: points 3, live 3, lots [4:3]"#]],
+            applied 3, tx 3..5, balances [m1=16 m2=3], duplicates [1, 3]
+            #3 m1 add 1 ref a
+            #4 m2 add 3 ref b
+            #5 m1 add 5
+            m1: points 16, live 16, lots [0:16]
+            m2: points 3, live 3, lots [0:3]"#]],
     );
     let items = vec![spend("m1", 3).reference("u"), spend("m1", 3).reference("u"), spend("m1", 3).reference("old")];
     check(
         &given,
         bulk_use(items),
         expect![[r#"
-        applied 1, tx 3..3, balances [m1=7], duplicates [1, 2]
-        #3 m1 use 3 from [2:3] ref u
-        m1: points 7, live 7, lots [2:7]"#]],
+            applied 1, tx 3..3, balances [m1=7], duplicates [1, 2]
+            #3 m1 use 3 from [0:3] ref u
+            m1: points 7, live 7, lots [0:7]"#]],
     );
     // A bulk of only duplicates applies nothing and touches no one.
     check(
@@ -741,9 +741,9 @@ fn bulk_use_with_rewards_and_expired_lots() {
         &given,
         bulk_use(vec![spend("m1", 0).reward("gift").remark(""), spend("m1", 20)]),
         expect![[r#"
-        applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 10 is less than 20, tx 5..5, balances [m1=10], duplicates []
-        #5 m1 use 30 from [4:30] reward gift
-        m1: points 60, live 10, lots [3:50@100 4:10]"#]],
+            applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 10 is less than 20, tx 5..5, balances [m1=10], duplicates []
+            #5 m1 use 30 from [0:30] reward gift
+            m1: points 60, live 10, lots [3:50@100 0:10]"#]],
     );
 }
 
@@ -768,11 +768,11 @@ fn an_atomic_bulk_applies_nothing_when_an_item_fails() {
         &given,
         bulk_use(vec![spend("m1", 30), spend("m2", 5)]).atomic(),
         expect![[r#"
-        applied 2, tx 4..5, balances [m1=70 m2=0], duplicates []
-        #4 m1 use 30 from [2:30]
-        #5 m2 use 5 from [3:5]
-        m1: points 70, live 70, lots [2:70]
-        m2: points 0, live 0, lots []"#]],
+            applied 2, tx 4..5, balances [m1=70 m2=0], duplicates []
+            #4 m1 use 30 from [0:30]
+            #5 m2 use 5 from [0:5]
+            m1: points 70, live 70, lots [0:70]
+            m2: points 0, live 0, lots []"#]],
     );
 }
 
@@ -882,9 +882,9 @@ fn ids_are_required_and_at_most_128_bytes() {
         &[],
         add(&longest, 1),
         expect![[r#"
-        tx 2: 1 points, balance 1
-        #2 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx add 1
-        xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx: points 1, live 1, lots [2:1]"#]],
+            tx 2: 1 points, balance 1
+            #2 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx add 1
+            xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx: points 1, live 1, lots [0:1]"#]],
     );
     check(
         &[],

@@ -154,6 +154,9 @@ struct ModelLot {
 #[derive(Default)]
 struct Model {
     lots: BTreeMap<(String, String), BTreeMap<u64, ModelLot>>,
+    /// The lot each add's points went to: its own when it expires, else the
+    /// member's one never-expiring lot, 0.
+    add_lots: BTreeMap<u64, u64>,
     references: BTreeMap<(String, String), Remembered>,
 }
 
@@ -243,8 +246,15 @@ impl Model {
         let takes_of = |takes: &[LotTake]| takes.iter().map(|take| (take.lot, take.points)).collect::<Vec<_>>();
         match &event.body {
             EventBody::PointsAdded(added) => {
-                let lot = ModelLot { remaining: added.points, expires_at: added.expires_at };
-                self.lots.entry(key).or_default().insert(stamp.sequence, lot);
+                let id = if added.expires_at.is_some() { stamp.sequence } else { 0 };
+                self.add_lots.insert(stamp.sequence, id);
+                let lot = self
+                    .lots
+                    .entry(key)
+                    .or_default()
+                    .entry(id)
+                    .or_insert(ModelLot { remaining: 0, expires_at: added.expires_at });
+                lot.remaining += added.points;
             }
             EventBody::PointsUsed(used) => {
                 let planned = self.plan(&event.program, &event.member, used.points, stamp.recorded_at, None);
@@ -252,7 +262,7 @@ impl Model {
                 self.debit(&key, &used.taken);
             }
             EventBody::PointsAddReversed(reversal) => {
-                let first = Some(reversal.transaction_id);
+                let first = Some(self.add_lots[&reversal.transaction_id]);
                 let planned = self.plan(&event.program, &event.member, reversal.points, stamp.recorded_at, first);
                 assert_eq!(takes_of(&reversal.lots), planned, "a reversal takes from the add's own lot first");
                 self.debit(&key, &reversal.lots);

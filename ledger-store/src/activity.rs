@@ -18,17 +18,25 @@ const ACTIVITY_TAG: u8 = b'a';
 /// (transaction id, balance after it).
 pub type Entry = (u64, u64);
 
-/// Index entries by (program, member); member `""` is the program as a whole.
+/// Index entries by program, then member; member `""` is the program as a whole.
 #[derive(Debug, Default)]
 pub struct Generation {
-    entries: BTreeMap<(String, String), Vec<Entry>>,
+    entries: BTreeMap<String, BTreeMap<String, Vec<Entry>>>,
 }
 
 impl Generation {
     pub fn record(&mut self, program: &str, member: &str, sequence: u64, balance_after: u64) {
+        if !self.entries.contains_key(program) {
+            self.entries.insert(program.to_owned(), BTreeMap::new());
+        }
+        let members = self.entries.get_mut(program).expect("inserted above");
         for who in [member, ""] {
-            let key = (program.to_owned(), who.to_owned());
-            self.entries.entry(key).or_default().push((sequence, balance_after));
+            match members.get_mut(who) {
+                Some(entries) => entries.push((sequence, balance_after)),
+                None => {
+                    members.insert(who.to_owned(), vec![(sequence, balance_after)]);
+                }
+            }
         }
     }
 
@@ -36,12 +44,19 @@ impl Generation {
         self.entries.is_empty()
     }
 
+    fn get(&self, program: &str, member: &str) -> Option<&Vec<Entry>> {
+        self.entries.get(program)?.get(member)
+    }
+
     /// The checkpoint rows of this generation.
     pub fn rows(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        self.entries.iter().map(|((program, member), entries)| {
-            let first = entries.first().expect("index lists are never empty").0;
-            let value = bincode::serde::encode_to_vec(entries, bincode::config::standard()).expect("entries encode");
-            (row_key(program, member, first), value)
+        self.entries.iter().flat_map(|(program, members)| {
+            members.iter().map(move |(member, entries)| {
+                let first = entries.first().expect("index lists are never empty").0;
+                let value =
+                    bincode::serde::encode_to_vec(entries, bincode::config::standard()).expect("entries encode");
+                (row_key(program, member, first), value)
+            })
         })
     }
 }
@@ -118,10 +133,9 @@ impl ActivityIndex {
         };
         {
             let memory = self.memory.read().expect("activity lock");
-            let key = (program.to_owned(), member.to_owned());
             let generations = std::iter::once(&memory.current).chain(memory.sealed.iter().rev().map(|(_, g)| &**g));
             for generation in generations {
-                if let Some(entries) = generation.entries.get(&key) {
+                if let Some(entries) = generation.get(program, member) {
                     take(&mut entries.iter().rev().copied(), &mut found);
                 }
             }

@@ -32,6 +32,20 @@ pub struct Envelope {
     pub event: Event,
 }
 
+/// An `Envelope` by reference, for writing: serde encodes it to exactly the
+/// bytes of the owned `Envelope` (same fields, same order, same types), without
+/// copying the event or the actor first.
+#[derive(Serialize)]
+pub struct EnvelopeRef<'a> {
+    pub format: u16,
+    pub sequence: u64,
+    pub event_id: uuid::Uuid,
+    pub recorded_at: Timestamp,
+    pub actor: &'a str,
+    pub prev_hash: &'a Hash,
+    pub event: &'a Event,
+}
+
 /// An envelope as stored: its encoding and the hash of that encoding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {

@@ -17,7 +17,7 @@
 use crate::envelope::{GENESIS_HASH, Hash};
 use crate::error::StoreError;
 use ledger_core::event::EventBody;
-use ledger_core::state::{ExpiryKey, Formula, Member, Program, ReferenceEntry, ReferenceKind, Reward};
+use ledger_core::state::{ExpiryKey, Formula, Member, Program, ReferenceEntry, Reward};
 use ledger_core::{Event, State, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -55,22 +55,35 @@ struct ProgramRow {
     rewards: BTreeMap<String, Reward>,
 }
 
-/// Rows changed since the last checkpoint.
+/// Rows changed since the last checkpoint, by program: noted for every event, so
+/// a repeat costs a lookup by `&str`, not new keys.
 #[derive(Debug, Default)]
 pub struct Dirty {
     programs: BTreeSet<String>,
-    members: BTreeSet<(String, String)>,
-    references: BTreeSet<(String, String)>,
+    members: BTreeMap<String, BTreeSet<String>>,
+    references: BTreeMap<String, BTreeSet<String>>,
+    rows: usize,
+}
+
+fn note_row(rows: &mut BTreeMap<String, BTreeSet<String>>, program: &str, key: &str) -> bool {
+    if rows.get(program).is_some_and(|keys| keys.contains(key)) {
+        return false;
+    }
+    rows.entry(program.to_owned()).or_default().insert(key.to_owned())
 }
 
 impl Dirty {
     /// Notes the rows an event changed; called right after `State::apply`.
     pub fn note(&mut self, state: &State, event: &Event) {
         if event.member.is_empty() {
-            self.programs.insert(event.program.clone());
+            if self.programs.insert(event.program.clone()) {
+                self.rows += 1;
+            }
             return;
         }
-        self.members.insert((event.program.clone(), event.member.clone()));
+        if note_row(&mut self.members, &event.program, &event.member) {
+            self.rows += 1;
+        }
         let reference = match &event.body {
             EventBody::PointsExpired { lot, .. } => state
                 .program(&event.program)
@@ -78,17 +91,17 @@ impl Dirty {
                 .map_or("", String::as_str),
             body => body.reference(),
         };
-        if !reference.is_empty() {
-            self.references.insert((event.program.clone(), reference.to_owned()));
+        if !reference.is_empty() && note_row(&mut self.references, &event.program, reference) {
+            self.rows += 1;
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.programs.is_empty() && self.members.is_empty() && self.references.is_empty()
+        self.rows == 0
     }
 
     pub fn len(&self) -> usize {
-        self.programs.len() + self.members.len() + self.references.len()
+        self.rows
     }
 }
 
@@ -186,8 +199,8 @@ impl Projections {
             let (program, reference) = split_key(&key)?;
             let row: ReferenceEntry = decode(&key, &value)?;
             let program = program_mut(&mut state, &program, &key)?;
-            if row.kind == ReferenceKind::PointsAdd {
-                program.lot_references.insert(row.transaction_id, reference.clone());
+            if let Some(lot) = row.expiring_lot() {
+                program.lot_references.insert(lot, reference.clone());
             }
             program.references.insert(reference, row);
         }
@@ -207,14 +220,18 @@ impl Projections {
             };
             batch.insert(row_key(PROGRAM_TAG, program_id, ""), encode(&row));
         }
-        for (program, member_id) in &dirty.members {
-            let member = state.member(program, member_id).expect("dirty members exist");
-            batch.insert(row_key(MEMBER_TAG, program, member_id), encode(member));
+        for (program, member_ids) in &dirty.members {
+            for member_id in member_ids {
+                let member = state.member(program, member_id).expect("dirty members exist");
+                batch.insert(row_key(MEMBER_TAG, program, member_id), encode(member));
+            }
         }
-        for (program, reference) in &dirty.references {
-            let entry =
-                state.program(program).and_then(|p| p.references.get(reference)).expect("dirty references exist");
-            batch.insert(row_key(REFERENCE_TAG, program, reference), encode(entry));
+        for (program, references) in &dirty.references {
+            for reference in references {
+                let entry =
+                    state.program(program).and_then(|p| p.references.get(reference)).expect("dirty references exist");
+                batch.insert(row_key(REFERENCE_TAG, program, reference), encode(entry));
+            }
         }
         batch.insert(META_KEY, encode(&meta));
         batch

@@ -18,7 +18,8 @@
 //!   what is persisted is a *lease* ceiling: before granting call `n` above the persisted ceiling,
 //!   the store persists a ceiling of `n + USED_LEASE_CALLS` (at most `max_requests`) and flushes.
 //!   On open the counter restarts at the persisted ceiling, so a crash can end a token early by up
-//!   to one lease, never grant it more calls.
+//!   to one lease, never grant it more calls. A clean shutdown persists the exact counts
+//!   (`persist_usage`), so it ends no token early.
 //!
 //! Every call presented with a token that has `max_requests` counts, accepted or not (SPEC §11):
 //! the counter moves before any verdict.
@@ -229,6 +230,30 @@ impl Tokens {
             }
         }
         Ok(entry.info.clone())
+    }
+
+    /// Persists the exact call count of every limited token, for a clean shutdown: the next
+    /// open resumes each counter at what is persisted, which is otherwise the lease ceiling, and
+    /// a restart would take up to a lease of calls from every limited token. Lowering a ceiling to
+    /// the calls presented never grants a call more, so a crash midway loses nothing. Call it once
+    /// no more calls come.
+    pub fn persist_usage(&self) -> Result<(), TokenError> {
+        let entries: Vec<([u8; 32], Arc<Entry>)> =
+            read(&self.by_hash).iter().map(|(hash, entry)| (*hash, Arc::clone(entry))).collect();
+        for (hash, entry) in entries {
+            let Some(max_requests) = entry.info.max_requests else { continue };
+            let mut durable = lock(&entry.durable);
+            let used = entry.used.load(Ordering::Relaxed).min(max_requests);
+            if used >= durable.used_ceiling {
+                continue;
+            }
+            let next = Durable { revoked: durable.revoked, used_ceiling: used };
+            self.tree.insert(hash, encode_record(&entry.record(&next))?).map_err(storage("write a token"))?;
+            *durable = next;
+            entry.used_ceiling.store(used, Ordering::Release);
+        }
+        self.tree.flush().map_err(storage("flush the tokens tree"))?;
+        Ok(())
     }
 
     /// Every token, revoked ones included, in issue order.
@@ -652,6 +677,21 @@ mod tests {
         assert!(total > 0);
         let (_db, tokens) = dir.open();
         assert_eq!(tokens.authenticate(&secret, NOW), Err(TokenError::UsedUp));
+    }
+
+    #[test]
+    fn tokens_clean_shutdown_keeps_every_call_left() {
+        let dir = TempDir::new("shutdown");
+        let max_requests = USED_LEASE_CALLS + 10;
+        let secret = {
+            let (_db, tokens) = dir.open();
+            let issued = issue_limited(&tokens, Some(max_requests));
+            assert_eq!(granted(&tokens, &issued.secret, 10), 10);
+            tokens.persist_usage().unwrap();
+            issued.secret
+        };
+        let (_db, tokens) = dir.open();
+        assert_eq!(granted(&tokens, &secret, max_requests), max_requests - 10);
     }
 
     #[test]

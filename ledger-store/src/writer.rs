@@ -25,9 +25,9 @@
 
 use crate::activity::ActivityIndex;
 use crate::durable::Durable;
-use crate::envelope::{self, Envelope, Hash, StoredEvent};
+use crate::envelope::{self, EnvelopeRef, Hash};
 use crate::error::LedgerError;
-use crate::log::{self, Log};
+use crate::log::{self, Log, RecordBuilder};
 use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
 use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -237,7 +237,7 @@ impl Writer {
         for (first, actor, events) in decided {
             let count = u64::try_from(events.len()).expect("len fits u64");
             self.events_since_checkpoint += count;
-            let record = self.encode_record(first, at, &actor, events);
+            let record = self.encode_record(first, at, &actor, &events);
             batch.insert(&log::key(first), record);
         }
         if let Err(error) = self.shared.log.tree().apply_batch(batch) {
@@ -249,26 +249,36 @@ impl Writer {
         }
     }
 
-    fn encode_record(&mut self, first: u64, at: Timestamp, actor: &str, events: Vec<ledger_core::Event>) -> Vec<u8> {
-        let mut stored: Vec<StoredEvent> = Vec::with_capacity(events.len());
+    fn encode_record(&mut self, first: u64, at: Timestamp, actor: &str, events: &[ledger_core::Event]) -> Vec<u8> {
+        let mut record = RecordBuilder::new(events.len());
+        // UUID v7 from the recorded time and the thread's userspace generator:
+        // `Uuid::now_v7` makes a getrandom system call per event.
+        let millis = u64::try_from(at.micros().div_euclid(1_000)).unwrap_or(0);
         for (sequence, event) in (first..).zip(events) {
-            let envelope = Envelope {
+            let envelope = EnvelopeRef {
                 format: envelope::EVENT_FORMAT,
                 sequence,
-                event_id: uuid::Uuid::now_v7(),
+                event_id: uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid(),
                 recorded_at: at,
-                actor: actor.to_owned(),
-                prev_hash: self.head_hash,
+                actor,
+                prev_hash: &self.head_hash,
                 event,
             };
-            let encoded = envelope::encode(&envelope);
-            // What is written must read back as what was decided: a format that
-            // cannot decode would only show when an auditor replays the log.
-            debug_assert_eq!(envelope::decode(&encoded.bytes).ok().as_ref(), Some(&envelope), "events read back");
-            self.head_hash = encoded.hash;
-            stored.push(encoded);
+            self.head_hash = record.push(&envelope);
         }
-        log::encode_record(&stored)
+        let bytes = record.finish();
+        // What is written must read back as what was decided: a format that
+        // cannot decode would only show when an auditor replays the log.
+        #[cfg(debug_assertions)]
+        {
+            let decoded = log::decode_record(first, &bytes).expect("records read back");
+            for (stored, event) in decoded.iter().zip(events) {
+                let envelope = envelope::decode(&stored.bytes).expect("events read back");
+                assert_eq!(&envelope.event, event, "events read back as written");
+                assert!(stored.hash_matches());
+            }
+        }
+        bytes
     }
 
     fn checkpoint_due(&self) -> bool {

@@ -142,7 +142,12 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(channel: Channel, token: &str) -> Clients {
-        let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
+        Clients::with_authorization(channel, &format!("Bearer {token}"))
+    }
+
+    /// Clients that send `value` as the whole `authorization` header, well-formed or not.
+    pub fn with_authorization(channel: Channel, value: &str) -> Clients {
+        let bearer = Bearer(value.parse().expect("ascii authorization header"));
         Clients {
             admin: pb::admin_service_client::AdminServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             points: pb::points_service_client::PointsServiceClient::with_interceptor(channel.clone(), bearer.clone()),
@@ -195,4 +200,61 @@ pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
         .bad_request()
         .map(|bad| bad.field_violations.iter().map(|v| (v.field.clone(), v.description.clone())).collect())
         .unwrap_or_default()
+}
+
+/// Asserts that a call failed with `code` and returns its status.
+#[track_caller]
+pub fn refused<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, tonic::Status>,
+    code: tonic::Code,
+) -> tonic::Status {
+    match result {
+        Ok(response) => panic!("expected {code:?}, got {:?}", response.into_inner()),
+        Err(status) => {
+            assert_eq!(status.code(), code, "{status:?}");
+            status
+        }
+    }
+}
+
+/// Asserts INVALID_ARGUMENT with one `google.rpc.BadRequest` field violation, naming
+/// `field`, and a message that names it too.
+#[track_caller]
+pub fn assert_invalid_field(status: &tonic::Status, field: &str) {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let fields: Vec<String> = violations(status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, [field], "{status:?}");
+    assert!(status.message().contains(field), "the message names {field}: {status:?}");
+}
+
+/// Now plus `seconds` (negative: in the past), in whole seconds: the server keeps
+/// microseconds, so a whole second comes back exactly as it was sent.
+pub fn seconds_from_now(seconds: i64) -> prost_types::Timestamp {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+    let now = i64::try_from(now.as_secs()).expect("seconds fit i64");
+    prost_types::Timestamp { seconds: now + seconds, nanos: 0 }
+}
+
+/// How long a test waits for something to happen before it fails. Generous: a
+/// passing test never waits it out, and a loaded machine is slow.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A bounded wait for a condition: look, and `patience.next().await` between looks,
+/// as in `while !done(&mut client).await { patience.next().await }`.
+pub struct Patience {
+    what: String,
+    deadline: tokio::time::Instant,
+}
+
+impl Patience {
+    pub fn new(what: &str) -> Patience {
+        Patience { what: what.to_owned(), deadline: tokio::time::Instant::now() + PATIENCE }
+    }
+
+    /// Pauses briefly before the next look; fails the test once the deadline passed.
+    #[track_caller]
+    pub fn next(&self) -> tokio::time::Sleep {
+        assert!(tokio::time::Instant::now() < self.deadline, "gave up after {PATIENCE:?} waiting for {}", self.what);
+        tokio::time::sleep(std::time::Duration::from_millis(20))
+    }
 }

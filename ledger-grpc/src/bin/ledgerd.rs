@@ -26,6 +26,13 @@ struct Args {
     /// expired lots either way).
     #[arg(long, default_value_t = 60)]
     expiry_sweep_secs: u64,
+    /// Events between checkpoints of the projections. Hidden: crash tests set it
+    /// small so that kills land on the checkpoint path too.
+    #[arg(long, hide = true)]
+    checkpoint_events: Option<u64>,
+    /// Milliseconds between checkpoints when writes are few. Hidden, as above.
+    #[arg(long, hide = true)]
+    checkpoint_interval_ms: Option<u64>,
 }
 
 #[tokio::main]
@@ -47,14 +54,18 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(&args.data_dir)?;
+    let defaults = Options::default();
     let options = Options {
         expiry_sweep_interval: (args.expiry_sweep_secs > 0).then(|| Duration::from_secs(args.expiry_sweep_secs)),
-        ..Options::default()
+        checkpoint_events: args.checkpoint_events.unwrap_or(defaults.checkpoint_events),
+        checkpoint_interval: args.checkpoint_interval_ms.map_or(defaults.checkpoint_interval, Duration::from_millis),
+        ..defaults
     };
     let ledger = Ledger::open_with(&args.data_dir, options)?;
     if ledger.tokens().is_empty() {
         write_admin_token(&ledger, &args.data_dir)?;
     }
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
     // Tests and scripts read this line to find a port picked with `:0`.
@@ -62,8 +73,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     std::io::stdout().flush()?;
     tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
 
-    ledger_grpc::server::serve(ledger.clone(), listener, shutdown_signal()).await?;
+    ledger_grpc::server::serve(ledger.clone(), listener, shutdown).await?;
     tracing::info!("shutting down: checkpointing and flushing");
+    // Without the exact counts a restart would resume limited tokens at their lease ceilings.
+    let usage = ledger.clone();
+    if let Err(error) = tokio::task::spawn_blocking(move || usage.tokens().persist_usage()).await? {
+        tracing::warn!(%error, "limited tokens resume at their lease ceilings after this restart");
+    }
     let closing = ledger.clone();
     tokio::task::spawn_blocking(move || closing.close()).await??;
     tracing::info!("stopped; every acknowledged write is durable");
@@ -86,23 +102,25 @@ fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled: `run` calls it before printing the
+/// listening line, so a signal sent as soon as a client has seen the server up
+/// never meets the default action, which kills the process without a checkpoint.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; SIGINT still stops the server");
-                let _ = interrupt.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-        };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

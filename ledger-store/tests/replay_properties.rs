@@ -1,0 +1,475 @@
+//! Random command histories against the real `Ledger` (sled in a temporary
+//! directory), with limits shrunk so that checkpoints land mid-history and commit
+//! groups hold several commands (each step submits its commands concurrently).
+//! After the history:
+//!
+//! 1. the live projections equal a replay of the log (`compare_with_replay`);
+//! 2. closing and reopening gives the same state, equal to a full replay, and
+//!    replays nothing at start-up (a clean close checkpoints everything);
+//! 3. every member's points equal the sum of its events' `points_delta`;
+//! 4. `verify` passes and counts every event;
+//! 5. more commands, then a plain `drop` instead of `close`, reopen to an equal
+//!    state;
+//! 6. with the projections rolled back to an earlier checkpoint (what a crash
+//!    between two checkpoints leaves), start-up replays only the log after it and
+//!    reaches the same state.
+
+use ledger_core::command::{
+    AddPoints, BulkAddPoints, BulkUsePoints, CreateProgram, DefineFormula, DefineReward, ExpirePoints, UsePoints,
+};
+use ledger_core::{Command, State, Timestamp};
+use ledger_store::log::Log;
+use ledger_store::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
+use ledger_store::replay::{self, Head};
+use ledger_store::{Ledger, LedgerError, Options, Until};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// `r` exists only once a step creates it.
+const PROGRAMS: [&str; 3] = ["p", "q", "r"];
+const MEMBERS: [&str; 4] = ["m0", "m1", "m2", "m3"];
+const MULTIPLIERS: [&str; 3] = ["1.25", "0.5", "3"];
+const COSTS: [&str; 3] = ["19.90", "4", "0.5"];
+const ACTOR: &str = "tok_props";
+
+#[derive(Clone, Copy, Debug)]
+enum Expiry {
+    Never,
+    /// Milliseconds from now: such lots expire while the history runs.
+    Soon(i64),
+    /// A day from now.
+    Later,
+    /// Already gone: an add is rejected, a reward cannot be used.
+    Past,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    CreateProgram {
+        program: usize,
+    },
+    DefineFormula {
+        program: usize,
+        multiplier: usize,
+    },
+    DefineReward {
+        program: usize,
+        points: i64,
+        expiry: Expiry,
+    },
+    Add {
+        program: usize,
+        member: usize,
+        points: i64,
+        expiry: Expiry,
+        reference: usize,
+        replace: bool,
+        cost: Option<usize>,
+    },
+    Use {
+        program: usize,
+        member: usize,
+        points: i64,
+        reward: bool,
+        reference: usize,
+        replace: bool,
+    },
+    BulkAdd {
+        program: usize,
+        items: Vec<(usize, i64, Expiry, usize)>,
+        atomic: bool,
+    },
+    BulkUse {
+        program: usize,
+        items: Vec<(usize, i64, bool, usize)>,
+        atomic: bool,
+    },
+    Expire {
+        lots_max: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    checkpoint_events: u64,
+    group_commands_max: usize,
+    /// Each step's commands are submitted together.
+    steps: Vec<Vec<Op>>,
+    /// Run after the first reopen, before the plain drop.
+    more_steps: Vec<Vec<Op>>,
+    /// Picks the record boundary to roll the checkpoint back to.
+    cut_pick: usize,
+}
+
+fn program() -> impl Strategy<Value = usize> {
+    prop_oneof![10 => 0..2usize, 1 => Just(2usize)]
+}
+
+fn expiry() -> impl Strategy<Value = Expiry> {
+    prop_oneof![
+        4 => Just(Expiry::Never),
+        3 => (1..=30i64).prop_map(Expiry::Soon),
+        2 => Just(Expiry::Later),
+        1 => Just(Expiry::Past),
+    ]
+}
+
+/// 0..=2 are no reference, the rest a pool of 5, so that repeats and replacements happen.
+fn reference() -> impl Strategy<Value = usize> {
+    0..8usize
+}
+
+fn add_points() -> impl Strategy<Value = i64> {
+    prop_oneof![12 => 1..=60i64, 1 => Just(0i64)]
+}
+
+fn use_points() -> impl Strategy<Value = (i64, bool)> {
+    prop_oneof![5 => (1..=50i64).prop_map(|points| (points, false)), 1 => Just((0, true)), 1 => Just((-1, false))]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (0..3usize).prop_map(|program| Op::CreateProgram { program }),
+        1 => (program(), 0..3usize).prop_map(|(program, multiplier)| Op::DefineFormula { program, multiplier }),
+        1 => (program(), 1..=40i64, expiry())
+            .prop_map(|(program, points, expiry)| Op::DefineReward { program, points, expiry }),
+        10 => (
+            program(),
+            0..4usize,
+            add_points(),
+            expiry(),
+            reference(),
+            prop::bool::weighted(0.2),
+            prop::option::weighted(0.2, 0..3usize)
+        )
+            .prop_map(|(program, member, points, expiry, reference, replace, cost)| Op::Add {
+                program,
+                member,
+                points,
+                expiry,
+                reference,
+                replace,
+                cost
+            }),
+        8 => (program(), 0..4usize, use_points(), reference(), prop::bool::weighted(0.2)).prop_map(
+            |(program, member, (points, reward), reference, replace)| Op::Use {
+                program,
+                member,
+                points,
+                reward,
+                reference,
+                replace
+            }
+        ),
+        3 => (program(), prop::collection::vec((0..4usize, add_points(), expiry(), reference()), 1..6), any::<bool>())
+            .prop_map(|(program, items, atomic)| Op::BulkAdd { program, items, atomic }),
+        3 => (
+            program(),
+            prop::collection::vec(
+                (0..4usize, use_points(), reference())
+                    .prop_map(|(member, (points, reward), reference)| (member, points, reward, reference)),
+                1..6
+            ),
+            any::<bool>()
+        )
+            .prop_map(|(program, items, atomic)| Op::BulkUse { program, items, atomic }),
+        2 => (1..=4usize).prop_map(|lots_max| Op::Expire { lots_max }),
+    ]
+}
+
+fn steps(max: usize) -> impl Strategy<Value = Vec<Vec<Op>>> {
+    prop::collection::vec(prop::collection::vec(op(), 1..7), 1..max)
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (1..30u64, 1..5usize, steps(40), steps(8), any::<usize>()).prop_map(
+        |(checkpoint_events, group_commands_max, steps, more_steps, cut_pick)| Case {
+            checkpoint_events,
+            group_commands_max,
+            steps,
+            more_steps,
+            cut_pick,
+        },
+    )
+}
+
+proptest! {
+    // Each case opens sled four times and flushes per commit group: keep it modest.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn replay_equals_live_projections(case in case()) {
+        check(&case);
+    }
+}
+
+fn check(case: &Case) {
+    let dir = TempDir::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let options = Options {
+        queue_max: 16,
+        group_commands_max: case.group_commands_max,
+        checkpoint_events: case.checkpoint_events,
+        checkpoint_interval: Duration::from_secs(3_600),
+        expiry_sweep_interval: None,
+        cache_capacity_bytes: 8 * 1024 * 1024,
+    };
+
+    let ledger = Ledger::open_with(&dir.0, options.clone()).expect("open");
+    runtime.block_on(setup(&ledger));
+    for step in &case.steps {
+        runtime.block_on(submit(&ledger, step));
+    }
+    let before = check_live(&runtime, &ledger);
+    let events = ledger.durable_sequence();
+    ledger.close().expect("close");
+    drop(ledger);
+
+    // (2) A clean close checkpoints everything: start-up replays nothing.
+    let ledger = Ledger::open_with(&dir.0, options.clone()).expect("reopen after close");
+    assert_eq!(ledger.replayed_at_open(), 0, "a clean close leaves no log tail to replay");
+    assert_eq!(check_live(&runtime, &ledger), before, "the state after close and reopen");
+    assert_eq!(ledger.durable_sequence(), events);
+
+    // (5) More commands, then a plain drop instead of `close`.
+    for step in &case.more_steps {
+        runtime.block_on(submit(&ledger, step));
+    }
+    let before = check_live(&runtime, &ledger);
+    let events = ledger.durable_sequence();
+    drop(ledger);
+    let ledger = Ledger::open_with(&dir.0, options.clone()).expect("reopen after drop");
+    assert_eq!(check_live(&runtime, &ledger), before, "the state after drop and reopen");
+    assert_eq!(ledger.durable_sequence(), events);
+    ledger.close().expect("close");
+    drop(ledger);
+
+    // (6) Start-up replays only the tail after the checkpoint.
+    let cut = roll_back_checkpoint(&dir.0, case.cut_pick);
+    let ledger = Ledger::open_with(&dir.0, options).expect("reopen after the rollback");
+    assert_eq!(ledger.replayed_at_open(), events - cut, "start-up replays the log after the checkpoint at {cut}");
+    assert_eq!(check_live(&runtime, &ledger), before, "checkpoint at {cut} plus the tail");
+    ledger.close().expect("close");
+}
+
+/// Checks (1), (3) and (4) and returns the state.
+fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
+    let state = runtime.block_on(ledger.read(|state| state.clone())).expect("read");
+    assert_eq!(ledger.compare_with_replay().expect("replay"), None, "live projections equal a replay of the log");
+
+    let mut deltas: BTreeMap<(String, String), i128> = BTreeMap::new();
+    let mut count = 0u64;
+    for event in ledger.events(1, u64::MAX) {
+        let event = event.expect("a durable event reads back").envelope;
+        count += 1;
+        assert_eq!(event.sequence, count, "the log is gapless from 1");
+        let body = &event.event.body;
+        if !event.event.member.is_empty() {
+            *deltas.entry((event.event.program.clone(), event.event.member.clone())).or_default() +=
+                body.points_delta();
+        }
+    }
+    assert_eq!(count, ledger.durable_sequence(), "every durable event is in the log");
+    let mut members = 0usize;
+    for (program_id, program) in &state.programs {
+        for (member_id, member) in &program.members {
+            members += 1;
+            let delta = deltas.get(&(program_id.clone(), member_id.clone())).copied().unwrap_or_default();
+            assert_eq!(i128::from(member.points), delta, "{program_id}/{member_id}: points equal its events' deltas");
+        }
+    }
+    assert_eq!(members, deltas.len(), "every member named by an event exists, and only those");
+
+    let report = ledger.verify().expect("verify");
+    assert!(report.ok, "verify: {}", report.first_mismatch);
+    assert_eq!(report.events, count);
+    state
+}
+
+async fn setup(ledger: &Ledger) {
+    for program in ["p", "q"] {
+        ledger.create_program(program, &format!("Program {program}"), ACTOR).await.expect("create program");
+        let reward = DefineReward {
+            program: program.to_owned(),
+            reward_id: "gift".to_owned(),
+            name: "Gift".to_owned(),
+            points: 15,
+            expires_at: None,
+        };
+        ledger.execute(Command::DefineReward(reward), ACTOR).await.expect("define reward");
+    }
+    let formula = DefineFormula {
+        program: "p".to_owned(),
+        formula_id: "f".to_owned(),
+        name: "Weekday".to_owned(),
+        multiplier: "1.25".parse().expect("decimal"),
+    };
+    ledger.execute(Command::DefineFormula(formula), ACTOR).await.expect("define formula");
+}
+
+/// Submits a step's commands at once, so that the writer groups them; a rejection is
+/// fine, any other error is not.
+async fn submit(ledger: &Ledger, step: &[Op]) {
+    let tasks: Vec<_> = step
+        .iter()
+        .map(|op| {
+            let ledger = ledger.clone();
+            let command = command(op);
+            tokio::spawn(async move { ledger.execute(command, ACTOR).await })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) | Err(LedgerError::Rejected(_)) => {}
+            Err(error) => panic!("the ledger failed: {error}"),
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_chrono(chrono::Utc::now())
+}
+
+fn expires_at(expiry: Expiry) -> Option<Timestamp> {
+    let now = now().micros();
+    match expiry {
+        Expiry::Never => None,
+        Expiry::Soon(millis) => Some(Timestamp(now + millis * 1_000)),
+        Expiry::Later => Some(Timestamp(now + 86_400_000_000)),
+        Expiry::Past => Some(Timestamp(now - 1_000_000)),
+    }
+}
+
+fn reference_id(index: usize) -> String {
+    if index < 3 { String::new() } else { format!("ref{}", index - 3) }
+}
+
+fn add(program: usize, member: usize, points: i64, expiry: Expiry, reference: usize) -> AddPoints {
+    AddPoints {
+        program: PROGRAMS[program].to_owned(),
+        member: MEMBERS[member].to_owned(),
+        points,
+        remark: "visit".to_owned(),
+        reference: reference_id(reference),
+        expires_at: expires_at(expiry),
+        ..AddPoints::default()
+    }
+}
+
+fn spend(program: usize, member: usize, points: i64, reward: bool, reference: usize) -> UsePoints {
+    UsePoints {
+        program: PROGRAMS[program].to_owned(),
+        member: MEMBERS[member].to_owned(),
+        points,
+        reward_id: if reward { "gift".to_owned() } else { String::new() },
+        remark: "treat".to_owned(),
+        reference: reference_id(reference),
+        ..UsePoints::default()
+    }
+}
+
+fn command(op: &Op) -> Command {
+    match op {
+        Op::CreateProgram { program } => Command::CreateProgram(CreateProgram {
+            program: PROGRAMS[*program].to_owned(),
+            name: format!("Program {}", PROGRAMS[*program]),
+        }),
+        Op::DefineFormula { program, multiplier } => Command::DefineFormula(DefineFormula {
+            program: PROGRAMS[*program].to_owned(),
+            formula_id: "f".to_owned(),
+            name: "Formula".to_owned(),
+            multiplier: MULTIPLIERS[*multiplier].parse::<Decimal>().expect("decimal"),
+        }),
+        Op::DefineReward { program, points, expiry } => Command::DefineReward(DefineReward {
+            program: PROGRAMS[*program].to_owned(),
+            reward_id: "gift".to_owned(),
+            name: "Gift".to_owned(),
+            points: *points,
+            expires_at: expires_at(*expiry),
+        }),
+        Op::Add { program, member, points, expiry, reference, replace, cost } => {
+            let mut command = add(*program, *member, *points, *expiry, *reference);
+            command.replace_duplicate = *replace;
+            if let Some(cost) = cost {
+                command.cost = Some(COSTS[*cost].parse().expect("decimal"));
+                command.formula_id = "f".to_owned();
+            }
+            Command::AddPoints(command)
+        }
+        Op::Use { program, member, points, reward, reference, replace } => {
+            let mut command = spend(*program, *member, *points, *reward, *reference);
+            command.replace_duplicate = *replace;
+            Command::UsePoints(command)
+        }
+        Op::BulkAdd { program, items, atomic } => Command::BulkAddPoints(BulkAddPoints {
+            program: PROGRAMS[*program].to_owned(),
+            items: items
+                .iter()
+                .map(|&(member, points, expiry, reference)| add(*program, member, points, expiry, reference))
+                .collect(),
+            atomic: *atomic,
+        }),
+        Op::BulkUse { program, items, atomic } => Command::BulkUsePoints(BulkUsePoints {
+            program: PROGRAMS[*program].to_owned(),
+            items: items
+                .iter()
+                .map(|&(member, points, reward, reference)| spend(*program, member, points, reward, reference))
+                .collect(),
+            atomic: *atomic,
+        }),
+        Op::Expire { lots_max } => Command::ExpirePoints(ExpirePoints { lots_max: *lots_max }),
+    }
+}
+
+/// Rewrites the projections of the closed ledger in `path` as a checkpoint at a
+/// record boundary before the end of the log would have left them, the state a
+/// crash between that checkpoint and the next leaves behind. Returns the cut.
+///
+/// The rows are those of a replay up to the cut, each row any event touched, as
+/// the writer's checkpoints would have written them. Activity rows, which share the
+/// tree, are dropped: this checks the state, not activities.
+fn roll_back_checkpoint(path: &Path, pick: usize) -> u64 {
+    let db = ledger_store::audit::open_offline(path).expect("open offline");
+    let log = Log::open(&db).expect("log");
+    let projections = Projections::open(&db).expect("projections");
+    let boundaries: Vec<u64> =
+        log.records_from(1).map(|record| record.expect("record").0 - 1).filter(|&cut| cut > 0).collect();
+    let cut = boundaries[pick % boundaries.len()];
+    let mut state = State::default();
+    let mut dirty = Dirty::default();
+    let head = replay::walk(&log, Head::GENESIS, Until::Sequence(cut), |stamp, event| {
+        state.apply(stamp, &event);
+        dirty.note(&state, &event);
+    })
+    .expect("replay to the cut");
+    assert_eq!(head.sequence, cut);
+    let meta =
+        Meta { format: PROJECTION_FORMAT, applied_sequence: cut, head_hash: head.hash, recorded_at: head.recorded_at };
+    projections.clear().expect("clear projections");
+    projections.apply(Projections::batch(&state, &dirty, meta)).expect("write the checkpoint");
+    db.flush().expect("flush");
+    cut
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("ledger-replay-properties-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

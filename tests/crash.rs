@@ -1,0 +1,484 @@
+//! Crash recovery: `ledgerd` under concurrent load (single adds and atomic bulks)
+//! is killed with SIGKILL at a random moment and restarted on the same data
+//! directory, round after round. After each restart every acknowledged write is
+//! there, no atomic bulk is half-applied, every balance equals the sum of the
+//! writes that are there, the log verifies and streams without a gap, and the log
+//! holds exactly the writes the test knows to be there. One round in the middle
+//! stops the server cleanly with SIGTERM instead; after the last kill the offline
+//! audit runs on the crashed directory.
+//!
+//! The server checkpoints every few hundred events, so kills land on the
+//! checkpoint path as well as on the log.
+//!
+//! `CRASH_ROUNDS` sets the number of kill rounds (10 by default); `CRASH_SEED`
+//! repeats a run's random choices (kill moments, bulk sizes, members, amounts).
+//! Thread timing is not repeatable, so a seed narrows a failure down rather than
+//! replaying it exactly. The long loop:
+//!
+//! ```text
+//! CRASH_ROUNDS=200 cargo test --release -p ledger-grpc --test crash -- --nocapture
+//! ```
+
+mod support;
+
+use ledger_grpc::pb;
+use ledger_store::Until;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use support::{Clients, Server};
+use tonic::Code;
+
+const PROGRAM: &str = "crash";
+/// At least the largest bulk, so that a bulk's items name distinct members.
+const MEMBERS_COUNT: usize = 64;
+const SINGLE_WRITERS_COUNT: usize = 4;
+const BULK_WRITERS_COUNT: usize = 2;
+const BULK_ITEMS: RangeInclusive<usize> = 20..=50;
+const POINTS: RangeInclusive<i64> = 1..=1_000;
+/// When the kill comes, counted from the start of the load.
+const KILL_AFTER_MS: RangeInclusive<u64> = 50..=400;
+const KILL_ROUNDS_DEFAULT: usize = 10;
+const LOOKUP_TASKS_COUNT: usize = 8;
+const MEMBERS_PAGE_SIZE: u32 = 100;
+/// Checkpoint often so that kills hit it; no sweep, so the log holds only our writes.
+const SERVER_FLAGS: &[&str] =
+    &["--checkpoint-events", "200", "--checkpoint-interval-ms", "20", "--expiry-sweep-secs", "0"];
+
+const _: () = assert!(*BULK_ITEMS.end() <= MEMBERS_COUNT);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let kill_rounds = env_number("CRASH_ROUNDS")
+        .map_or(KILL_ROUNDS_DEFAULT, |rounds| usize::try_from(rounds).expect("CRASH_ROUNDS fits usize"));
+    let seed = env_number("CRASH_SEED").unwrap_or_else(|| rand::rng().random());
+    println!("crash: seed {seed} (CRASH_SEED={seed} repeats the random choices), {kill_rounds} kill rounds");
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let mut server = Server::start_in(support::fresh_dir("crash"), SERVER_FLAGS);
+    server.admin().await.create_program(PROGRAM).await;
+    let mut model = Model::default();
+    let clean_round = kill_rounds / 2;
+    for round in 0..=kill_rounds {
+        let stop = if round == clean_round { Stop::Term } else { Stop::Kill };
+        let kill_after = Duration::from_millis(rng.random_range(KILL_AFTER_MS));
+        let stopped = load_then_stop(server, round, &mut rng, kill_after, stop).await;
+        let dir = stopped.dir;
+        if round == kill_rounds {
+            audit_offline(&dir);
+        }
+        server = Server::start_in(dir, SERVER_FLAGS);
+        let summary = model.check(&server.admin().await, stopped.requests).await;
+        println!("crash: round {round} {stop:?} after {kill_after:?}: {summary}");
+    }
+    stop_server(server, Stop::Term).await;
+}
+
+/// A start replays the log after the last checkpoint; the rows that tail changed
+/// must reach the next checkpoint, or the start after that loads a checkpoint
+/// without them: a member and its balance gone, a reference forgotten so that a
+/// retry applies twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_replayed_at_start_reaches_the_next_checkpoint() {
+    let rare_checkpoints = &["--checkpoint-events", "1000000", "--checkpoint-interval-ms", "3600000"];
+    let add = |member: &str, reference: &str| Item { reference: reference.into(), member: member.into(), points: 10 };
+    let server = Server::start_in(support::fresh_dir("crash-tail"), rare_checkpoints);
+    server.admin().await.create_program(PROGRAM).await;
+    // A clean stop checkpoints: the program is in the checkpoint.
+    let server = Server::start_in(stop_server(server, Stop::Term).await, rare_checkpoints);
+    add_points(&mut server.admin().await, &add("m1", "tail")).await.expect("add to m1");
+    // Killed before any checkpoint: the add to m1 is only in the log.
+    let server = Server::start_in(stop_server(server, Stop::Kill).await, rare_checkpoints);
+    add_points(&mut server.admin().await, &add("m2", "after")).await.expect("add to m2");
+    // This clean stop checkpoints up to the head, past the replayed add to m1.
+    let dir = stop_server(server, Stop::Term).await;
+    audit_offline(&dir);
+    let server = Server::start_in(dir, rare_checkpoints);
+    let mut admin = server.admin().await;
+    assert_eq!(admin.member(PROGRAM, "m1").await.points, 10, "balance of m1");
+    let retry = add_points(&mut admin, &add("m1", "tail")).await.expect("retry the add to m1");
+    assert!(retry.duplicate, "a retry of the replayed add applied again: {retry:?}");
+    stop_server(server, Stop::Term).await;
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    Kill,
+    Term,
+}
+
+/// One write: a single add, or one item of a bulk.
+#[derive(Clone, Debug)]
+struct Item {
+    reference: String,
+    member: String,
+    points: i64,
+}
+
+/// A request a writer sent, with the first transaction id of its reply if it was
+/// acknowledged.
+#[derive(Debug)]
+struct Sent {
+    items: Vec<Item>,
+    atomic_bulk: bool,
+    acknowledged: Option<u64>,
+}
+
+/// Stops `server` the way `stop` says and returns its data directory.
+async fn stop_server(server: Server, stop: Stop) -> PathBuf {
+    // Off the runtime: a clean stop waits for the server to say goodbye to clients
+    // that live on this runtime.
+    tokio::task::spawn_blocking(move || match stop {
+        Stop::Kill => server.kill(),
+        Stop::Term => {
+            let dir = server.data_dir.clone();
+            let status = server.stop();
+            assert!(status.success(), "ledgerd exited with {status} on SIGTERM");
+            dir
+        }
+    })
+    .await
+    .expect("stop ledgerd")
+}
+
+struct Round {
+    dir: PathBuf,
+    requests: Vec<Sent>,
+}
+
+/// Runs the writers against `server`, stops it after `kill_after`, and returns
+/// every request they sent.
+async fn load_then_stop(server: Server, round: usize, rng: &mut StdRng, kill_after: Duration, stop: Stop) -> Round {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for index in 0..SINGLE_WRITERS_COUNT + BULK_WRITERS_COUNT {
+        let writer = Writer {
+            clients: server.admin().await,
+            name: format!("r{round}-w{index}"),
+            atomic_bulk: index >= SINGLE_WRITERS_COUNT,
+            rng: StdRng::seed_from_u64(rng.random()),
+            stopping: stopping.clone(),
+        };
+        writers.push(tokio::spawn(writer.run()));
+    }
+    // The one sleep of the test: the kill's moment is the variable under test.
+    tokio::time::sleep(kill_after).await;
+    stopping.store(true, Ordering::SeqCst);
+    let dir = stop_server(server, stop).await;
+    let mut requests = Vec::new();
+    for writer in writers {
+        requests.extend(writer.await.expect("writer task"));
+    }
+    Round { dir, requests }
+}
+
+struct Writer {
+    clients: Clients,
+    name: String,
+    atomic_bulk: bool,
+    rng: StdRng,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Sends requests one after another until one fails, which must be because
+    /// the server is going down; the failed one is recorded as unanswered.
+    async fn run(mut self) -> Vec<Sent> {
+        let mut sent = Vec::new();
+        loop {
+            let items = self.items(sent.len());
+            let reply = if self.atomic_bulk { self.bulk(&items).await } else { self.single(&items[0]).await };
+            let atomic_bulk = self.atomic_bulk;
+            match reply {
+                Ok(first) => sent.push(Sent { items, atomic_bulk, acknowledged: Some(first) }),
+                Err(status) => {
+                    assert!(self.stopping.load(Ordering::SeqCst), "{}: failed before the stop: {status:?}", self.name);
+                    sent.push(Sent { items, atomic_bulk, acknowledged: None });
+                    return sent;
+                }
+            }
+        }
+    }
+
+    fn items(&mut self, request: usize) -> Vec<Item> {
+        let count = if self.atomic_bulk { self.rng.random_range(BULK_ITEMS) } else { 1 };
+        let members = rand::seq::index::sample(&mut self.rng, MEMBERS_COUNT, count);
+        members
+            .iter()
+            .enumerate()
+            .map(|(index, member)| Item {
+                reference: format!("{}-{request}-{index}", self.name),
+                member: member_id(member),
+                points: self.rng.random_range(POINTS),
+            })
+            .collect()
+    }
+
+    async fn single(&mut self, item: &Item) -> Result<u64, tonic::Status> {
+        let receipt = add_points(&mut self.clients, item).await?;
+        assert!(!receipt.duplicate, "{}: fresh reference taken as a duplicate", item.reference);
+        assert_eq!(receipt.points, item.points, "{}", item.reference);
+        Ok(receipt.transaction_id)
+    }
+
+    async fn bulk(&mut self, items: &[Item]) -> Result<u64, tonic::Status> {
+        let request = pb::BulkAddPointsRequest {
+            program_id: PROGRAM.into(),
+            items: items
+                .iter()
+                .map(|item| pb::BulkAddItem {
+                    member_id: item.member.clone(),
+                    points: item.points,
+                    remark: "crash".into(),
+                    reference: item.reference.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            atomic: true,
+        };
+        let result = self.clients.points.bulk_add_points(request).await?.into_inner();
+        let reference = &items[0].reference;
+        assert_eq!(result.fail_at, None, "{reference}: {:?}", result.failure);
+        assert!(result.duplicates.is_empty(), "{reference}: duplicates {:?}", result.duplicates);
+        assert_eq!(usize::try_from(result.applied_count).unwrap(), items.len(), "{reference}");
+        assert_eq!(span(result.first_transaction_id, items.len()), result.last_transaction_id, "{reference}");
+        Ok(result.first_transaction_id)
+    }
+}
+
+async fn add_points(clients: &mut Clients, item: &Item) -> Result<pb::PointsReceipt, tonic::Status> {
+    let request = pb::AddPointsRequest {
+        program_id: PROGRAM.into(),
+        member_id: item.member.clone(),
+        points: item.points,
+        remark: "crash".into(),
+        reference: item.reference.clone(),
+        ..Default::default()
+    };
+    Ok(clients.points.add_points(request).await?.into_inner())
+}
+
+fn member_id(index: usize) -> String {
+    format!("m{index:02}")
+}
+
+/// The last transaction id of `count` consecutive ones from `first`.
+fn span(first: u64, count: usize) -> u64 {
+    first + u64::try_from(count).unwrap() - 1
+}
+
+/// A write the ledger holds.
+#[derive(Debug, PartialEq, Eq)]
+struct Present {
+    member: String,
+    points: i64,
+    transaction_id: u64,
+}
+
+/// What the ledger must hold: every write known to be there, by reference.
+#[derive(Default)]
+struct Model {
+    present: BTreeMap<String, Present>,
+    /// The references found after the last restart. They are looked up again after
+    /// the next one: a row the tail replay at one start left out of the checkpoints
+    /// is missing only once a later start loads those checkpoints.
+    previous: Vec<String>,
+    events: u64,
+}
+
+type Found = BTreeMap<String, Option<pb::Activity>>;
+
+impl Model {
+    /// Checks the restarted server against the model and this round's requests,
+    /// and adds the writes of this round that are there to the model.
+    async fn check(&mut self, clients: &Clients, requests: Vec<Sent>) -> String {
+        let mut references = self.previous.clone();
+        references.extend(requests.iter().flat_map(|sent| sent.items.iter().map(|item| item.reference.clone())));
+        let found = lookup_all(clients, references).await;
+        for reference in &self.previous {
+            let transaction_id = found[reference].as_ref().map(|activity| activity.transaction_id);
+            assert_eq!(
+                transaction_id,
+                Some(self.present[reference].transaction_id),
+                "{reference} gone after a restart"
+            );
+        }
+        self.previous.clear();
+        let (mut acknowledged_count, mut unanswered_count, mut unanswered_present_count) = (0, 0, 0);
+        for sent in &requests {
+            let present_count = self.resolve(sent, &found);
+            if sent.acknowledged.is_some() {
+                acknowledged_count += sent.items.len();
+            } else {
+                unanswered_count += sent.items.len();
+                unanswered_present_count += present_count;
+            }
+        }
+        self.check_balances(&mut clients.clone()).await;
+        self.check_log(&mut clients.clone()).await;
+        format!(
+            "{acknowledged_count} writes acknowledged, {unanswered_present_count} of {unanswered_count} unanswered \
+             present, {} events",
+            self.events
+        )
+    }
+
+    /// Checks the items of `sent` found against the reply, records those there and
+    /// returns how many are.
+    fn resolve(&mut self, sent: &Sent, found: &Found) -> usize {
+        let found: Vec<&pb::Activity> = sent.items.iter().filter_map(|item| found[&item.reference].as_ref()).collect();
+        let first_reference = &sent.items[0].reference;
+        match sent.acknowledged {
+            Some(_) => assert_eq!(found.len(), sent.items.len(), "acknowledged writes lost, from {first_reference}"),
+            None if sent.atomic_bulk => assert!(
+                found.is_empty() || found.len() == sent.items.len(),
+                "atomic bulk half-applied: {} of {} items, from {first_reference}",
+                found.len(),
+                sent.items.len()
+            ),
+            None => {}
+        }
+        let Some(first) = sent.acknowledged.or_else(|| found.first().map(|activity| activity.transaction_id)) else {
+            return 0;
+        };
+        // Present items are all the items here: a single add, or a whole bulk.
+        for ((item, activity), transaction_id) in sent.items.iter().zip(&found).zip(first..) {
+            self.record(item, activity, transaction_id);
+        }
+        found.len()
+    }
+
+    fn record(&mut self, item: &Item, activity: &pb::Activity, transaction_id: u64) {
+        let reference = &item.reference;
+        assert_eq!(activity.transaction_id, transaction_id, "{reference}: transaction id");
+        assert_eq!(activity.member_id, item.member, "{reference}: member");
+        assert_eq!(activity.amount, item.points.to_string(), "{reference}: amount");
+        let present = Present { member: item.member.clone(), points: item.points, transaction_id };
+        let earlier = self.present.insert(reference.clone(), present);
+        assert_eq!(earlier, None, "{reference} recorded twice");
+        self.previous.push(reference.clone());
+    }
+
+    /// Every member's balance is the sum of its writes that are there, and no
+    /// other member exists.
+    async fn check_balances(&self, clients: &mut Clients) {
+        let mut expected = BTreeMap::<String, i64>::new();
+        for present in self.present.values() {
+            *expected.entry(present.member.clone()).or_default() += present.points;
+        }
+        let mut listed = BTreeMap::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListMembersRequest {
+                program_id: PROGRAM.into(),
+                page_size: MEMBERS_PAGE_SIZE,
+                page_token,
+                offset: 0,
+            };
+            let page = clients.members.list_members(request).await.expect("list members").into_inner();
+            listed.extend(page.members.into_iter().map(|member| (member.member_id, member.points)));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert!(listed == expected, "balances differ from the sums of present writes: {}", diff(&listed, &expected));
+    }
+
+    /// The log verifies, did not shrink, streams from 1 without a gap or a broken
+    /// link, and holds exactly the writes the model holds.
+    async fn check_log(&mut self, clients: &mut Clients) {
+        let verified = clients.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify log").into_inner();
+        assert!(verified.ok, "log does not verify: {}", verified.first_mismatch);
+        assert!(verified.events >= self.events, "log shrank from {} to {} events", self.events, verified.events);
+        self.events = verified.events;
+        let request = pb::StreamEventsRequest { from_sequence: 1, program_id: String::new() };
+        let mut stream = clients.audit.stream_events(request).await.expect("stream events").into_inner();
+        let mut logged = BTreeMap::new();
+        let mut previous = pb::Event::default();
+        while previous.sequence < verified.events {
+            let event = stream.message().await.expect("stream events").expect("the feed follows live");
+            assert_eq!(event.sequence, previous.sequence + 1, "gap in the event stream");
+            if previous.sequence > 0 {
+                assert_eq!(event.prev_hash, previous.hash, "broken link at sequence {}", event.sequence);
+            }
+            if event.kind == "PointsAdded" {
+                let payload: serde_json::Value = serde_json::from_str(&event.payload_json).expect("payload is JSON");
+                let reference = payload["body"]["PointsAdded"]["reference"].as_str().expect("reference").to_owned();
+                logged.insert(reference, event.sequence);
+            }
+            previous = event;
+        }
+        assert_eq!(previous.hash, verified.head_hash, "the stream ends at the verified head");
+        let modelled: BTreeMap<String, u64> =
+            self.present.iter().map(|(reference, present)| (reference.clone(), present.transaction_id)).collect();
+        assert!(
+            logged == modelled,
+            "the log's adds differ from the writes known present: {}",
+            diff(&logged, &modelled)
+        );
+    }
+}
+
+/// Looks `references` up by GetActivity, a few at a time.
+async fn lookup_all(clients: &Clients, references: Vec<String>) -> Found {
+    let chunk_size = references.len().div_ceil(LOOKUP_TASKS_COUNT).max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in references.chunks(chunk_size) {
+        let (mut clients, chunk) = (clients.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            let mut found = Found::new();
+            for reference in chunk {
+                let activity = activity(&mut clients, &reference).await;
+                found.insert(reference, activity);
+            }
+            found
+        });
+    }
+    let mut found = Found::new();
+    while let Some(chunk) = tasks.join_next().await {
+        found.extend(chunk.expect("lookup task"));
+    }
+    found
+}
+
+/// The activity with `reference`, or `None` if the ledger has none.
+async fn activity(clients: &mut Clients, reference: &str) -> Option<pb::Activity> {
+    let request = pb::GetActivityRequest { program_id: PROGRAM.into(), transaction_id: 0, reference: reference.into() };
+    match clients.audit.get_activity(request).await {
+        Ok(reply) => Some(reply.into_inner()),
+        Err(status) if status.code() == Code::NotFound => None,
+        Err(status) => panic!("get activity {reference}: {status:?}"),
+    }
+}
+
+fn diff<V: PartialEq + std::fmt::Debug>(got: &BTreeMap<String, V>, want: &BTreeMap<String, V>) -> String {
+    let extra: Vec<_> = got.iter().filter(|(key, _)| !want.contains_key(*key)).take(5).collect();
+    let missing: Vec<_> = want.iter().filter(|(key, _)| !got.contains_key(*key)).take(5).collect();
+    let changed: Vec<_> = got
+        .iter()
+        .filter_map(|(key, value)| want.get(key).filter(|wanted| *wanted != value).map(|wanted| (key, value, wanted)))
+        .take(5)
+        .collect();
+    format!("unexpected {extra:?}, missing {missing:?}, (key, got, want) {changed:?}")
+}
+
+/// The offline audit on a directory no server holds: the chain verifies, and the
+/// projections a start would load (checkpoint plus tail) equal a full replay.
+fn audit_offline(dir: &Path) {
+    let verified = ledger_store::audit::verify_dir(dir, |_| {}).expect("verify offline");
+    assert!(verified.ok, "offline verify: {}", verified.first_mismatch);
+    let replayed = ledger_store::audit::replay_dir(dir, Until::End, |_| {}).expect("replay offline");
+    assert_eq!(replayed.events, verified.events, "replay and verify see the same log");
+    assert_eq!(replayed.difference, None, "checkpoint plus tail differs from a full replay");
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(value.trim().parse().unwrap_or_else(|error| panic!("{name}={value:?}: {error}")))
+}
