@@ -6,7 +6,7 @@ use crate::activity::{ActivityIndex, Generation};
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
 use crate::log::{Log, LoggedEvent};
-use crate::projections::{Meta, Projections};
+use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
 use crate::tokens::Tokens;
 use crate::views::{self, MemberPage, MemberView};
@@ -108,7 +108,7 @@ impl Ledger {
         let projections = Projections::open(&db)?;
         let tokens = Tokens::open(&db)
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
-        let Recovered { state, head, replayed, activity } = recover(&log, &projections)?;
+        let Recovered { state, head, replayed, activity, dirty } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
         let activity = ActivityIndex::new(projections.tree().clone(), activity);
         let shared = Arc::new(Shared {
@@ -128,7 +128,8 @@ impl Ledger {
             checkpoint_interval: options.checkpoint_interval,
         };
         let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
-        let writer = writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), receiver)?;
+        let writer =
+            writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;
         let sweeper = options.expiry_sweep_interval.map(|interval| crate::sweep::start(queue.clone(), interval));
         let inner = Inner {
             shared,
@@ -354,6 +355,11 @@ impl Inner {
         }
         let _ = finished.recv();
         let _ = writer.join();
+        // Without the exact counts a restart would resume limited tokens at their
+        // lease ceilings, ending them early.
+        if let Err(error) = self.tokens.persist_usage() {
+            tracing::warn!(%error, "limited tokens resume at their lease ceilings after this restart");
+        }
     }
 }
 
@@ -396,14 +402,18 @@ pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered,
     let start = Head { sequence: meta.applied_sequence, hash: meta.head_hash, recorded_at: meta.recorded_at };
     let mut replayed = 0u64;
     let mut activity = Generation::default();
+    let mut dirty = Dirty::default();
     let head = replay::walk(log, start, Until::End, |stamp, event| {
         state.apply(stamp, &event);
+        // The rows the tail changed are not in the checkpoint: the next one
+        // must write them, or its cut would claim them.
+        dirty.note(&state, &event);
         replayed += 1;
         if let Some(member) = state.member(&event.program, &event.member) {
             activity.record(&event.program, &event.member, stamp.sequence, member.live_points(stamp.recorded_at));
         }
     })?;
-    Ok(Recovered { state, head, replayed, activity })
+    Ok(Recovered { state, head, replayed, activity, dirty })
 }
 
 pub(crate) struct Recovered {
@@ -413,4 +423,6 @@ pub(crate) struct Recovered {
     pub replayed: u64,
     /// Activity entries of the replayed tail, not yet in any checkpoint.
     pub activity: Generation,
+    /// Rows the replayed tail changed, not yet in any checkpoint.
+    pub dirty: Dirty,
 }

@@ -120,6 +120,7 @@ pub fn start(
     shared: Arc<Shared>,
     tuning: Tuning,
     head: (u64, Hash, Timestamp),
+    dirty: Dirty,
     queue: tokio::sync::mpsc::Receiver<Message>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let (flush_tx, flush_rx) = mpsc::channel();
@@ -138,7 +139,7 @@ pub fn start(
         next_sequence: head.0 + 1,
         head_hash: head.1,
         last_at: head.2,
-        dirty: Dirty::default(),
+        dirty,
         events_since_checkpoint: 0,
         last_checkpoint: Instant::now(),
         flusher: flush_tx,

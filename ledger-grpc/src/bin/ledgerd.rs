@@ -75,11 +75,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 
     ledger_grpc::server::serve(ledger.clone(), listener, shutdown).await?;
     tracing::info!("shutting down: checkpointing and flushing");
-    // Without the exact counts a restart would resume limited tokens at their lease ceilings.
-    let usage = ledger.clone();
-    if let Err(error) = tokio::task::spawn_blocking(move || usage.tokens().persist_usage()).await? {
-        tracing::warn!(%error, "limited tokens resume at their lease ceilings after this restart");
-    }
     let closing = ledger.clone();
     tokio::task::spawn_blocking(move || closing.close()).await??;
     tracing::info!("stopped; every acknowledged write is durable");
