@@ -23,7 +23,7 @@
 //! ledger fails, answers every pending and later call UNAVAILABLE, and a restart
 //! recovers from the log.
 
-use crate::activity::ActivityIndex;
+use crate::activity::{ActivityIndex, Generation};
 use crate::durable::Durable;
 use crate::envelope::{self, EnvelopeRef, Hash};
 use crate::error::LedgerError;
@@ -98,6 +98,7 @@ struct FlushJob {
 
 struct CheckpointJob {
     batch: sled::Batch,
+    activity: Arc<Generation>,
     cut: u64,
 }
 
@@ -298,18 +299,17 @@ impl Writer {
             head_hash: self.head_hash,
             recorded_at: self.last_at,
         };
-        let mut batch = {
+        let batch = {
             let state = self.shared.state.read().expect("state lock");
             Projections::batch(&state, &self.dirty, meta)
         };
-        for (key, value) in self.shared.activity.seal(cut).rows() {
-            batch.insert(key, value);
-        }
+        // The activity entries are encoded by the checkpointer, off the writer's path.
+        let activity = self.shared.activity.seal(cut);
         tracing::debug!(rows = self.dirty.len(), cut, "checkpoint");
         self.dirty = Dirty::default();
         self.events_since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        if self.checkpointer.send(CheckpointJob { batch, cut }).is_err() {
+        if self.checkpointer.send(CheckpointJob { batch, activity, cut }).is_err() {
             self.shared.fail("the checkpointer stopped".to_owned());
         }
     }
@@ -346,7 +346,10 @@ fn flush_loop(shared: &Shared, jobs: &mpsc::Receiver<FlushJob>) {
 }
 
 fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
-    while let Ok(job) = jobs.recv() {
+    while let Ok(mut job) = jobs.recv() {
+        for (key, value) in job.activity.rows() {
+            job.batch.insert(key, value);
+        }
         shared.durable.wait_until(job.cut, &shared.failed);
         if shared.failure().is_some() {
             return;
