@@ -185,6 +185,35 @@ impl Ledger {
         }
     }
 
+    /// Applies items in order and stops at the first that fails (Loga's
+    /// `bulk_add_point`): what came before stays applied, unless `atomic`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ledger_core::command::{AddPoints, BulkAddPoints};
+    /// use ledger_store::Ledger;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("ledger-doc-bulk-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let ledger = Ledger::open(&dir)?;
+    /// ledger.create_program("cafe", "Corner Cafe", "doc").await?;
+    /// let item = |member: &str, points: i64, remark: &str| AddPoints {
+    ///     program: "cafe".into(), member: member.into(), points, remark: remark.into(),
+    ///     ..AddPoints::default()
+    /// };
+    /// let items = vec![item("alice", 10, "visit"), item("bob", 20, "visit"), item("carol", 5, "")];
+    /// let bulk = BulkAddPoints { program: "cafe".into(), items, atomic: false };
+    /// let result = ledger.bulk_add_points(bulk, "doc").await?;
+    /// // The third item has no remark: it fails, the first two stay applied.
+    /// assert_eq!((result.applied_count, result.fail_at), (2, Some(2)));
+    /// assert_eq!(result.failure.unwrap().field().as_str(), "items[2].remark");
+    /// assert_eq!(result.balances, vec![("alice".to_owned(), 10), ("bob".to_owned(), 20)]);
+    /// ledger.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bulk_add_points(&self, command: BulkAddPoints, actor: &str) -> Result<BulkResult, LedgerError> {
         match self.execute(Command::BulkAddPoints(command), actor).await? {
             Outcome::Bulk(result) => Ok(result),
@@ -313,7 +342,32 @@ impl Ledger {
     }
 
     /// Replays the whole log into a fresh state and compares it with the live
-    /// projections at the same sequence; `None` when they are equal.
+    /// projections at the same sequence; `None` when they are equal. With
+    /// [`Ledger::verify`], what an auditor runs:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ledger_core::command::AddPoints;
+    /// use ledger_store::Ledger;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("ledger-doc-audit-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let ledger = Ledger::open(&dir)?;
+    /// ledger.create_program("cafe", "Corner Cafe", "doc").await?;
+    /// let add = AddPoints { program: "cafe".into(), member: "alice".into(), points: 5,
+    ///                       remark: "visit".into(), ..AddPoints::default() };
+    /// ledger.add_points(add, "doc").await?;
+    ///
+    /// let report = ledger.verify()?;
+    /// assert!(report.ok, "{}", report.first_mismatch);
+    /// assert_eq!(report.events, 2);
+    /// assert_eq!(ledger.compare_with_replay()?, None);
+    /// ledger.close()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn compare_with_replay(&self) -> Result<Option<String>, StoreError> {
         let (live, applied) = {
             let state = self.inner.shared.state.read().expect("state lock");
