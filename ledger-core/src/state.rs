@@ -228,17 +228,20 @@ impl State {
 
     /// Folds one event into the state. Never fails: `decide` checked it, and a
     /// replay of the log meets only events that were once decided.
-    pub fn apply(&mut self, stamp: Stamp, event: &Event) {
+    ///
+    /// Returns the member's live points right after a member event (what the
+    /// activity index records), `None` for program events.
+    pub fn apply(&mut self, stamp: Stamp, event: &Event) -> Option<u64> {
         if let EventBody::ProgramCreated { name } = &event.body {
             let program = Program::new(name.clone(), stamp.recorded_at);
             let previous = self.programs.insert(event.program.clone(), program);
             assert!(previous.is_none(), "program {} created twice", event.program);
-            return;
+            return None;
         }
         let program = self.programs.get_mut(&event.program).expect("event of an unknown program");
         program.apply_definitions(&event.body);
         if event.member.is_empty() {
-            return;
+            return None;
         }
         let mut changes = Vec::new();
         // Looked up before inserting, so that a known member costs no key copy.
@@ -261,6 +264,7 @@ impl State {
                 self.expiries.remove(&key);
             }
         }
+        Some(balance_after)
     }
 }
 

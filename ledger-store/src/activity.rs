@@ -77,6 +77,15 @@ fn row_key(program: &str, member: &str, first: u64) -> Vec<u8> {
     key
 }
 
+/// The writer's hold on the current generation.
+pub struct CurrentGeneration<'a>(std::sync::RwLockWriteGuard<'a, Memory>);
+
+impl CurrentGeneration<'_> {
+    pub fn record(&mut self, program: &str, member: &str, sequence: u64, balance_after: u64) {
+        self.0.current.record(program, member, sequence, balance_after);
+    }
+}
+
 struct Memory {
     current: Generation,
     /// Generations handed to a checkpoint that may not be written yet, oldest first.
@@ -94,11 +103,9 @@ impl ActivityIndex {
         ActivityIndex { tree, memory: RwLock::new(Memory { current: replayed, sealed: VecDeque::new() }) }
     }
 
-    pub fn extend(&self, entries: Vec<(String, String, u64, u64)>) {
-        let mut memory = self.memory.write().expect("activity lock");
-        for (program, member, sequence, balance) in entries {
-            memory.current.record(&program, &member, sequence, balance);
-        }
+    /// The generation the writer records into, held for one commit group.
+    pub fn current(&self) -> CurrentGeneration<'_> {
+        CurrentGeneration(self.memory.write().expect("activity lock"))
     }
 
     /// Hands the current generation to a checkpoint with cut `cut`.

@@ -207,9 +207,10 @@ impl Writer {
         self.last_at = at;
         let mut decided = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
-        let mut indexed = Vec::new();
         {
             let mut state = self.shared.state.write().expect("state lock");
+            // Taken after the state lock, like every reader that takes both.
+            let mut activity = self.shared.activity.current();
             for submission in group {
                 let context = Context { at, next_sequence: self.next_sequence };
                 match decide(&state, &submission.command, context) {
@@ -217,11 +218,10 @@ impl Writer {
                     Ok(decision) => {
                         for event in &decision.events {
                             let stamp = Stamp { sequence: self.next_sequence, recorded_at: at };
-                            state.apply(stamp, event);
+                            let balance = state.apply(stamp, event);
                             self.dirty.note(&state, event);
-                            if let Some(member) = state.member(&event.program, &event.member) {
-                                let balance = member.live_points(at);
-                                indexed.push((event.program.clone(), event.member.clone(), stamp.sequence, balance));
+                            if let Some(balance) = balance {
+                                activity.record(&event.program, &event.member, stamp.sequence, balance);
                             }
                             self.next_sequence += 1;
                         }
@@ -232,7 +232,7 @@ impl Writer {
                     }
                 }
             }
-            self.shared.activity.extend(indexed);
+            drop(activity);
             self.shared.applied.store(self.next_sequence - 1, Ordering::SeqCst);
         }
         let mut batch = sled::Batch::default();
