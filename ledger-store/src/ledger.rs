@@ -267,10 +267,10 @@ impl Ledger {
 
     /// A page of activities, newest first.
     pub async fn activities(&self, query: ActivityQuery) -> Result<ActivityPage, LedgerError> {
-        self.read(|state| state.program(&query.program).is_some())
-            .await?
-            .then_some(())
-            .ok_or_else(|| views::unknown_program(&query.program))?;
+        let exists = self.read(|state| state.program(&query.program).is_some()).await?;
+        if !exists {
+            return Err(views::unknown_program(&query.program));
+        }
         let shared = &self.inner.shared;
         Ok(activities::list(&shared.log, &shared.activity, &query, self.durable_sequence())?)
     }
