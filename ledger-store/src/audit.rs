@@ -61,13 +61,7 @@ pub fn open_offline(path: &Path) -> Result<sled::Db, StoreError> {
             format!("{} holds no ledger", path.display()),
         )));
     }
-    sled::Config::new().path(path).open().map_err(|error| {
-        if error.to_string().contains("lock") {
-            StoreError::Locked { path: path.display().to_string(), source: error }
-        } else {
-            StoreError::Sled(error)
-        }
-    })
+    sled::Config::new().path(path).open().map_err(|error| StoreError::from_open(path, error))
 }
 
 /// Verifies the hash chain of the ledger in `path`.

@@ -19,6 +19,18 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+impl StoreError {
+    /// An error opening a data directory: sled says "lock" when another process
+    /// (a running ledgerd) holds it, which deserves words a user can act on.
+    pub fn from_open(path: &std::path::Path, error: sled::Error) -> StoreError {
+        if error.to_string().contains("lock") {
+            StoreError::Locked { path: path.display().to_string(), source: error }
+        } else {
+            StoreError::Sled(error)
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// The command was refused; nothing changed.

@@ -110,16 +110,16 @@ pub async fn show(server: &Server, args: ActivityArgs) -> Result<Reply, Failure>
 
 pub async fn verify_log(server: &Server) -> Result<Reply, Failure> {
     let report = server.audit().verify_log(pb::VerifyLogRequest {}).await?.into_inner();
-    let verdict = if report.ok { "ok".to_owned() } else { format!("MISMATCH: {}", report.first_mismatch) };
-    let text =
-        fields(&[("events", report.events.to_string()), ("head_hash", report.head_hash.clone()), ("result", verdict)]);
-    let json = json!({
-        "events": report.events,
-        "head_hash": report.head_hash,
-        "ok": report.ok,
-        "first_mismatch": report.first_mismatch,
-    });
-    Ok(Reply::new(text, json).with_exit(u8::from(!report.ok)))
+    Ok(verify_reply(report.events, &report.head_hash, report.ok, &report.first_mismatch))
+}
+
+/// The reply of a verification, online (VerifyLog) or offline (`ledger verify`):
+/// the same words and exit code either way.
+pub fn verify_reply(events: u64, head_hash: &str, ok: bool, first_mismatch: &str) -> Reply {
+    let verdict = if ok { "ok".to_owned() } else { format!("MISMATCH: {first_mismatch}") };
+    let text = fields(&[("events", events.to_string()), ("head_hash", head_hash.to_owned()), ("result", verdict)]);
+    let json = json!({ "events": events, "head_hash": head_hash, "ok": ok, "first_mismatch": first_mismatch });
+    Reply::new(text, json).with_exit(u8::from(!ok))
 }
 
 fn activity_json(activity: &pb::Activity) -> Value {

@@ -42,16 +42,7 @@ pub fn verify(args: &VerifyArgs) -> Result<Reply, Failure> {
     let report = verify_dir(&args.data_dir, |sequence| progress.advance(sequence));
     progress.finish();
     let report = report?;
-    let verdict = if report.ok { "ok".to_owned() } else { format!("MISMATCH: {}", report.first_mismatch) };
-    let text =
-        fields(&[("events", report.events.to_string()), ("head_hash", report.head_hash.clone()), ("result", verdict)]);
-    let json = json!({
-        "events": report.events,
-        "head_hash": report.head_hash,
-        "ok": report.ok,
-        "first_mismatch": report.first_mismatch,
-    });
-    Ok(Reply::new(text, json).with_exit(u8::from(!report.ok)))
+    Ok(super::activities::verify_reply(report.events, &report.head_hash, report.ok, &report.first_mismatch))
 }
 
 pub fn replay(args: &ReplayArgs) -> Result<Reply, Failure> {
