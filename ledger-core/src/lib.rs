@@ -23,6 +23,7 @@ pub mod rejection;
 pub mod state;
 pub mod time;
 pub mod validate;
+pub mod vouchers;
 
 pub use command::{Command, Context, Decision, Outcome};
 pub use decide::decide;
