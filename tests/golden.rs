@@ -28,7 +28,11 @@
 //! for it, which needs an entry in `PINNED` naming its samples, which the tests then
 //! require to exist in `samples()` and on disk.
 
-use ledger_core::event::{EventBody, LotTake, PointsAdded, PointsReversal, PointsUsed};
+use ledger_core::event::{
+    ChangeReason, CreditsChange, EventBody, LotTake, MemberCardFields, PointStatementApplied, PointsAdded,
+    PointsReversal, PointsUsed,
+};
+use ledger_core::vouchers::VoucherStatement;
 use ledger_core::{Event, Timestamp};
 use ledger_store::envelope::{self, EVENT_FORMAT, Envelope, EnvelopeRef, Hash, StoredEvent};
 use ledger_store::log::{self, RecordBuilder};
@@ -37,7 +41,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// Each variant of `EventBody` with the samples that pin it, in `pinned_index` order.
-const PINNED: [(&str, &[&str]); 8] = [
+const PINNED: [(&str, &[&str]); 20] = [
     ("ProgramCreated", &["program_created"]),
     ("FormulaDefined", &["formula_defined"]),
     ("RewardDefined", &["reward_defined", "reward_defined_expiring"]),
@@ -46,6 +50,18 @@ const PINNED: [(&str, &[&str]); 8] = [
     ("PointsAddReversed", &["points_add_reversed"]),
     ("PointsUseReversed", &["points_use_reversed"]),
     ("PointsExpired", &["points_expired"]),
+    ("CreditDefined", &["credit_defined"]),
+    ("CreditsAdded", &["credits_added"]),
+    ("CreditsUsed", &["credits_used"]),
+    ("CouponsGranted", &["coupons_granted"]),
+    ("CouponUsed", &["coupon_used"]),
+    ("ShopDefined", &["shop_defined"]),
+    ("VoucherRecorded", &["voucher_recorded", "voucher_recorded_used"]),
+    ("PointStatementApplied", &["point_statement_collect", "point_statement_redeem"]),
+    ("MemberCardCreated", &["member_card_created"]),
+    ("MemberCardUpdated", &["member_card_updated"]),
+    ("MemberCardDeleted", &["member_card_deleted"]),
+    ("MemberLevelSet", &["member_level_set"]),
 ];
 
 /// Where a variant sits in `PINNED`. No `_` arm on purpose: see the module docs.
@@ -59,6 +75,18 @@ fn pinned_index(body: &EventBody) -> usize {
         EventBody::PointsAddReversed(_) => 5,
         EventBody::PointsUseReversed(_) => 6,
         EventBody::PointsExpired { .. } => 7,
+        EventBody::CreditDefined { .. } => 8,
+        EventBody::CreditsAdded(_) => 9,
+        EventBody::CreditsUsed(_) => 10,
+        EventBody::CouponsGranted { .. } => 11,
+        EventBody::CouponUsed { .. } => 12,
+        EventBody::ShopDefined { .. } => 13,
+        EventBody::VoucherRecorded { .. } => 14,
+        EventBody::PointStatementApplied(_) => 15,
+        EventBody::MemberCardCreated(_) => 16,
+        EventBody::MemberCardUpdated(_) => 17,
+        EventBody::MemberCardDeleted { .. } => 18,
+        EventBody::MemberLevelSet { .. } => 19,
     }
 }
 
@@ -126,6 +154,105 @@ fn added(points: u64, reference: &str, expires_at: Option<Timestamp>) -> PointsA
 
 fn takes() -> Vec<LotTake> {
     vec![LotTake { lot: 5, points: 40, expires_at: Some(EXPIRES_AT) }, LotTake { lot: 4, points: 35, expires_at: None }]
+}
+
+fn credits(amount: &str, reference: &str) -> CreditsChange {
+    CreditsChange {
+        credit_id: "wallet".to_owned(),
+        amount: amount.parse().expect("decimal"),
+        remark: "top-up".to_owned(),
+        reference: reference.to_owned(),
+    }
+}
+
+fn statement(used_at: Option<Timestamp>, brand_manager_id: i64) -> VoucherStatement {
+    VoucherStatement {
+        promotion_id: 2,
+        voucher_identifier: "2223".to_owned(),
+        voucher_number: "V00A004S0013FCS00".to_owned(),
+        voucher_name: "瓦城 288元".to_owned(),
+        line_id: "fb3d6a16-b5d6-4bf8-8fd2-7acd0ec15944".to_owned(),
+        sent_at: OCCURRED_AT,
+        used_at,
+        cancelled_at: None,
+        brand_manager_id,
+    }
+}
+
+fn card(card_id: &str, lowest_amount: u64) -> MemberCardFields {
+    MemberCardFields {
+        card_id: card_id.to_owned(),
+        name: "Gold".to_owned(),
+        benefit: "10% off".to_owned(),
+        lowest_amount,
+        image_url: "https://example.com/gold.png".to_owned(),
+    }
+}
+
+/// The samples of the kinds issue 5 added: credits, coupons, Echoss statements, tiers.
+fn later_samples() -> Vec<(&'static str, Envelope)> {
+    let credit_defined =
+        EventBody::CreditDefined { credit_id: "wallet".to_owned(), name: "Wallet".to_owned(), unit: "TWD".to_owned() };
+    let granted = EventBody::CouponsGranted {
+        coupon_id: "free-coffee".to_owned(),
+        name: "Free coffee".to_owned(),
+        count: 3,
+        reference: "ref-13".to_owned(),
+    };
+    let used = EventBody::CouponUsed {
+        coupon_id: "free-coffee".to_owned(),
+        remark: "redeemed at till 2".to_owned(),
+        reference: "ref-14".to_owned(),
+    };
+    let collect = PointStatementApplied {
+        promotion_id: 7,
+        change_reason: ChangeReason::Collect,
+        points: 30,
+        brand_manager_id: 3,
+        reference: "stmt-1".to_owned(),
+        taken: Vec::new(),
+    };
+    let redeem = PointStatementApplied {
+        promotion_id: 0,
+        change_reason: ChangeReason::Redeem,
+        points: -2,
+        brand_manager_id: 0,
+        reference: String::new(),
+        taken: vec![LotTake { lot: 0, points: 2, expires_at: None }],
+    };
+    let level = EventBody::MemberLevelSet { level: 2, card_id: "21".to_owned() };
+    vec![
+        ("credit_defined", envelope(10, "", None, credit_defined)),
+        ("credits_added", envelope(11, MEMBER, None, EventBody::CreditsAdded(credits("12.5", "ref-11")))),
+        ("credits_used", envelope(12, MEMBER, None, EventBody::CreditsUsed(credits("0.1235", "")))),
+        ("coupons_granted", envelope(13, MEMBER, None, granted)),
+        ("coupon_used", envelope(14, MEMBER, None, used)),
+        ("shop_defined", envelope(15, "", None, EventBody::ShopDefined { shop_id: 3, name: "信義店".to_owned() })),
+        (
+            "voucher_recorded",
+            envelope(
+                16,
+                MEMBER,
+                Some(OCCURRED_AT),
+                EventBody::VoucherRecorded { statement: statement(None, 0), version: 1 },
+            ),
+        ),
+        (
+            "voucher_recorded_used",
+            envelope(
+                17,
+                MEMBER,
+                Some(EXPIRES_AT),
+                EventBody::VoucherRecorded { statement: statement(Some(EXPIRES_AT), 3), version: 2 },
+            ),
+        ),
+        ("point_statement_collect", envelope(18, MEMBER, Some(OCCURRED_AT), EventBody::PointStatementApplied(collect))),
+        ("point_statement_redeem", envelope(19, MEMBER, Some(OCCURRED_AT), EventBody::PointStatementApplied(redeem))),
+        ("member_card_created", envelope(20, "", None, EventBody::MemberCardCreated(card("20", 0)))),
+        ("member_card_updated", envelope(21, "", None, EventBody::MemberCardUpdated(card("20", 500)))),
+        ("member_card_deleted", envelope(22, "", None, EventBody::MemberCardDeleted { card_id: "20".to_owned() })),
+        ("member_level_set", envelope(23, MEMBER, None, level)),
+    ]
 }
 
 /// One envelope of each kind, every field given.
@@ -250,6 +377,9 @@ fn samples() -> Vec<(&'static str, Envelope)> {
         ),
         ("points_expired", envelope(10, MEMBER, None, EventBody::PointsExpired { lot: 5, points: 40 })),
     ]
+    .into_iter()
+    .chain(later_samples())
+    .collect()
 }
 
 /// A bulk add of three items as the writer stores it: consecutive sequences, each

@@ -3,6 +3,7 @@
 //! so the library and every gRPC client get the same checks and messages.
 
 use crate::rejection::Rejection;
+use crate::tiers::CardView;
 use crate::time::Timestamp;
 use rust_decimal::Decimal;
 
@@ -17,6 +18,58 @@ pub enum Command {
     BulkUsePoints(BulkUsePoints),
     /// The background sweep: record `PointsExpired` for lots whose time has come.
     ExpirePoints(ExpirePoints),
+    DefineCredit(DefineCredit),
+    AddCredits(CreditsChangeCommand),
+    UseCredits(CreditsChangeCommand),
+    GrantCoupons(GrantCoupons),
+    UseCoupon(UseCoupon),
+    DefineShop(DefineShop),
+    ImportVoucherStatements(ImportVoucherStatements),
+    ImportPointStatements(ImportPointStatements),
+    CreateMemberCard(CreateMemberCard),
+    UpdateMemberCard(UpdateMemberCard),
+    DeleteMemberCard(DeleteMemberCard),
+    SetMemberLevels(SetMemberLevels),
+}
+
+impl Command {
+    /// Every program the command names: what auth checks a token's scope against.
+    /// Echoss imports name theirs per item, as `brand_id`.
+    pub fn programs(&self) -> Vec<String> {
+        match self {
+            Command::CreateProgram(c) => vec![c.program.clone()],
+            Command::DefineFormula(c) => vec![c.program.clone()],
+            Command::DefineReward(c) => vec![c.program.clone()],
+            Command::AddPoints(c) => vec![c.program.clone()],
+            Command::UsePoints(c) => vec![c.program.clone()],
+            Command::BulkAddPoints(c) => vec![c.program.clone()],
+            Command::BulkUsePoints(c) => vec![c.program.clone()],
+            Command::ExpirePoints(_) => Vec::new(),
+            Command::DefineCredit(c) => vec![c.program.clone()],
+            Command::AddCredits(c) | Command::UseCredits(c) => vec![c.program.clone()],
+            Command::GrantCoupons(c) => vec![c.program.clone()],
+            Command::UseCoupon(c) => vec![c.program.clone()],
+            Command::DefineShop(c) => vec![c.program.clone()],
+            Command::ImportVoucherStatements(c) => brands(c.items.iter().map(|item| item.brand_id)),
+            Command::ImportPointStatements(c) => brands(c.items.iter().map(|item| item.brand_id)),
+            Command::CreateMemberCard(c) => vec![c.program.clone()],
+            Command::UpdateMemberCard(c) => vec![c.program.clone()],
+            Command::DeleteMemberCard(c) => vec![c.program.clone()],
+            Command::SetMemberLevels(c) => vec![c.program.clone()],
+        }
+    }
+}
+
+/// An Echoss `brand_id` is the program id written as a decimal string.
+pub fn brand_program(brand_id: i64) -> String {
+    brand_id.to_string()
+}
+
+fn brands(ids: impl Iterator<Item = i64>) -> Vec<String> {
+    let mut programs: Vec<String> = ids.map(brand_program).collect();
+    programs.sort();
+    programs.dedup();
+    programs
 }
 
 /// What `decide` needs from the store besides the state: when the command is
@@ -103,15 +156,172 @@ pub struct ExpirePoints {
     pub lots_max: usize,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefineCredit {
+    pub program: String,
+    pub credit_id: String,
+    pub name: String,
+    pub unit: String,
+}
+
+/// An add or a use of credits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreditsChangeCommand {
+    pub program: String,
+    pub member: String,
+    pub credit_id: String,
+    pub amount: Decimal,
+    pub remark: String,
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantCoupons {
+    pub program: String,
+    pub member: String,
+    pub coupon_id: String,
+    pub name: String,
+    pub count: u32,
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UseCoupon {
+    pub program: String,
+    pub member: String,
+    pub coupon_id: String,
+    pub remark: String,
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefineShop {
+    pub program: String,
+    pub shop_id: i64,
+    pub name: String,
+}
+
+/// One voucher statement of an import, as the caller sent it: `sent_at` is
+/// optional here only so that its absence is reported by field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VoucherImportItem {
+    pub brand_id: i64,
+    pub promotion_id: i64,
+    pub voucher_identifier: String,
+    pub voucher_number: String,
+    pub voucher_name: String,
+    pub line_id: String,
+    pub sent_at: Option<Timestamp>,
+    pub used_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    pub brand_manager_id: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportVoucherStatements {
+    pub items: Vec<VoucherImportItem>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PointStatementItem {
+    pub brand_id: i64,
+    pub promotion_id: i64,
+    pub line_id: String,
+    /// 集點 / 兌換 / 取消, or COLLECT / REDEEM / CANCEL.
+    pub change_reason: String,
+    pub point_change_record: i64,
+    pub changed_at: Option<Timestamp>,
+    pub brand_manager_id: i64,
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportPointStatements {
+    pub items: Vec<PointStatementItem>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateMemberCard {
+    pub program: String,
+    pub name: String,
+    pub benefit: String,
+    pub lowest_amount: i64,
+    pub image_url: String,
+}
+
+/// `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpdateMemberCard {
+    pub program: String,
+    pub card_id: String,
+    pub name: Option<String>,
+    pub benefit: Option<String>,
+    pub lowest_amount: Option<i64>,
+    pub image_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteMemberCard {
+    pub program: String,
+    pub card_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetMemberLevels {
+    pub program: String,
+    /// (member, level); level 0 unpins.
+    pub levels: Vec<(String, u32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditsReceipt {
+    pub transaction_id: u64,
+    /// Normalized: no trailing zeros.
+    pub amount: Decimal,
+    pub balance: Decimal,
+    pub duplicate: bool,
+}
+
 /// What a command answers, beside the events it recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    ProgramCreated { program: String, name: String, created_at: Timestamp },
+    ProgramCreated {
+        program: String,
+        name: String,
+        created_at: Timestamp,
+    },
     FormulaDefined,
     RewardDefined,
     Points(PointsReceipt),
     Bulk(BulkResult),
-    PointsExpired { lots: usize },
+    PointsExpired {
+        lots: usize,
+    },
+    CreditDefined,
+    Credits(CreditsReceipt),
+    CouponsGranted {
+        transaction_id: u64,
+        count: u32,
+    },
+    CouponUsed {
+        transaction_id: u64,
+        remaining: u32,
+        used_at: Timestamp,
+    },
+    ShopDefined,
+    VouchersImported {
+        created: u32,
+        updated: u32,
+    },
+    PointStatementsImported {
+        applied: u32,
+    },
+    /// The card after the change, at its level.
+    MemberCard(CardView),
+    MemberCardDeleted,
+    LevelsSet {
+        updated: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! projections say X, a replay of the log says Y".
 
 use crate::state::State;
+use crate::vouchers::VoucherBook;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
@@ -27,6 +28,12 @@ pub fn first_difference(live: &State, replayed: &State) -> Option<String> {
         }
         if let Some(text) = map_difference("reward", &program.rewards, &other.rewards) {
             return Some(format!("program {id:?}: {text}"));
+        }
+        if let Some(text) = voucher_difference(&program.vouchers, &other.vouchers) {
+            return Some(format!("program {id:?}: {text}"));
+        }
+        if program.cards != other.cards {
+            return Some(format!("program {id:?}: member cards: live {:?}, replayed {:?}", program.cards, other.cards));
         }
         if program != other {
             return Some(format!("program {id:?}: live {program:?}, replayed {other:?}"));
@@ -62,4 +69,18 @@ fn map_difference<V: PartialEq + Debug>(
     }
     let (key, value) = live.iter().find(|(key, value)| replayed[*key] != **value)?;
     Some(format!("{what} {key:?}: live {value:?}, replayed {:?}", replayed[key]))
+}
+
+fn voucher_difference(live: &VoucherBook, replayed: &VoucherBook) -> Option<String> {
+    if live == replayed {
+        return None;
+    }
+    if live.shops() != replayed.shops() {
+        return Some(format!("shops: live {:?}, replayed {:?}", live.shops(), replayed.shops()));
+    }
+    let mut pairs = live.records().zip(replayed.records());
+    if let Some((left, right)) = pairs.find(|(left, right)| left != right) {
+        return Some(format!("voucher statement: live {left:?}, replayed {right:?}"));
+    }
+    Some(format!("voucher statements: live {} of them, replayed {}", live.len(), replayed.len()))
 }

@@ -6,6 +6,7 @@
 //! own `Deserialize` needs a self-describing format, which bincode is not.
 
 use crate::time::Timestamp;
+use crate::vouchers::VoucherStatement;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,126 @@ pub enum EventBody {
         lot: u64,
         points: u64,
     },
+    CreditDefined {
+        credit_id: String,
+        name: String,
+        unit: String,
+    },
+    CreditsAdded(CreditsChange),
+    CreditsUsed(CreditsChange),
+    /// Coupons added to a member's count of `coupon_id`.
+    CouponsGranted {
+        coupon_id: String,
+        name: String,
+        count: u32,
+        reference: String,
+    },
+    /// One coupon taken from a member's count.
+    CouponUsed {
+        coupon_id: String,
+        remark: String,
+        reference: String,
+    },
+    /// Names an Echoss `brand_manager_id`; a later definition renames it.
+    ShopDefined {
+        shop_id: i64,
+        name: String,
+    },
+    /// One version of a voucher statement; the member is its `line_id`.
+    VoucherRecorded {
+        statement: VoucherStatement,
+        /// 1 for the first import of the triple, +1 for each replacement.
+        version: u32,
+    },
+    PointStatementApplied(PointStatementApplied),
+    MemberCardCreated(MemberCardFields),
+    /// The card's fields after the update, whole.
+    MemberCardUpdated(MemberCardFields),
+    /// The card above (if any) takes its `lowest_amount` and every card above moves down.
+    MemberCardDeleted {
+        card_id: String,
+    },
+    /// A manual level (0: unpinned, the tier follows amounts again).
+    MemberLevelSet {
+        level: u32,
+        /// The card pinned, empty at level 0: the pin follows the card when levels move.
+        card_id: String,
+    },
+}
+
+/// Credits added to or used from a member's wallet of one credit type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsChange {
+    pub credit_id: String,
+    /// Positive, at most `CREDIT_SCALE` decimal places.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub remark: String,
+    pub reference: String,
+}
+
+/// Why an Echoss point statement changed a member's points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeReason {
+    /// 集點: moves the qualifying amount too.
+    Collect,
+    /// 兌換: spending; the qualifying amount stays.
+    Redeem,
+    /// 取消: undoes a collect, so it moves the qualifying amount too.
+    Cancel,
+}
+
+impl ChangeReason {
+    /// The seed's Chinese words, or their English names in any case.
+    pub fn parse(text: &str) -> Option<ChangeReason> {
+        match text {
+            "集點" => Some(ChangeReason::Collect),
+            "兌換" => Some(ChangeReason::Redeem),
+            "取消" => Some(ChangeReason::Cancel),
+            _ if text.eq_ignore_ascii_case("COLLECT") => Some(ChangeReason::Collect),
+            _ if text.eq_ignore_ascii_case("REDEEM") => Some(ChangeReason::Redeem),
+            _ if text.eq_ignore_ascii_case("CANCEL") => Some(ChangeReason::Cancel),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeReason::Collect => "COLLECT",
+            ChangeReason::Redeem => "REDEEM",
+            ChangeReason::Cancel => "CANCEL",
+        }
+    }
+
+    pub fn moves_qualifying_amount(self) -> bool {
+        matches!(self, ChangeReason::Collect | ChangeReason::Cancel)
+    }
+}
+
+/// An external point change (Echoss `point_statements`); the event's
+/// `occurred_at` is its `changed_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointStatementApplied {
+    pub promotion_id: i64,
+    pub change_reason: ChangeReason,
+    /// Signed, non-zero.
+    pub points: i64,
+    pub brand_manager_id: i64,
+    pub reference: String,
+    /// For a negative change: the lots that paid, soonest-expiring first. A
+    /// positive change goes to the never-expiring pool lot.
+    pub taken: Vec<LotTake>,
+}
+
+/// A member card as created or updated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberCardFields {
+    /// Assigned by the ledger: the transaction id of the card's creation.
+    pub card_id: String,
+    pub name: String,
+    pub benefit: String,
+    pub lowest_amount: u64,
+    pub image_url: String,
 }
 
 /// Points added to a member; the event's own transaction id names the lot it makes.
@@ -162,19 +283,41 @@ impl EventBody {
             EventBody::PointsAddReversed(_) => "PointsAddReversed",
             EventBody::PointsUseReversed(_) => "PointsUseReversed",
             EventBody::PointsExpired { .. } => "PointsExpired",
+            EventBody::CreditDefined { .. } => "CreditDefined",
+            EventBody::CreditsAdded(_) => "CreditsAdded",
+            EventBody::CreditsUsed(_) => "CreditsUsed",
+            EventBody::CouponsGranted { .. } => "CouponsGranted",
+            EventBody::CouponUsed { .. } => "CouponUsed",
+            EventBody::ShopDefined { .. } => "ShopDefined",
+            EventBody::VoucherRecorded { .. } => "VoucherRecorded",
+            EventBody::PointStatementApplied(_) => "PointStatementApplied",
+            EventBody::MemberCardCreated(_) => "MemberCardCreated",
+            EventBody::MemberCardUpdated(_) => "MemberCardUpdated",
+            EventBody::MemberCardDeleted { .. } => "MemberCardDeleted",
+            EventBody::MemberLevelSet { .. } => "MemberLevelSet",
         }
     }
 
     pub fn activity_kind(&self) -> ActivityKind {
         match self {
-            EventBody::ProgramCreated { .. } | EventBody::FormulaDefined { .. } | EventBody::RewardDefined { .. } => {
-                ActivityKind::Admin
-            }
+            EventBody::ProgramCreated { .. }
+            | EventBody::FormulaDefined { .. }
+            | EventBody::RewardDefined { .. }
+            | EventBody::CreditDefined { .. }
+            | EventBody::ShopDefined { .. }
+            | EventBody::MemberCardCreated(_)
+            | EventBody::MemberCardUpdated(_)
+            | EventBody::MemberCardDeleted { .. } => ActivityKind::Admin,
             EventBody::PointsAdded(_)
             | EventBody::PointsUsed(_)
             | EventBody::PointsAddReversed(_)
             | EventBody::PointsUseReversed(_)
-            | EventBody::PointsExpired { .. } => ActivityKind::Points,
+            | EventBody::PointsExpired { .. }
+            | EventBody::PointStatementApplied(_) => ActivityKind::Points,
+            EventBody::CreditsAdded(_) | EventBody::CreditsUsed(_) => ActivityKind::Credits,
+            EventBody::CouponsGranted { .. } | EventBody::CouponUsed { .. } => ActivityKind::Coupons,
+            EventBody::VoucherRecorded { .. } => ActivityKind::Vouchers,
+            EventBody::MemberLevelSet { .. } => ActivityKind::Tiers,
         }
     }
 
@@ -183,12 +326,22 @@ impl EventBody {
         match self {
             EventBody::PointsAdded(added) => &added.reference,
             EventBody::PointsUsed(used) => &used.reference,
+            EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => &change.reference,
+            EventBody::CouponsGranted { reference, .. } | EventBody::CouponUsed { reference, .. } => reference,
+            EventBody::PointStatementApplied(statement) => &statement.reference,
             EventBody::ProgramCreated { .. }
             | EventBody::FormulaDefined { .. }
             | EventBody::RewardDefined { .. }
             | EventBody::PointsAddReversed(_)
             | EventBody::PointsUseReversed(_)
-            | EventBody::PointsExpired { .. } => "",
+            | EventBody::PointsExpired { .. }
+            | EventBody::CreditDefined { .. }
+            | EventBody::ShopDefined { .. }
+            | EventBody::VoucherRecorded { .. }
+            | EventBody::MemberCardCreated(_)
+            | EventBody::MemberCardUpdated(_)
+            | EventBody::MemberCardDeleted { .. }
+            | EventBody::MemberLevelSet { .. } => "",
         }
     }
 
@@ -200,7 +353,8 @@ impl EventBody {
             EventBody::PointsAddReversed(reversal) => -i128::from(reversal.points),
             EventBody::PointsUseReversed(reversal) => i128::from(reversal.points),
             EventBody::PointsExpired { points, .. } => -i128::from(*points),
-            EventBody::ProgramCreated { .. } | EventBody::FormulaDefined { .. } | EventBody::RewardDefined { .. } => 0,
+            EventBody::PointStatementApplied(statement) => i128::from(statement.points),
+            _ => 0,
         }
     }
 }

@@ -9,6 +9,8 @@
 
 pub mod bulk;
 pub mod command;
+pub mod coupons;
+pub mod credits;
 pub mod decide;
 pub mod diff;
 pub mod event;
@@ -19,8 +21,11 @@ pub mod lots;
 pub mod overlay;
 pub mod points;
 pub mod programs;
+pub mod references;
 pub mod rejection;
 pub mod state;
+pub mod statements;
+pub mod tiers;
 pub mod time;
 pub mod validate;
 pub mod vouchers;

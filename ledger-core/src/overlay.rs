@@ -26,6 +26,10 @@ impl<'s> Overlay<'s> {
         Overlay { base, context, members: HashMap::new(), references: HashMap::new(), events: Vec::new() }
     }
 
+    pub fn state(&self) -> &'s State {
+        self.base
+    }
+
     pub fn at(&self) -> Timestamp {
         self.context.at
     }
@@ -66,7 +70,7 @@ impl<'s> Overlay<'s> {
         }
         let member = members.get_mut(&event.member).expect("copied above");
         member.apply(stamp, &event.body, &mut Vec::new());
-        let balance_after = member.live_points(stamp.recorded_at);
+        let balance_after = member.balance_after(&event.body, stamp.recorded_at);
         let reference = event.body.reference();
         if !reference.is_empty() {
             let mut one = BTreeMap::new();

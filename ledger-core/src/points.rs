@@ -22,7 +22,7 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     validate::optional_id("branch_code", &command.branch_code)?;
     // A repeat is answered before any check of the state or the clock: a retry after
     // the expiry it names has passed, or a formula changed, still gets the original.
-    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
+    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -77,7 +77,7 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     validate::optional_id("branch_code", &command.branch_code)?;
     // A repeat is answered before the reward is looked at: a retry after the reward
     // expired still gets the original.
-    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate) {
+    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -190,13 +190,24 @@ enum Earlier {
     Replace(ReferenceEntry),
 }
 
-/// What an earlier use of the reference means for this command.
-fn earlier(view: &Overlay<'_>, program: &str, reference: &str, replace: bool) -> Earlier {
+/// What an earlier use of the reference means for this command. An add and a use
+/// may replace each other; a reference of credits, coupons or statements is refused.
+fn earlier(view: &Overlay<'_>, program: &str, reference: &str, replace: bool) -> Result<Earlier, Rejection> {
     if reference.is_empty() {
-        return Earlier::None;
+        return Ok(Earlier::None);
     }
-    match view.reference(program, reference) {
+    Ok(match view.reference(program, reference) {
         None => Earlier::None,
+        Some(entry) if !matches!(entry.kind, ReferenceKind::PointsAdd | ReferenceKind::PointsUse) => {
+            return Err(Rejection::Duplicate {
+                field: FieldPath::new("reference"),
+                rule: format!(
+                    "reference {reference:?} was used by transaction {}, {}, so it cannot name a points change",
+                    entry.transaction_id,
+                    entry.kind.describe()
+                ),
+            });
+        }
         Some(entry) if replace => Earlier::Replace(entry.clone()),
         Some(entry) => Earlier::Duplicate(PointsReceipt {
             transaction_id: entry.transaction_id,
@@ -205,12 +216,17 @@ fn earlier(view: &Overlay<'_>, program: &str, reference: &str, replace: bool) ->
             duplicate: true,
             replaced: entry.replaced,
         }),
-    }
+    })
 }
 
 /// Records the reversal of the transaction a reference named.
 fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &ReferenceEntry) -> Result<(), Rejection> {
     let body = match entry.kind {
+        ReferenceKind::CreditsAdd
+        | ReferenceKind::CreditsUse
+        | ReferenceKind::CouponsGrant
+        | ReferenceKind::CouponUse
+        | ReferenceKind::PointStatement => unreachable!("`earlier` refuses references of other kinds"),
         ReferenceKind::PointsUse => EventBody::PointsUseReversed(PointsReversal {
             transaction_id: entry.transaction_id,
             points: entry.points,

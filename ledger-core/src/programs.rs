@@ -1,6 +1,6 @@
 //! Programs and what an operator defines in them: formulas and rewards.
 
-use crate::command::{CreateProgram, DefineFormula, DefineReward, Outcome};
+use crate::command::{CreateProgram, DefineFormula, DefineReward, DefineShop, Outcome};
 use crate::event::{Event, EventBody};
 use crate::field::FieldPath;
 use crate::limits::POINTS_PER_ADD_MAX;
@@ -45,6 +45,21 @@ pub fn define_reward(state: &State, command: &DefineReward) -> Result<Vec<Event>
     Ok(vec![definition(&command.program, body)])
 }
 
+pub fn define_shop(state: &State, command: &DefineShop) -> Result<Vec<Event>, Rejection> {
+    existing(state, &command.program)?;
+    if command.shop_id <= 0 {
+        return Err(Rejection::OutOfRange {
+            field: FieldPath::new("shop_id"),
+            got: i128::from(command.shop_id),
+            min: 1,
+            max: i128::from(i64::MAX),
+        });
+    }
+    validate::name("name", &command.name)?;
+    let body = EventBody::ShopDefined { shop_id: command.shop_id, name: command.name.clone() };
+    Ok(vec![definition(&command.program, body)])
+}
+
 /// The program a command names, which must exist (SPEC §2).
 pub fn existing<'s>(state: &'s State, program: &str) -> Result<&'s Program, Rejection> {
     validate::id("program_id", program)?;
@@ -53,6 +68,6 @@ pub fn existing<'s>(state: &'s State, program: &str) -> Result<&'s Program, Reje
         .ok_or_else(|| Rejection::UnknownProgram { field: FieldPath::new("program_id"), program: program.to_owned() })
 }
 
-fn definition(program: &str, body: EventBody) -> Event {
+pub fn definition(program: &str, body: EventBody) -> Event {
     Event { program: program.to_owned(), member: String::new(), occurred_at: None, body }
 }

@@ -3,6 +3,7 @@
 
 use crate::field::FieldPath;
 use crate::time::Timestamp;
+use rust_decimal::Decimal;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -37,6 +38,26 @@ pub enum Rejection {
     ReplacementInsufficient { field: FieldPath, transaction_id: u64, member: String, shortfall: u64 },
     #[error("{field}: program {program:?} already exists")]
     ProgramExists { field: FieldPath, program: String },
+    #[error("{field}: {what} {id:?} is not defined in program {program:?}")]
+    NotDefined { field: FieldPath, what: &'static str, id: String, program: String },
+    #[error("{field}: balance {balance} is less than {wanted}")]
+    InsufficientCredits { field: FieldPath, balance: Decimal, wanted: Decimal },
+    #[error("{field}: member {member:?} has no coupon {coupon_id:?} left")]
+    NoCoupon { field: FieldPath, member: String, coupon_id: String },
+    /// A rule of state other than a balance: a sixth card, deleting level 1.
+    #[error("{field}: {rule}")]
+    Conflict { field: FieldPath, code: &'static str, rule: String },
+    /// A name or key that must be unique is taken.
+    #[error("{field}: {rule}")]
+    Duplicate { field: FieldPath, rule: String },
+    /// Every problem of a batch that is validated whole before anything is written
+    /// (Echoss imports); never empty.
+    #[error("{} problems: {}", problems.len(), join(problems))]
+    Many { problems: Vec<Rejection> },
+}
+
+fn join(problems: &[Rejection]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// How a caller should read a rejection; the gRPC layer maps each to one status code.
@@ -69,6 +90,12 @@ impl Rejection {
             | Rejection::InsufficientPoints { field, .. }
             | Rejection::ReplacementInsufficient { field, .. }
             | Rejection::ProgramExists { field, .. } => field,
+            Rejection::NotDefined { field, .. }
+            | Rejection::InsufficientCredits { field, .. }
+            | Rejection::NoCoupon { field, .. }
+            | Rejection::Conflict { field, .. }
+            | Rejection::Duplicate { field, .. } => field,
+            Rejection::Many { problems } => problems[0].field(),
         }
     }
 
@@ -88,11 +115,20 @@ impl Rejection {
             | Rejection::InsufficientPoints { field, .. }
             | Rejection::ReplacementInsufficient { field, .. }
             | Rejection::ProgramExists { field, .. } => field,
+            Rejection::NotDefined { field, .. }
+            | Rejection::InsufficientCredits { field, .. }
+            | Rejection::NoCoupon { field, .. }
+            | Rejection::Conflict { field, .. }
+            | Rejection::Duplicate { field, .. } => field,
+            Rejection::Many { problems } => problems[0].field_mut(),
         }
     }
 
     /// Moves the rejection of one item under its list: `points` → `items[3].points`.
     pub fn under(mut self, list: &str, index: usize) -> Rejection {
+        if let Rejection::Many { problems } = self {
+            return Rejection::Many { problems: problems.into_iter().map(|p| p.under(list, index)).collect() };
+        }
         let field = self.field_mut();
         *field = field.clone().under(list, index);
         self
@@ -116,6 +152,20 @@ impl Rejection {
             Rejection::InsufficientPoints { .. } => "INSUFFICIENT_POINTS",
             Rejection::ReplacementInsufficient { .. } => "INSUFFICIENT_POINTS",
             Rejection::ProgramExists { .. } => "PROGRAM_EXISTS",
+            Rejection::NotDefined { .. } => "NOT_FOUND",
+            Rejection::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
+            Rejection::NoCoupon { .. } => "NO_COUPON",
+            Rejection::Conflict { code, .. } => code,
+            Rejection::Duplicate { .. } => "ALREADY_EXISTS",
+            Rejection::Many { .. } => "INVALID",
+        }
+    }
+
+    /// The single problems, for field violations: a batch's every problem, or this one.
+    pub fn problems(&self) -> Vec<&Rejection> {
+        match self {
+            Rejection::Many { problems } => problems.iter().collect(),
+            single => vec![single],
         }
     }
 
@@ -124,17 +174,22 @@ impl Rejection {
             Rejection::Required { .. }
             | Rejection::OutOfRange { .. }
             | Rejection::TooLong { .. }
-            | Rejection::Invalid { .. } => RejectionClass::InvalidArgument,
+            | Rejection::Invalid { .. }
+            | Rejection::Many { .. } => RejectionClass::InvalidArgument,
             Rejection::UnknownProgram { .. }
             | Rejection::UnknownMember { .. }
             | Rejection::UnknownFormula { .. }
             | Rejection::UnknownReward { .. }
             | Rejection::UnknownTransaction { .. }
-            | Rejection::UnknownReference { .. } => RejectionClass::NotFound,
+            | Rejection::UnknownReference { .. }
+            | Rejection::NotDefined { .. } => RejectionClass::NotFound,
             Rejection::RewardExpired { .. }
             | Rejection::InsufficientPoints { .. }
-            | Rejection::ReplacementInsufficient { .. } => RejectionClass::FailedPrecondition,
-            Rejection::ProgramExists { .. } => RejectionClass::AlreadyExists,
+            | Rejection::ReplacementInsufficient { .. }
+            | Rejection::InsufficientCredits { .. }
+            | Rejection::NoCoupon { .. }
+            | Rejection::Conflict { .. } => RejectionClass::FailedPrecondition,
+            Rejection::ProgramExists { .. } | Rejection::Duplicate { .. } => RejectionClass::AlreadyExists,
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::activity::ActivityIndex;
 use crate::error::{LedgerError, StoreError};
 use crate::log::{Log, LoggedEvent};
+use ledger_core::credits;
 use ledger_core::event::{ActivityKind, EventBody};
 use ledger_core::{Event, Timestamp};
 use rust_decimal::Decimal;
@@ -52,34 +53,22 @@ pub struct ActivityPage {
     pub next_before: Option<u64>,
 }
 
-/// An activity built from its logged event and the balance after it.
+/// An activity built from its logged event and the balance after it (in the
+/// units of what the event moved: see `Member::balance_after`).
 pub fn activity(logged: LoggedEvent, balance_after: u64) -> Activity {
     let envelope = logged.envelope;
     let Event { member, occurred_at, body, .. } = envelope.event;
     let kind = body.activity_kind();
     let event = body.name();
-    let amount = Decimal::from_i128_with_scale(body.points_delta(), 0);
-    let (remark, private_remark, reference, source_id) = match body {
-        EventBody::PointsAdded(added) => (added.remark, added.private_remark, added.reference, added.formula_id),
-        EventBody::PointsUsed(used) => (used.remark, used.private_remark, used.reference, used.reward_id),
-        EventBody::PointsAddReversed(reversal) | EventBody::PointsUseReversed(reversal) => {
-            let remark = format!("reversal of transaction {}", reversal.transaction_id);
-            (remark, String::new(), reversal.reference, reversal.transaction_id.to_string())
-        }
-        EventBody::PointsExpired { lot, .. } => {
-            (format!("lot {lot} expired"), String::new(), String::new(), lot.to_string())
-        }
-        EventBody::ProgramCreated { .. } | EventBody::FormulaDefined { .. } | EventBody::RewardDefined { .. } => {
-            (String::new(), String::new(), String::new(), String::new())
-        }
-    };
+    let (amount, balance_after) = amounts(&body, balance_after);
+    let (remark, private_remark, reference, source_id) = texts(body);
     Activity {
         transaction_id: envelope.sequence,
         kind,
         event,
         member,
         amount,
-        balance_after: Decimal::from(balance_after),
+        balance_after,
         remark,
         private_remark,
         reference,
@@ -87,6 +76,57 @@ pub fn activity(logged: LoggedEvent, balance_after: u64) -> Activity {
         actor: envelope.actor,
         occurred_at: occurred_at.unwrap_or(envelope.recorded_at),
         recorded_at: envelope.recorded_at,
+    }
+}
+
+/// The signed amount an event moved and the balance after it, as decimals.
+fn amounts(body: &EventBody, balance_after: u64) -> (Decimal, Decimal) {
+    match body {
+        EventBody::CreditsAdded(change) => (change.amount, credits::decimal(balance_after)),
+        EventBody::CreditsUsed(change) => (-change.amount, credits::decimal(balance_after)),
+        EventBody::CouponsGranted { count, .. } => (Decimal::from(*count), Decimal::from(balance_after)),
+        EventBody::CouponUsed { .. } => (Decimal::NEGATIVE_ONE, Decimal::from(balance_after)),
+        EventBody::VoucherRecorded { .. } => (Decimal::ZERO, Decimal::from(balance_after)),
+        EventBody::MemberLevelSet { level, .. } => (Decimal::from(*level), Decimal::from(balance_after)),
+        _ => (Decimal::from_i128_with_scale(body.points_delta(), 0), Decimal::from(balance_after)),
+    }
+}
+
+/// (remark, private remark, reference, source id) of an event.
+fn texts(body: EventBody) -> (String, String, String, String) {
+    let none = String::new;
+    match body {
+        EventBody::PointsAdded(added) => (added.remark, added.private_remark, added.reference, added.formula_id),
+        EventBody::PointsUsed(used) => (used.remark, used.private_remark, used.reference, used.reward_id),
+        EventBody::PointsAddReversed(reversal) | EventBody::PointsUseReversed(reversal) => {
+            let remark = format!("reversal of transaction {}", reversal.transaction_id);
+            (remark, none(), reversal.reference, reversal.transaction_id.to_string())
+        }
+        EventBody::PointsExpired { lot, .. } => (format!("lot {lot} expired"), none(), none(), lot.to_string()),
+        EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => {
+            (change.remark, none(), change.reference, change.credit_id)
+        }
+        EventBody::CouponsGranted { coupon_id, name, reference, .. } => (name, none(), reference, coupon_id),
+        EventBody::CouponUsed { coupon_id, remark, reference } => (remark, none(), reference, coupon_id),
+        EventBody::VoucherRecorded { statement, version } => {
+            let remark = format!("{} ({:?}, version {version})", statement.voucher_name, statement.state());
+            let source = format!("{}/{}", statement.promotion_id, statement.voucher_identifier);
+            (remark, none(), none(), source)
+        }
+        EventBody::PointStatementApplied(statement) => {
+            let remark = format!("point statement: {}", statement.change_reason.as_str());
+            (remark, none(), statement.reference, statement.promotion_id.to_string())
+        }
+        EventBody::MemberLevelSet { level: 0, .. } => ("level unpinned".to_owned(), none(), none(), none()),
+        EventBody::MemberLevelSet { level, card_id } => (format!("level pinned at {level}"), none(), none(), card_id),
+        EventBody::ProgramCreated { .. }
+        | EventBody::FormulaDefined { .. }
+        | EventBody::RewardDefined { .. }
+        | EventBody::CreditDefined { .. }
+        | EventBody::ShopDefined { .. }
+        | EventBody::MemberCardCreated(_)
+        | EventBody::MemberCardUpdated(_)
+        | EventBody::MemberCardDeleted { .. } => (none(), none(), none(), none()),
     }
 }
 

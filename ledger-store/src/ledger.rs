@@ -9,11 +9,14 @@ use crate::log::{Log, LoggedEvent};
 use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
 use crate::tokens::Tokens;
-use crate::views::{self, MemberPage, MemberView};
+use crate::views::{self, CouponView, MemberPage, MemberView, VoucherPage, VoucherView};
 use crate::writer::{self, Message, Shared, Submission, Tuning};
+use ledger_core::command::brand_program;
 use ledger_core::command::{
     AddPoints, BulkAddPoints, BulkResult, BulkUsePoints, CreateProgram, PointsReceipt, UsePoints,
 };
+use ledger_core::tiers::{self, CardView};
+use ledger_core::vouchers::ReportQuery;
 use ledger_core::{Command, Outcome, State};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -263,6 +266,57 @@ impl Ledger {
     pub async fn members(&self, program: &str, page: views::PageRequest) -> Result<MemberPage, LedgerError> {
         let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
         self.read(|state| views::members(state, program, &page, now)).await?
+    }
+
+    /// A program's member cards, by level.
+    pub async fn member_cards(&self, program: &str) -> Result<Vec<CardView>, LedgerError> {
+        self.read(|state| state.program(program).map(tiers::cards).ok_or_else(|| views::unknown_program(program)))
+            .await?
+    }
+
+    /// A member's coupons; none for a member no event has named.
+    pub async fn member_coupons(&self, program: &str, member: &str) -> Result<Vec<CouponView>, LedgerError> {
+        self.read(|state| {
+            let found = state.program(program).ok_or_else(|| views::unknown_program(program))?;
+            Ok(found.members.get(member).map(views::coupons).unwrap_or_default())
+        })
+        .await?
+    }
+
+    /// The latest version of one voucher statement.
+    pub async fn voucher_statement(
+        &self,
+        brand_id: i64,
+        promotion_id: i64,
+        voucher_identifier: &str,
+    ) -> Result<VoucherView, LedgerError> {
+        let program = brand_program(brand_id);
+        self.read(|state| {
+            let book = &state.program(&program).ok_or_else(|| views::unknown_program(&program))?.vouchers;
+            let record = book.get(promotion_id, voucher_identifier).ok_or_else(|| {
+                LedgerError::NotFound(format!(
+                    "voucher_identifier: brand {brand_id} has no voucher statement {voucher_identifier:?} \
+                     in promotion {promotion_id}"
+                ))
+            })?;
+            Ok(views::voucher(brand_id, book, record))
+        })
+        .await?
+    }
+
+    /// One page of the voucher-statement report (Echoss), from the book's indexes.
+    pub async fn voucher_report(&self, brand_id: i64, query: ReportQuery) -> Result<VoucherPage, LedgerError> {
+        let program = brand_program(brand_id);
+        self.read(|state| {
+            let book = &state.program(&program).ok_or_else(|| views::unknown_program(&program))?.vouchers;
+            let page = book.report(&query).map_err(LedgerError::Rejected)?;
+            Ok(VoucherPage {
+                statements: page.records.iter().map(|record| views::voucher(brand_id, book, record)).collect(),
+                next_page_token: page.next_page_token,
+                total_size: page.total_size,
+            })
+        })
+        .await?
     }
 
     /// A page of activities, newest first.

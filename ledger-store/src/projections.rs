@@ -17,7 +17,9 @@
 use crate::envelope::{GENESIS_HASH, Hash};
 use crate::error::StoreError;
 use ledger_core::event::EventBody;
-use ledger_core::state::{ExpiryKey, Formula, Member, Program, ReferenceEntry, Reward};
+use ledger_core::event::MemberCardFields;
+use ledger_core::state::{CreditType, ExpiryKey, Formula, Member, Program, ReferenceEntry, Reward};
+use ledger_core::vouchers::{VoucherBook, VoucherRecord};
 use ledger_core::{Event, State, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,13 +27,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The row format this build writes. Rows are derived data: a build that finds
 /// another format rebuilds them from the log instead of reading them.
-pub const PROJECTION_FORMAT: u16 = 1;
+pub const PROJECTION_FORMAT: u16 = 2;
 
 /// Outside every tag's key space, so that no prefix scan of rows meets it.
 const META_KEY: &[u8] = b"#meta";
 const PROGRAM_TAG: u8 = b'p';
 const MEMBER_TAG: u8 = b'm';
 const REFERENCE_TAG: u8 = b'r';
+const VOUCHER_TAG: u8 = b'v';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
@@ -53,6 +56,10 @@ struct ProgramRow {
     created_at: Timestamp,
     formulas: BTreeMap<String, Formula>,
     rewards: BTreeMap<String, Reward>,
+    credits: BTreeMap<String, CreditType>,
+    cards: Vec<MemberCardFields>,
+    retired_cards: BTreeMap<String, String>,
+    shops: BTreeMap<i64, String>,
 }
 
 /// Rows changed since the last checkpoint, by program: noted for every event, so
@@ -62,6 +69,8 @@ pub struct Dirty {
     programs: BTreeSet<String>,
     members: BTreeMap<String, BTreeSet<String>>,
     references: BTreeMap<String, BTreeSet<String>>,
+    /// Voucher statements by program, then (promotion_id, voucher_identifier).
+    vouchers: BTreeMap<String, BTreeSet<(i64, String)>>,
     rows: usize,
 }
 
@@ -83,6 +92,12 @@ impl Dirty {
         }
         if note_row(&mut self.members, &event.program, &event.member) {
             self.rows += 1;
+        }
+        if let EventBody::VoucherRecorded { statement, .. } = &event.body {
+            let key = (statement.promotion_id, statement.voucher_identifier.clone());
+            if self.vouchers.entry(event.program.clone()).or_default().insert(key) {
+                self.rows += 1;
+            }
         }
         let reference = match &event.body {
             EventBody::PointsExpired { lot, .. } => state
@@ -127,7 +142,29 @@ fn row_key(tag: u8, program: &str, rest: &str) -> Vec<u8> {
     key
 }
 
+/// A voucher row's key: the program, then the promotion id as big-endian bytes
+/// with the sign bit flipped (so that rows sort by promotion), then the identifier.
+fn voucher_key(program: &str, promotion_id: i64, identifier: &str) -> Vec<u8> {
+    let mut key = row_key(VOUCHER_TAG, program, "");
+    let ordered = promotion_id.to_be_bytes();
+    key.push(ordered[0] ^ 0x80);
+    key.extend_from_slice(&ordered[1..]);
+    key.extend_from_slice(identifier.as_bytes());
+    key
+}
+
 fn split_key(key: &[u8]) -> Result<(String, String), StoreError> {
+    let corrupt = || StoreError::CorruptProjection {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: "bad key".to_owned(),
+    };
+    let (program, rest) = split_key_program(key)?;
+    let rest = String::from_utf8(rest.to_vec()).map_err(|_| corrupt())?;
+    Ok((program, rest))
+}
+
+/// The program of a row key and the bytes after it.
+fn split_key_program(key: &[u8]) -> Result<(String, &[u8]), StoreError> {
     let corrupt = || StoreError::CorruptProjection {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: "bad key".to_owned(),
@@ -136,8 +173,8 @@ fn split_key(key: &[u8]) -> Result<(String, String), StoreError> {
     let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
     let program = key.get(3..3 + length).ok_or_else(corrupt)?;
     let rest = key.get(3 + length..).ok_or_else(corrupt)?;
-    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| corrupt());
-    Ok((text(program)?, text(rest)?))
+    let program = String::from_utf8(program.to_vec()).map_err(|_| corrupt())?;
+    Ok((program, rest))
 }
 
 #[derive(Clone)]
@@ -170,6 +207,10 @@ impl Projections {
             let (key, value) = entry?;
             let (program, _) = split_key(&key)?;
             let row: ProgramRow = decode(&key, &value)?;
+            let mut vouchers = VoucherBook::default();
+            for (shop_id, name) in row.shops {
+                vouchers.define_shop(shop_id, name);
+            }
             let loaded = Program {
                 name: row.name,
                 created_at: row.created_at,
@@ -178,6 +219,10 @@ impl Projections {
                 members: BTreeMap::new(),
                 references: BTreeMap::new(),
                 lot_references: BTreeMap::new(),
+                credits: row.credits,
+                cards: row.cards,
+                retired_cards: row.retired_cards,
+                vouchers,
             };
             state.programs.insert(program, loaded);
         }
@@ -204,6 +249,12 @@ impl Projections {
             }
             program.references.insert(reference, row);
         }
+        for entry in self.tree.scan_prefix([VOUCHER_TAG]) {
+            let (key, value) = entry?;
+            let (program, _) = split_key_program(&key)?;
+            let record: VoucherRecord = decode(&key, &value)?;
+            program_mut(&mut state, &program, &key)?.vouchers.restore(record);
+        }
         Ok(Some((state, meta)))
     }
 
@@ -217,6 +268,10 @@ impl Projections {
                 created_at: program.created_at,
                 formulas: program.formulas.clone(),
                 rewards: program.rewards.clone(),
+                credits: program.credits.clone(),
+                cards: program.cards.clone(),
+                retired_cards: program.retired_cards.clone(),
+                shops: program.vouchers.shops().clone(),
             };
             batch.insert(row_key(PROGRAM_TAG, program_id, ""), encode(&row));
         }
@@ -231,6 +286,13 @@ impl Projections {
                 let entry =
                     state.program(program).and_then(|p| p.references.get(reference)).expect("dirty references exist");
                 batch.insert(row_key(REFERENCE_TAG, program, reference), encode(entry));
+            }
+        }
+        for (program_id, keys) in &dirty.vouchers {
+            let book = &state.program(program_id).expect("dirty programs exist").vouchers;
+            for (promotion_id, identifier) in keys {
+                let record = book.get(*promotion_id, identifier).expect("dirty vouchers exist");
+                batch.insert(voucher_key(program_id, *promotion_id, identifier), encode(record));
             }
         }
         batch.insert(META_KEY, encode(&meta));

@@ -2,9 +2,12 @@
 //! left out.
 
 use crate::error::LedgerError;
+use ledger_core::credits;
 use ledger_core::lots::is_live;
-use ledger_core::state::Member;
+use ledger_core::state::{Member, Program};
+use ledger_core::vouchers::{VoucherBook, VoucherRecord, VoucherState};
 use ledger_core::{State, Timestamp};
+use rust_decimal::Decimal;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
@@ -15,8 +18,48 @@ pub struct MemberView {
     /// Live lots in spend order.
     pub lots: Vec<LotView>,
     pub qualifying_amount: u64,
+    /// 0: no tier.
+    pub level: u32,
+    /// Empty at level 0.
+    pub level_name: String,
+    pub level_pinned: bool,
+    pub credits: Vec<CreditView>,
+    pub coupons: Vec<CouponView>,
     pub first_seen_at: Timestamp,
     pub last_activity_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditView {
+    pub credit_id: String,
+    pub name: String,
+    pub unit: String,
+    /// Normalized: no trailing zeros.
+    pub amount: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CouponView {
+    pub coupon_id: String,
+    pub name: String,
+    pub count: u32,
+}
+
+/// The latest version of a voucher statement, with what the report shows beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherView {
+    pub brand_id: i64,
+    pub record: VoucherRecord,
+    pub state: VoucherState,
+    /// The name of the shop that redeemed it, if defined; else empty.
+    pub shop_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherPage {
+    pub statements: Vec<VoucherView>,
+    pub next_page_token: String,
+    pub total_size: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,9 +85,23 @@ pub struct MemberPage {
     pub total: u64,
 }
 
-pub fn view(program: &str, member_id: &str, member: &Member, now: Timestamp) -> MemberView {
+pub fn view(program_id: &str, program: &Program, member_id: &str, member: &Member, now: Timestamp) -> MemberView {
+    let tier = program.tier(member);
+    let credits = member
+        .credits
+        .iter()
+        .map(|(credit_id, units)| {
+            let defined = program.credits.get(credit_id);
+            CreditView {
+                credit_id: credit_id.clone(),
+                name: defined.map(|credit| credit.name.clone()).unwrap_or_default(),
+                unit: defined.map(|credit| credit.unit.clone()).unwrap_or_default(),
+                amount: credits::decimal(*units),
+            }
+        })
+        .collect();
     MemberView {
-        program: program.to_owned(),
+        program: program_id.to_owned(),
         member: member_id.to_owned(),
         points: member.live_points(now),
         lots: member
@@ -54,8 +111,32 @@ pub fn view(program: &str, member_id: &str, member: &Member, now: Timestamp) -> 
             .map(|lot| LotView { points: lot.remaining, expires_at: lot.expires_at })
             .collect(),
         qualifying_amount: member.qualifying_amount,
+        level: tier.level,
+        level_name: tier.card.map(|card| card.name).unwrap_or_default(),
+        level_pinned: tier.pinned,
+        credits,
+        coupons: coupons(member),
         first_seen_at: member.first_seen_at,
         last_activity_at: member.last_activity_at,
+    }
+}
+
+pub fn coupons(member: &Member) -> Vec<CouponView> {
+    let held = member.coupons.iter();
+    held.map(|(coupon_id, coupons)| CouponView {
+        coupon_id: coupon_id.clone(),
+        name: coupons.name.clone(),
+        count: coupons.count,
+    })
+    .collect()
+}
+
+pub fn voucher(brand_id: i64, book: &VoucherBook, record: &VoucherRecord) -> VoucherView {
+    VoucherView {
+        brand_id,
+        record: record.clone(),
+        state: record.statement.state(),
+        shop_name: book.shop_name(record.statement.brand_manager_id).unwrap_or_default().to_owned(),
     }
 }
 
@@ -64,7 +145,7 @@ pub fn member(state: &State, program: &str, member_id: &str, now: Timestamp) -> 
     let member = found.members.get(member_id).ok_or_else(|| {
         LedgerError::NotFound(format!("member_id: member {member_id:?} has no events in program {program:?}"))
     })?;
-    Ok(view(program, member_id, member, now))
+    Ok(view(program, found, member_id, member, now))
 }
 
 pub fn members(state: &State, program: &str, page: &PageRequest, now: Timestamp) -> Result<MemberPage, LedgerError> {
@@ -82,7 +163,7 @@ pub fn members(state: &State, program: &str, page: &PageRequest, now: Timestamp)
             more = true;
             break;
         }
-        members.push(view(program, id, member, now));
+        members.push(view(program, found, id, member, now));
     }
     let next_after = if more { members.last().map(|last| last.member.clone()) } else { None };
     let total = u64::try_from(found.members.len()).expect("len fits u64");

@@ -362,6 +362,9 @@ pub fn render_outcome(out: &mut String, outcome: &Outcome) {
         }
         Outcome::FormulaDefined => out.push_str("formula defined"),
         Outcome::RewardDefined => out.push_str("reward defined"),
+        other => {
+            let _ = write!(out, "{other:?}");
+        }
     }
 }
 

@@ -1,0 +1,121 @@
+//! Stored-value credits (SPEC §4, Loga credits): definitions, add and use.
+//!
+//! Amounts are decimals with at most `CREDIT_SCALE` places, so a balance is kept
+//! as a whole number of 10^-`CREDIT_SCALE` units: exact, cheap to add, and never a
+//! float. Events carry the decimal as the client wrote it (normalized), so that the
+//! log reads as money.
+
+use crate::command::{CreditsChangeCommand, CreditsReceipt, DefineCredit};
+use crate::event::{CreditsChange, Event, EventBody};
+use crate::field::FieldPath;
+use crate::limits::{CREDIT_SCALE, CREDITS_PER_CHANGE_MAX};
+use crate::overlay::Overlay;
+use crate::programs::{definition, existing};
+use crate::references;
+use crate::rejection::Rejection;
+use crate::state::{ReferenceKind, State};
+use crate::validate;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// The units of a validated amount (at most `CREDIT_SCALE` places, positive).
+pub fn units(amount: Decimal) -> u64 {
+    let scaled = amount * Decimal::from(10u64.pow(CREDIT_SCALE));
+    assert!(scaled.fract().is_zero(), "credit amounts have at most {CREDIT_SCALE} places");
+    scaled.to_u64().expect("credit amounts fit u64 units")
+}
+
+/// A balance in units, as the decimal callers see, without trailing zeros.
+pub fn decimal(units: u64) -> Decimal {
+    Decimal::from_i128_with_scale(i128::from(units), CREDIT_SCALE).normalize()
+}
+
+pub fn define(state: &State, command: &DefineCredit) -> Result<Vec<Event>, Rejection> {
+    existing(state, &command.program)?;
+    validate::id("credit_id", &command.credit_id)?;
+    validate::name("name", &command.name)?;
+    validate::name("unit", &command.unit)?;
+    let body = EventBody::CreditDefined {
+        credit_id: command.credit_id.clone(),
+        name: command.name.clone(),
+        unit: command.unit.clone(),
+    };
+    Ok(vec![definition(&command.program, body)])
+}
+
+/// Decides an add (`adding`) or a use of credits on the overlay and applies it.
+pub fn change(
+    view: &mut Overlay<'_>,
+    command: &CreditsChangeCommand,
+    adding: bool,
+) -> Result<CreditsReceipt, Rejection> {
+    validate::id("member_id", &command.member)?;
+    validate::id("credit_id", &command.credit_id)?;
+    validate::required_remark("remark", &command.remark)?;
+    validate::optional_id("reference", &command.reference)?;
+    let kind = if adding { ReferenceKind::CreditsAdd } else { ReferenceKind::CreditsUse };
+    if let Some(entry) = references::earlier(view, &command.program, &command.reference, kind)? {
+        return Ok(CreditsReceipt {
+            transaction_id: entry.transaction_id,
+            amount: decimal(entry.points),
+            balance: decimal(entry.balance_after),
+            duplicate: true,
+        });
+    }
+    let amount = amount("amount", command.amount)?;
+    let defined =
+        view.program(&command.program).is_some_and(|program| program.credits.contains_key(&command.credit_id));
+    if !defined {
+        return Err(Rejection::NotDefined {
+            field: FieldPath::new("credit_id"),
+            what: "credit type",
+            id: command.credit_id.clone(),
+            program: command.program.clone(),
+        });
+    }
+    let balance = view
+        .member(&command.program, &command.member)
+        .and_then(|member| member.credits.get(&command.credit_id).copied())
+        .unwrap_or(0);
+    let wanted = units(amount);
+    if adding && balance.checked_add(wanted).is_none_or(|after| after > u64::MAX >> 1) {
+        return Err(Rejection::Invalid {
+            field: FieldPath::new("amount"),
+            rule: format!("would take the balance {} beyond what a wallet holds", decimal(balance)),
+        });
+    }
+    if !adding && balance < wanted {
+        return Err(Rejection::InsufficientCredits {
+            field: FieldPath::new("amount"),
+            balance: decimal(balance),
+            wanted: amount,
+        });
+    }
+    let change = CreditsChange {
+        credit_id: command.credit_id.clone(),
+        amount,
+        remark: command.remark.clone(),
+        reference: command.reference.clone(),
+    };
+    let body = if adding { EventBody::CreditsAdded(change) } else { EventBody::CreditsUsed(change) };
+    let event = Event { program: command.program.clone(), member: command.member.clone(), occurred_at: None, body };
+    let transaction_id = view.apply(event);
+    let after = view
+        .member(&command.program, &command.member)
+        .and_then(|member| member.credits.get(&command.credit_id).copied())
+        .unwrap_or(0);
+    Ok(CreditsReceipt { transaction_id, amount, balance: decimal(after), duplicate: false })
+}
+
+/// An amount of credits: more than 0, at most `CREDITS_PER_CHANGE_MAX`, at most
+/// `CREDIT_SCALE` places; normalized.
+pub fn amount(field: &str, value: Decimal) -> Result<Decimal, Rejection> {
+    let normalized = validate::positive_decimal(field, value)?;
+    if normalized > Decimal::from(CREDITS_PER_CHANGE_MAX) {
+        return Err(Rejection::Invalid {
+            field: FieldPath::new(field),
+            rule: format!("may be at most {CREDITS_PER_CHANGE_MAX}, got {value}"),
+        });
+    }
+    Ok(normalized)
+}

@@ -1,0 +1,209 @@
+//! Member cards and tiers (SPEC §8; Echoss member-cards, Cardbo `user_level`, Loga
+//! levels). Cards are program definitions kept in level order; a member's level is
+//! never stored but read from its qualifying amount and the cards (or its pin), so
+//! it follows every change of either at once without an event per member.
+
+use crate::command::{CreateMemberCard, DeleteMemberCard, SetMemberLevels, UpdateMemberCard};
+use crate::event::{Event, EventBody, MemberCardFields};
+use crate::field::FieldPath;
+use crate::limits::{LEVELS_ITEMS_MAX, MEMBER_CARDS_MAX, REMARK_BYTES_MAX};
+use crate::programs::{definition, existing};
+use crate::rejection::Rejection;
+use crate::state::{Program, State};
+use crate::validate;
+
+/// A card as lists show it: with its level and the top of its range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardView {
+    pub card: MemberCardFields,
+    /// 1-based.
+    pub level: u32,
+    /// The next card's `lowest_amount` − 1; `None` on the top card.
+    pub highest_amount: Option<u64>,
+}
+
+/// The program's cards in level order.
+pub fn cards(program: &Program) -> Vec<CardView> {
+    let mut views = Vec::with_capacity(program.cards.len());
+    for (index, card) in program.cards.iter().enumerate() {
+        let next = program.cards.get(index + 1);
+        views.push(CardView {
+            card: card.clone(),
+            level: u32::try_from(index + 1).expect("at most 5 cards"),
+            highest_amount: next.map(|next| next.lowest_amount - 1),
+        });
+    }
+    views
+}
+
+/// The view of one card after `events` (which changed it) are applied.
+pub fn view_after(program: &Program, events: &[Event], card_id: &str) -> CardView {
+    let mut after = program.clone();
+    for event in events {
+        apply_card_event(&mut after, &event.body);
+    }
+    cards(&after).into_iter().find(|view| view.card.card_id == card_id).expect("the changed card exists")
+}
+
+fn apply_card_event(program: &mut Program, body: &EventBody) {
+    match body {
+        EventBody::MemberCardCreated(card) => program.cards.push(card.clone()),
+        EventBody::MemberCardUpdated(card) => {
+            if let Some(slot) = program.cards.iter_mut().find(|c| c.card_id == card.card_id) {
+                *slot = card.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn create(state: &State, command: &CreateMemberCard, card_id: String) -> Result<(Vec<Event>, CardView), Rejection> {
+    let program = existing(state, &command.program)?;
+    validate::name("name", &command.name)?;
+    validate::max_bytes("benefit", &command.benefit, REMARK_BYTES_MAX)?;
+    validate::max_bytes("image_url", &command.image_url, REMARK_BYTES_MAX)?;
+    unique_name(program, &command.name, "")?;
+    if program.cards.len() >= MEMBER_CARDS_MAX {
+        return Err(Rejection::Conflict {
+            field: FieldPath::new("program_id"),
+            code: "TOO_MANY_CARDS",
+            rule: format!("program {:?} holds {MEMBER_CARDS_MAX} member cards, the most it may", command.program),
+        });
+    }
+    let lowest_amount = validate::amount("lowest_amount", command.lowest_amount, 0, i64::MAX.unsigned_abs())?;
+    if let Some(top) = program.cards.last() {
+        above("lowest_amount", lowest_amount, top.lowest_amount, program.cards.len())?;
+    }
+    let card = MemberCardFields {
+        card_id,
+        name: command.name.clone(),
+        benefit: command.benefit.clone(),
+        lowest_amount,
+        image_url: command.image_url.clone(),
+    };
+    let events = vec![definition(&command.program, EventBody::MemberCardCreated(card.clone()))];
+    let view = view_after(program, &events, &card.card_id);
+    Ok((events, view))
+}
+
+pub fn update(state: &State, command: &UpdateMemberCard) -> Result<(Vec<Event>, CardView), Rejection> {
+    let program = existing(state, &command.program)?;
+    let index = card_index(program, &command.program, &command.card_id)?;
+    let mut card = program.cards[index].clone();
+    if let Some(name) = &command.name {
+        validate::name("name", name)?;
+        unique_name(program, name, &command.card_id)?;
+        card.name.clone_from(name);
+    }
+    if let Some(benefit) = &command.benefit {
+        validate::max_bytes("benefit", benefit, REMARK_BYTES_MAX)?;
+        card.benefit.clone_from(benefit);
+    }
+    if let Some(image_url) = &command.image_url {
+        validate::max_bytes("image_url", image_url, REMARK_BYTES_MAX)?;
+        card.image_url.clone_from(image_url);
+    }
+    if let Some(lowest_amount) = command.lowest_amount {
+        let lowest_amount = validate::amount("lowest_amount", lowest_amount, 0, i64::MAX.unsigned_abs())?;
+        if let Some(below) = index.checked_sub(1).map(|below| &program.cards[below]) {
+            above("lowest_amount", lowest_amount, below.lowest_amount, index)?;
+        }
+        if let Some(next) = program.cards.get(index + 1)
+            && lowest_amount >= next.lowest_amount
+        {
+            return Err(Rejection::Invalid {
+                field: FieldPath::new("lowest_amount"),
+                rule: format!(
+                    "must stay below {} (level {}'s lowest_amount), got {lowest_amount}",
+                    next.lowest_amount,
+                    index + 2
+                ),
+            });
+        }
+        card.lowest_amount = lowest_amount;
+    }
+    let events = vec![definition(&command.program, EventBody::MemberCardUpdated(card))];
+    let view = view_after(program, &events, &command.card_id);
+    Ok((events, view))
+}
+
+pub fn delete(state: &State, command: &DeleteMemberCard) -> Result<Vec<Event>, Rejection> {
+    let program = existing(state, &command.program)?;
+    let index = card_index(program, &command.program, &command.card_id)?;
+    if index == 0 {
+        return Err(Rejection::Conflict {
+            field: FieldPath::new("card_id"),
+            code: "LEVEL_ONE_CARD",
+            rule: format!("card {:?} is level 1, which cannot be deleted", command.card_id),
+        });
+    }
+    let body = EventBody::MemberCardDeleted { card_id: command.card_id.clone() };
+    Ok(vec![definition(&command.program, body)])
+}
+
+/// Pins (or, at level 0, unpins) members' levels: all or nothing.
+pub fn set_levels(state: &State, command: &SetMemberLevels) -> Result<Vec<Event>, Rejection> {
+    let program = existing(state, &command.program)?;
+    if command.levels.is_empty() {
+        return Err(Rejection::Required { field: FieldPath::new("levels") });
+    }
+    if command.levels.len() > LEVELS_ITEMS_MAX {
+        return Err(Rejection::TooLong {
+            field: FieldPath::new("levels"),
+            got: command.levels.len(),
+            max: LEVELS_ITEMS_MAX,
+        });
+    }
+    let mut events = Vec::with_capacity(command.levels.len());
+    for (index, (member, level)) in command.levels.iter().enumerate() {
+        validate::id("member_id", member).map_err(|rejection| rejection.under("levels", index))?;
+        let card_id = match level.checked_sub(1) {
+            None => String::new(),
+            Some(card_index) => {
+                let card = usize::try_from(card_index).ok().and_then(|card_index| program.cards.get(card_index));
+                let card = card.ok_or_else(|| Rejection::NotDefined {
+                    field: FieldPath::item("levels", index, "level"),
+                    what: "member card level",
+                    id: level.to_string(),
+                    program: command.program.clone(),
+                })?;
+                card.card_id.clone()
+            }
+        };
+        let body = EventBody::MemberLevelSet { level: *level, card_id };
+        events.push(Event { program: command.program.clone(), member: member.clone(), occurred_at: None, body });
+    }
+    Ok(events)
+}
+
+fn card_index(program: &Program, program_id: &str, card_id: &str) -> Result<usize, Rejection> {
+    validate::id("card_id", card_id)?;
+    program.cards.iter().position(|card| card.card_id == card_id).ok_or_else(|| Rejection::NotDefined {
+        field: FieldPath::new("card_id"),
+        what: "member card",
+        id: card_id.to_owned(),
+        program: program_id.to_owned(),
+    })
+}
+
+fn unique_name(program: &Program, name: &str, except_card: &str) -> Result<(), Rejection> {
+    let taken = program.cards.iter().find(|card| card.name == name && card.card_id != except_card);
+    match taken {
+        Some(card) => Err(Rejection::Duplicate {
+            field: FieldPath::new("name"),
+            rule: format!("member card {:?} is already named {name:?}", card.card_id),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `lowest_amount` must be strictly above the level below's (level `below_level`).
+fn above(field: &str, lowest_amount: u64, below: u64, below_level: usize) -> Result<(), Rejection> {
+    if lowest_amount > below {
+        return Ok(());
+    }
+    Err(Rejection::Invalid {
+        field: FieldPath::new(field),
+        rule: format!("must be greater than {below} (level {below_level}'s lowest_amount), got {lowest_amount}"),
+    })
+}
