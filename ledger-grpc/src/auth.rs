@@ -28,7 +28,28 @@ pub struct Caller {
     pub program: String,
 }
 
+/// A write naming several programs (an Echoss import names its brand per item):
+/// the token is counted once, and must be allowed to write in every program. With
+/// none named, the token must still be one that may write somewhere.
+pub fn check_writes<T>(ledger: &Ledger, request: &Request<T>, programs: &[String]) -> Result<Caller, Status> {
+    let info = authenticate(ledger, request)?;
+    if programs.is_empty() {
+        let own = info.program.clone();
+        permit(&info, Access::Write(&own))?;
+    }
+    for program in programs {
+        permit(&info, Access::Write(program))?;
+    }
+    Ok(Caller { token_id: info.token_id, role: info.role, program: info.program })
+}
+
 pub fn check<T>(ledger: &Ledger, request: &Request<T>, access: Access<'_>) -> Result<Caller, Status> {
+    let info = authenticate(ledger, request)?;
+    permit(&info, access)?;
+    Ok(Caller { token_id: info.token_id, role: info.role, program: info.program })
+}
+
+fn authenticate<T>(ledger: &Ledger, request: &Request<T>) -> Result<TokenInfo, Status> {
     let header = request.metadata().get("authorization").ok_or_else(|| {
         Status::unauthenticated("missing authorization metadata: send `authorization: Bearer <token>`")
     })?;
@@ -39,9 +60,7 @@ pub fn check<T>(ledger: &Ledger, request: &Request<T>, access: Access<'_>) -> Re
         .map(str::trim)
         .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <token>`"))?;
     let now = Timestamp::from_chrono(chrono::Utc::now());
-    let info = ledger.tokens().authenticate(secret, now).map_err(token_status)?;
-    permit(&info, access)?;
-    Ok(Caller { token_id: info.token_id, role: info.role, program: info.program })
+    ledger.tokens().authenticate(secret, now).map_err(token_status)
 }
 
 fn token_status(error: TokenError) -> Status {

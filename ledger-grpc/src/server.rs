@@ -26,6 +26,11 @@ pub async fn serve(
     let points =
         pb::points_service_server::PointsServiceServer::new(api.clone()).max_decoding_message_size(REQUEST_BYTES_MAX);
     let members = pb::members_service_server::MembersServiceServer::new(api.clone());
+    let credits = pb::credits_service_server::CreditsServiceServer::new(api.clone());
+    let coupons = pb::coupons_service_server::CouponsServiceServer::new(api.clone());
+    let vouchers = pb::vouchers_service_server::VouchersServiceServer::new(api.clone())
+        .max_decoding_message_size(REQUEST_BYTES_MAX);
+    let tiers = pb::tiers_service_server::TiersServiceServer::new(api.clone());
     let audit = pb::audit_service_server::AuditServiceServer::new(api);
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -33,6 +38,10 @@ pub async fn serve(
     reporter.set_serving::<pb::points_service_server::PointsServiceServer<Api>>().await;
     reporter.set_serving::<pb::members_service_server::MembersServiceServer<Api>>().await;
     reporter.set_serving::<pb::audit_service_server::AuditServiceServer<Api>>().await;
+    reporter.set_serving::<pb::credits_service_server::CreditsServiceServer<Api>>().await;
+    reporter.set_serving::<pb::coupons_service_server::CouponsServiceServer<Api>>().await;
+    reporter.set_serving::<pb::vouchers_service_server::VouchersServiceServer<Api>>().await;
+    reporter.set_serving::<pb::tiers_service_server::TiersServiceServer<Api>>().await;
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -56,6 +65,10 @@ pub async fn serve(
         .add_service(admin)
         .add_service(points)
         .add_service(members)
+        .add_service(credits)
+        .add_service(coupons)
+        .add_service(vouchers)
+        .add_service(tiers)
         .add_service(audit)
         // `tcp_nodelay` above applies only to `serve()`: the accepted connections
         // need it here, or every reply of more than a few KB (a bulk's balances)

@@ -19,6 +19,18 @@ pub fn from_ledger(error: LedgerError) -> Status {
 
 pub fn from_rejection(rejection: &Rejection) -> Status {
     let message = rejection.to_string();
+    if let Rejection::Many { problems } = rejection {
+        let violations: Vec<(String, String)> = problems
+            .iter()
+            .map(|problem| {
+                let field = problem.field().as_str().to_owned();
+                let text = problem.to_string();
+                let rule = text.strip_prefix(&format!("{field}: ")).unwrap_or(&text).to_owned();
+                (field, rule)
+            })
+            .collect();
+        return bad_request_many(&message, &violations);
+    }
     match rejection.class() {
         RejectionClass::InvalidArgument => bad_request(rejection.field().as_str(), &message),
         RejectionClass::NotFound => Status::not_found(message),

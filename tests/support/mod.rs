@@ -138,6 +138,10 @@ pub struct Clients {
     pub points: pb::points_service_client::PointsServiceClient<Authed>,
     pub members: pb::members_service_client::MembersServiceClient<Authed>,
     pub audit: pb::audit_service_client::AuditServiceClient<Authed>,
+    pub credits: pb::credits_service_client::CreditsServiceClient<Authed>,
+    pub coupons: pb::coupons_service_client::CouponsServiceClient<Authed>,
+    pub vouchers: pb::vouchers_service_client::VouchersServiceClient<Authed>,
+    pub tiers: pb::tiers_service_client::TiersServiceClient<Authed>,
 }
 
 impl Clients {
@@ -155,7 +159,20 @@ impl Clients {
                 channel.clone(),
                 bearer.clone(),
             ),
-            audit: pb::audit_service_client::AuditServiceClient::with_interceptor(channel, bearer),
+            audit: pb::audit_service_client::AuditServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            credits: pb::credits_service_client::CreditsServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            coupons: pb::coupons_service_client::CouponsServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            vouchers: pb::vouchers_service_client::VouchersServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            tiers: pb::tiers_service_client::TiersServiceClient::with_interceptor(channel, bearer),
         }
     }
 

@@ -5,6 +5,8 @@ use crate::auth::{self, Access};
 use crate::mapping;
 use crate::pb::{self, members_service_server::MembersService};
 use crate::status::{bad_request, from_ledger};
+use ledger_core::command::SetMemberLevels;
+use ledger_core::{Command, Outcome};
 use ledger_store::views::PageRequest;
 use tonic::{Request, Response, Status};
 
@@ -45,9 +47,14 @@ impl MembersService for Api {
         &self,
         request: Request<pb::SetMemberLevelsRequest>,
     ) -> Result<Response<pb::SetMemberLevelsResponse>, Status> {
-        auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        // FIXME(issue 5): member cards and manual levels are not built yet.
-        Err(Status::unimplemented("SetMemberLevels comes with member cards and tiers (issue 5)"))
+        let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
+        let r = request.into_inner();
+        let levels = r.levels.into_iter().map(|level| (level.member_id, level.level)).collect();
+        let command = SetMemberLevels { program: r.program_id, levels };
+        match self.ledger.execute(Command::SetMemberLevels(command), &caller.token_id).await.map_err(from_ledger)? {
+            Outcome::LevelsSet { updated } => Ok(Response::new(pb::SetMemberLevelsResponse { updated })),
+            other => unreachable!("SetMemberLevels answers with a count, got {other:?}"),
+        }
     }
 }
 

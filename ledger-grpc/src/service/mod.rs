@@ -3,8 +3,12 @@
 
 pub mod admin;
 pub mod audit;
+pub mod coupons;
+pub mod credits;
 pub mod members;
 pub mod points;
+pub mod tiers;
+pub mod vouchers;
 
 use ledger_store::Ledger;
 

@@ -1,6 +1,14 @@
 //! Proto messages to domain commands and back, by hand: the domain types know
 //! nothing of protobuf (STYLE.md). Conversions that can fail name the field.
 
+mod tiers;
+mod vouchers;
+mod wallets;
+
+pub use tiers::card;
+pub use vouchers::{point_statements, report_query, state as voucher_state, voucher_statement, voucher_statements};
+pub use wallets::{credits_change, credits_receipt, member_coupon};
+
 use crate::pb;
 use crate::status::bad_request;
 use ledger_core::Timestamp;
@@ -169,11 +177,11 @@ pub fn member(view: ledger_store::views::MemberView) -> pb::Member {
             .map(|lot| pb::Lot { points: signed(lot.points), expires_at: lot.expires_at.map(to_timestamp) })
             .collect(),
         qualifying_amount: signed(view.qualifying_amount),
-        level: 0,
-        level_name: String::new(),
-        level_pinned: false,
-        credits: Vec::new(),
-        coupons: Vec::new(),
+        level: view.level,
+        level_name: view.level_name,
+        level_pinned: view.level_pinned,
+        credits: view.credits.into_iter().map(wallets::member_credit).collect(),
+        coupons: view.coupons.into_iter().map(member_coupon).collect(),
         first_seen_at: Some(to_timestamp(view.first_seen_at)),
         last_activity_at: Some(to_timestamp(view.last_activity_at)),
     }

@@ -1,0 +1,62 @@
+//! CreditsService: credit types and stored-value wallets (SPEC §4).
+
+use super::Api;
+use crate::auth::{self, Access};
+use crate::mapping;
+use crate::pb::{self, credits_service_server::CreditsService};
+use crate::status::from_ledger;
+use ledger_core::command::DefineCredit;
+use ledger_core::{Command, Outcome};
+use tonic::{Request, Response, Status};
+
+#[tonic::async_trait]
+impl CreditsService for Api {
+    async fn define_credit(&self, request: Request<pb::DefineCreditRequest>) -> Result<Response<pb::Credit>, Status> {
+        let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
+        let request = request.into_inner();
+        let command = DefineCredit {
+            program: request.program_id.clone(),
+            credit_id: request.credit_id.clone(),
+            name: request.name.clone(),
+            unit: request.unit.clone(),
+        };
+        self.ledger.execute(Command::DefineCredit(command), &caller.token_id).await.map_err(from_ledger)?;
+        Ok(Response::new(pb::Credit {
+            program_id: request.program_id,
+            credit_id: request.credit_id,
+            name: request.name,
+            unit: request.unit,
+        }))
+    }
+
+    async fn add_credits(
+        &self,
+        request: Request<pb::AddCreditsRequest>,
+    ) -> Result<Response<pb::CreditsReceipt>, Status> {
+        let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
+        let r = request.into_inner();
+        let command =
+            mapping::credits_change(r.program_id, r.member_id, r.credit_id, &r.amount, r.remark, r.reference)?;
+        self.change(Command::AddCredits(command), &caller.token_id).await
+    }
+
+    async fn use_credits(
+        &self,
+        request: Request<pb::UseCreditsRequest>,
+    ) -> Result<Response<pb::CreditsReceipt>, Status> {
+        let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
+        let r = request.into_inner();
+        let command =
+            mapping::credits_change(r.program_id, r.member_id, r.credit_id, &r.amount, r.remark, r.reference)?;
+        self.change(Command::UseCredits(command), &caller.token_id).await
+    }
+}
+
+impl Api {
+    async fn change(&self, command: Command, actor: &str) -> Result<Response<pb::CreditsReceipt>, Status> {
+        match self.ledger.execute(command, actor).await.map_err(from_ledger)? {
+            Outcome::Credits(receipt) => Ok(Response::new(mapping::credits_receipt(receipt))),
+            other => unreachable!("a credits change answers with a receipt, got {other:?}"),
+        }
+    }
+}
