@@ -12,11 +12,22 @@
 //!    state;
 //! 6. with the projections rolled back to an earlier checkpoint (what a crash
 //!    between two checkpoints leaves), start-up replays only the log after it and
-//!    reaches the same state.
+//!    reaches the same state;
+//! 7. credits equal the sum of their events and never go below zero; at most 5
+//!    cards with strictly increasing thresholds; an unpinned member's level is the
+//!    highest card its qualifying amount reaches; one voucher record per triple,
+//!    whose version counts its upserts (`check_kinds`).
+//!
+//! Points, credits, coupons, cards, levels and Echoss imports (some naming a brand
+//! that does not exist, so rejected whole) are mixed in every history.
 
 use ledger_core::command::{
-    AddPoints, BulkAddPoints, BulkUsePoints, CreateProgram, DefineFormula, DefineReward, ExpirePoints, UsePoints,
+    AddPoints, BulkAddPoints, BulkUsePoints, CreateMemberCard, CreateProgram, CreditsChangeCommand, DefineCredit,
+    DefineFormula, DefineReward, DefineShop, DeleteMemberCard, ExpirePoints, GrantCoupons, ImportPointStatements,
+    ImportVoucherStatements, PointStatementItem, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints,
+    VoucherImportItem,
 };
+use ledger_core::event::EventBody;
 use ledger_core::{Command, State, Timestamp};
 use ledger_store::log::Log;
 use ledger_store::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
@@ -91,7 +102,56 @@ enum Op {
     Expire {
         lots_max: usize,
     },
+    Credits {
+        program: usize,
+        member: usize,
+        /// In ten-thousandths; 0 is rejected.
+        units: u64,
+        adding: bool,
+        reference: usize,
+    },
+    GrantCoupons {
+        program: usize,
+        member: usize,
+        count: u32,
+        reference: usize,
+    },
+    UseCoupon {
+        program: usize,
+        member: usize,
+        reference: usize,
+    },
+    CreateCard {
+        program: usize,
+        lowest_amount: i64,
+        name: usize,
+    },
+    UpdateCard {
+        program: usize,
+        card: usize,
+        lowest_amount: i64,
+    },
+    DeleteCard {
+        program: usize,
+        card: usize,
+    },
+    SetLevels {
+        program: usize,
+        levels: Vec<(usize, u32)>,
+    },
+    /// Items of (brand pick, promotion, identifier, member, used, cancelled).
+    ImportVouchers {
+        items: Vec<(usize, i64, usize, usize, bool, bool)>,
+    },
+    /// Items of (brand pick, member, reason, change, reference).
+    ImportPoints {
+        items: Vec<(usize, usize, usize, i64, usize)>,
+    },
 }
+
+/// Echoss brands: `7` exists (created in `setup`), `8` does not.
+const BRANDS: [i64; 2] = [7, 8];
+const REASONS: [&str; 3] = ["集點", "兌換", "CANCEL"];
 
 #[derive(Clone, Debug)]
 struct Case {
@@ -178,6 +238,23 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(program, items, atomic)| Op::BulkUse { program, items, atomic }),
         2 => (1..=4usize).prop_map(|lots_max| Op::Expire { lots_max }),
+        3 => (program(), 0..4usize, 0..300_000u64, any::<bool>(), reference())
+            .prop_map(|(program, member, units, adding, reference)| Op::Credits { program, member, units, adding, reference }),
+        2 => (program(), 0..4usize, 0..4u32, reference())
+            .prop_map(|(program, member, count, reference)| Op::GrantCoupons { program, member, count, reference }),
+        2 => (program(), 0..4usize, reference()).prop_map(|(program, member, reference)| Op::UseCoupon { program, member, reference }),
+        2 => (program(), -5..200i64, 0..7usize).prop_map(|(program, lowest_amount, name)| Op::CreateCard { program, lowest_amount, name }),
+        1 => (program(), 0..6usize, -5..200i64).prop_map(|(program, card, lowest_amount)| Op::UpdateCard { program, card, lowest_amount }),
+        1 => (program(), 0..6usize).prop_map(|(program, card)| Op::DeleteCard { program, card }),
+        1 => (program(), prop::collection::vec((0..4usize, 0..4u32), 1..4)).prop_map(|(program, levels)| Op::SetLevels { program, levels }),
+        2 => prop::collection::vec(
+            (prop_oneof![12 => Just(0usize), 1 => Just(1usize)], 0..3i64, 0..6usize, 0..4usize, any::<bool>(), any::<bool>()),
+            1..5
+        ).prop_map(|items| Op::ImportVouchers { items }),
+        2 => prop::collection::vec(
+            (prop_oneof![12 => Just(0usize), 1 => Just(1usize)], 0..4usize, 0..3usize, -40..60i64, reference()),
+            1..5
+        ).prop_map(|items| Op::ImportPoints { items }),
     ]
 }
 
@@ -226,6 +303,7 @@ fn check(case: &Case) {
     }
     let before = check_live(&runtime, &ledger);
     let events = ledger.durable_sequence();
+    runtime.block_on(rejected_imports_change_nothing(&ledger, &before));
     ledger.close().expect("close");
     drop(ledger);
 
@@ -262,6 +340,8 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
     assert_eq!(ledger.compare_with_replay().expect("replay"), None, "live projections equal a replay of the log");
 
     let mut deltas: BTreeMap<(String, String), i128> = BTreeMap::new();
+    let mut credits: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    let mut upserts: BTreeMap<(String, i64, String), u32> = BTreeMap::new();
     let mut count = 0u64;
     for event in ledger.events(1, u64::MAX) {
         let event = event.expect("a durable event reads back").envelope;
@@ -271,6 +351,17 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
         if !event.event.member.is_empty() {
             *deltas.entry((event.event.program.clone(), event.event.member.clone())).or_default() +=
                 body.points_delta();
+        }
+        let key = (event.event.program.clone(), event.event.member.clone());
+        match body {
+            EventBody::CreditsAdded(change) => *credits.entry(key).or_default() += change.amount,
+            EventBody::CreditsUsed(change) => *credits.entry(key).or_default() -= change.amount,
+            EventBody::VoucherRecorded { statement, .. } => {
+                let triple =
+                    (event.event.program.clone(), statement.promotion_id, statement.voucher_identifier.clone());
+                *upserts.entry(triple).or_default() += 1;
+            }
+            _ => {}
         }
     }
     assert_eq!(count, ledger.durable_sequence(), "every durable event is in the log");
@@ -283,11 +374,87 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
         }
     }
     assert_eq!(members, deltas.len(), "every member named by an event exists, and only those");
+    check_kinds(&state, &credits, &upserts);
 
     let report = ledger.verify().expect("verify");
     assert!(report.ok, "verify: {}", report.first_mismatch);
     assert_eq!(report.events, count);
     state
+}
+
+/// Imports whose last item is invalid (an unknown brand, a spend beyond the
+/// balance, a blank line_id) are refused whole: nothing of them is written.
+async fn rejected_imports_change_nothing(ledger: &Ledger, before: &State) {
+    let events = ledger.durable_sequence();
+    let point = |line_id: &str, change: i64, brand_id: i64| PointStatementItem {
+        brand_id,
+        line_id: line_id.to_owned(),
+        change_reason: "集點".to_owned(),
+        point_change_record: change,
+        changed_at: Some(Timestamp(1_614_528_000_000_000)),
+        ..PointStatementItem::default()
+    };
+    let voucher = |line_id: &str| VoucherImportItem {
+        brand_id: 7,
+        voucher_identifier: "fresh".to_owned(),
+        voucher_number: "N".to_owned(),
+        voucher_name: "瓦城".to_owned(),
+        line_id: line_id.to_owned(),
+        sent_at: Some(Timestamp(1_613_527_615_000_000)),
+        ..VoucherImportItem::default()
+    };
+    let imports = [
+        Command::ImportPointStatements(ImportPointStatements { items: vec![point("m0", 5, 7), point("m1", 5, 8)] }),
+        Command::ImportPointStatements(ImportPointStatements {
+            items: vec![point("m0", 5, 7), point("m1", -1_000_000, 7)],
+        }),
+        Command::ImportVoucherStatements(ImportVoucherStatements { items: vec![voucher("m0"), voucher(" ")] }),
+    ];
+    for import in imports {
+        match ledger.execute(import, ACTOR).await {
+            Err(LedgerError::Rejected(_)) => {}
+            other => panic!("an import with an invalid item is refused, got {other:?}"),
+        }
+    }
+    assert_eq!(ledger.durable_sequence(), events, "a refused import appends nothing");
+    let after = ledger.read(|state| state.clone()).await.expect("read");
+    assert!(&after == before, "a refused import changes no projection");
+}
+
+/// The invariants of credits, cards, tiers and voucher statements.
+fn check_kinds(
+    state: &State,
+    credits: &BTreeMap<(String, String), Decimal>,
+    upserts: &BTreeMap<(String, i64, String), u32>,
+) {
+    for (program_id, program) in &state.programs {
+        assert!(program.cards.len() <= 5, "{program_id}: at most 5 member cards");
+        for pair in program.cards.windows(2) {
+            assert!(pair[0].lowest_amount < pair[1].lowest_amount, "{program_id}: thresholds strictly increase");
+        }
+        for (member_id, member) in &program.members {
+            let wallet = member.credits.get("wallet").copied().unwrap_or(0);
+            let sum = credits.get(&(program_id.clone(), member_id.clone())).copied().unwrap_or_default();
+            assert!(sum >= Decimal::ZERO, "{program_id}/{member_id}: credits never go below zero");
+            assert_eq!(ledger_core::credits::decimal(wallet), sum, "{program_id}/{member_id}: credits = their events");
+            let tier = program.tier(member);
+            if member.pinned_card.is_none() {
+                let reached =
+                    program.cards.iter().filter(|card| card.lowest_amount <= member.qualifying_amount).count();
+                assert_eq!(usize::try_from(tier.level).expect("small"), reached, "{program_id}/{member_id}: level");
+            } else {
+                assert!(
+                    tier.pinned && (1..=program.cards.len()).contains(&usize::try_from(tier.level).expect("small"))
+                );
+            }
+        }
+        let triples = upserts.keys().filter(|(program, _, _)| program == program_id).count();
+        assert_eq!(program.vouchers.len(), triples, "{program_id}: one current record per triple");
+        for record in program.vouchers.records() {
+            let key = (program_id.clone(), record.statement.promotion_id, record.statement.voucher_identifier.clone());
+            assert_eq!(record.version, upserts[&key], "{program_id}: a version counts its upserts");
+        }
+    }
 }
 
 async fn setup(ledger: &Ledger) {
@@ -309,16 +476,35 @@ async fn setup(ledger: &Ledger) {
         multiplier: "1.25".parse().expect("decimal"),
     };
     ledger.execute(Command::DefineFormula(formula), ACTOR).await.expect("define formula");
+    for program in ["p", "q"] {
+        let credit = DefineCredit {
+            program: program.to_owned(),
+            credit_id: "wallet".to_owned(),
+            name: "Wallet".to_owned(),
+            unit: "TWD".to_owned(),
+        };
+        ledger.execute(Command::DefineCredit(credit), ACTOR).await.expect("define credit");
+    }
+    ledger.create_program("7", "Brand 7", ACTOR).await.expect("create brand");
+    let shop = DefineShop { program: "7".to_owned(), shop_id: 3, name: "Shop 3".to_owned() };
+    ledger.execute(Command::DefineShop(shop), ACTOR).await.expect("define shop");
 }
 
 /// Submits a step's commands at once, so that the writer groups them; a rejection is
 /// fine, any other error is not.
 async fn submit(ledger: &Ledger, step: &[Op]) {
+    let cards: Cards = ledger
+        .read(|state| {
+            let ids = |program: &ledger_core::state::Program| program.cards.iter().map(|c| c.card_id.clone()).collect();
+            state.programs.iter().map(|(id, program)| (id.clone(), ids(program))).collect()
+        })
+        .await
+        .expect("read cards");
     let tasks: Vec<_> = step
         .iter()
         .map(|op| {
             let ledger = ledger.clone();
-            let command = command(op);
+            let command = command(op, &cards);
             tokio::spawn(async move { ledger.execute(command, ACTOR).await })
         })
         .collect();
@@ -372,7 +558,16 @@ fn spend(program: usize, member: usize, points: i64, reward: bool, reference: us
     }
 }
 
-fn command(op: &Op) -> Command {
+/// Card ids by program, in level order, as the step found them.
+type Cards = BTreeMap<String, Vec<String>>;
+
+/// The card at `index` in level order, or an id no card has.
+fn card_id(cards: &Cards, program: usize, index: usize) -> String {
+    let found = cards.get(PROGRAMS[program]).and_then(|ids| ids.get(index));
+    found.cloned().unwrap_or_else(|| "no-such-card".to_owned())
+}
+
+fn command(op: &Op, cards: &Cards) -> Command {
     match op {
         Op::CreateProgram { program } => Command::CreateProgram(CreateProgram {
             program: PROGRAMS[*program].to_owned(),
@@ -422,6 +617,85 @@ fn command(op: &Op) -> Command {
             atomic: *atomic,
         }),
         Op::Expire { lots_max } => Command::ExpirePoints(ExpirePoints { lots_max: *lots_max }),
+        Op::Credits { program, member, units, adding, reference } => {
+            let change = CreditsChangeCommand {
+                program: PROGRAMS[*program].to_owned(),
+                member: MEMBERS[*member].to_owned(),
+                credit_id: "wallet".to_owned(),
+                amount: Decimal::new(i64::try_from(*units).expect("small"), 4),
+                remark: "top-up".to_owned(),
+                reference: reference_id(*reference),
+            };
+            if *adding { Command::AddCredits(change) } else { Command::UseCredits(change) }
+        }
+        Op::GrantCoupons { program, member, count, reference } => Command::GrantCoupons(GrantCoupons {
+            program: PROGRAMS[*program].to_owned(),
+            member: MEMBERS[*member].to_owned(),
+            coupon_id: "coffee".to_owned(),
+            name: "Coffee".to_owned(),
+            count: *count,
+            reference: reference_id(*reference),
+        }),
+        Op::UseCoupon { program, member, reference } => Command::UseCoupon(UseCoupon {
+            program: PROGRAMS[*program].to_owned(),
+            member: MEMBERS[*member].to_owned(),
+            coupon_id: "coffee".to_owned(),
+            remark: String::new(),
+            reference: reference_id(*reference),
+        }),
+        Op::CreateCard { program, lowest_amount, name } => Command::CreateMemberCard(CreateMemberCard {
+            program: PROGRAMS[*program].to_owned(),
+            name: format!("card {name}"),
+            benefit: String::new(),
+            lowest_amount: *lowest_amount,
+            image_url: String::new(),
+        }),
+        Op::UpdateCard { program, card, lowest_amount } => Command::UpdateMemberCard(UpdateMemberCard {
+            program: PROGRAMS[*program].to_owned(),
+            card_id: card_id(cards, *program, *card),
+            lowest_amount: Some(*lowest_amount),
+            ..UpdateMemberCard::default()
+        }),
+        Op::DeleteCard { program, card } => Command::DeleteMemberCard(DeleteMemberCard {
+            program: PROGRAMS[*program].to_owned(),
+            card_id: card_id(cards, *program, *card),
+        }),
+        Op::SetLevels { program, levels } => Command::SetMemberLevels(SetMemberLevels {
+            program: PROGRAMS[*program].to_owned(),
+            levels: levels.iter().map(|&(member, level)| (MEMBERS[member].to_owned(), level)).collect(),
+        }),
+        Op::ImportVouchers { items } => Command::ImportVoucherStatements(ImportVoucherStatements {
+            items: items
+                .iter()
+                .map(|&(brand, promotion_id, identifier, member, used, cancelled)| VoucherImportItem {
+                    brand_id: BRANDS[brand],
+                    promotion_id,
+                    voucher_identifier: format!("v{identifier}"),
+                    voucher_number: format!("N{identifier}"),
+                    voucher_name: format!("瓦城 {}元", 100 * (identifier % 3)),
+                    line_id: MEMBERS[member].to_owned(),
+                    sent_at: Some(Timestamp(1_613_527_615_000_000)),
+                    used_at: used.then_some(Timestamp(1_613_527_700_000_000)),
+                    cancelled_at: cancelled.then_some(Timestamp(1_613_527_800_000_000)),
+                    brand_manager_id: if used { 3 } else { 0 },
+                })
+                .collect(),
+        }),
+        Op::ImportPoints { items } => Command::ImportPointStatements(ImportPointStatements {
+            items: items
+                .iter()
+                .map(|&(brand, member, reason, change, reference)| PointStatementItem {
+                    brand_id: BRANDS[brand],
+                    promotion_id: 0,
+                    line_id: MEMBERS[member].to_owned(),
+                    change_reason: REASONS[reason].to_owned(),
+                    point_change_record: change,
+                    changed_at: Some(Timestamp(1_614_528_000_000_000)),
+                    brand_manager_id: 0,
+                    reference: reference_id(reference),
+                })
+                .collect(),
+        }),
     }
 }
 
