@@ -113,11 +113,14 @@ async fn voucher_statements_upsert_by_triple_and_keep_every_version_in_the_log()
     let mut versions = Vec::new();
     while versions.len() < 5 {
         let event = feed.message().await.expect("event").expect("more events");
-        if event.kind == "VoucherRecorded" && event.payload_json.contains("\"2223\"") {
-            versions.push(event.payload_json);
+        if event.kind != "VoucherRecorded" {
+            continue;
         }
-        if event.kind == "VoucherRecorded" && event.payload_json.contains("\"9\"") {
+        if event.payload_json.contains("\"voucher_identifier\":\"9\"") {
             break;
+        }
+        if event.payload_json.contains("\"2223\"") {
+            versions.push(event.payload_json);
         }
     }
     assert_eq!(versions.len(), 2, "the log keeps every version: {versions:?}");
