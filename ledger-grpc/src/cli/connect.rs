@@ -5,8 +5,12 @@ use super::Global;
 use super::output::{Failure, with_causes};
 use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::audit_service_client::AuditServiceClient;
+use crate::pb::coupons_service_client::CouponsServiceClient;
+use crate::pb::credits_service_client::CreditsServiceClient;
 use crate::pb::members_service_client::MembersServiceClient;
 use crate::pb::points_service_client::PointsServiceClient;
+use crate::pb::tiers_service_client::TiersServiceClient;
+use crate::pb::vouchers_service_client::VouchersServiceClient;
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -52,6 +56,22 @@ impl Server {
 
     pub fn audit(&self) -> AuditServiceClient<Authed> {
         AuditServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn credits(&self) -> CreditsServiceClient<Authed> {
+        CreditsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn coupons(&self) -> CouponsServiceClient<Authed> {
+        CouponsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn vouchers(&self) -> VouchersServiceClient<Authed> {
+        VouchersServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn tiers(&self) -> TiersServiceClient<Authed> {
+        TiersServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 }
 

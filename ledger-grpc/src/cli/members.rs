@@ -1,6 +1,8 @@
-//! `ledger member show|list`: members as the projections hold them.
+//! `ledger member show|list|levels`: members as the projections hold them, and
+//! their manual tiers.
 
 use super::connect::Server;
+use super::levels;
 use super::output::{Failure, Reply, fields, or_dash, table};
 use super::time;
 use crate::pb;
@@ -30,6 +32,8 @@ pub enum MemberCommand {
         #[arg(long, value_name = "N", default_value_t = 0)]
         offset: u32,
     },
+    /// Pins members' tier levels (0 unpins); all or nothing if any level does not exist.
+    Levels(levels::LevelsArgs),
 }
 
 pub async fn run(server: &Server, command: MemberCommand) -> Result<Reply, Failure> {
@@ -67,6 +71,8 @@ pub async fn run(server: &Server, command: MemberCommand) -> Result<Reply, Failu
             });
             Ok(Reply::new(text, json))
         }
+        // `dispatch` reads the pairs before connecting; this is the same, later.
+        MemberCommand::Levels(args) => levels::run(server, levels::prepare(args)?).await,
     }
 }
 
@@ -89,26 +95,21 @@ fn member_text(member: &pb::Member) -> String {
         member.lots.iter().map(|lot| vec![lot.points.to_string(), time::show(lot.expires_at)]).collect();
     text.push_str("lots:\n");
     text.push_str(&indent(&table(&["POINTS", "EXPIRES_AT"], &lots, "none")));
-    if !member.credits.is_empty() {
-        let credits: Vec<Vec<String>> = member
-            .credits
-            .iter()
-            .map(|credit| {
-                vec![credit.credit_id.clone(), credit.name.clone(), credit.amount.clone(), credit.unit.clone()]
-            })
-            .collect();
-        text.push_str("credits:\n");
-        text.push_str(&indent(&table(&["CREDIT", "NAME", "AMOUNT", "UNIT"], &credits, "none")));
-    }
-    if !member.coupons.is_empty() {
-        let coupons: Vec<Vec<String>> = member
-            .coupons
-            .iter()
-            .map(|coupon| vec![coupon.coupon_id.clone(), coupon.name.clone(), coupon.count.to_string()])
-            .collect();
-        text.push_str("coupons:\n");
-        text.push_str(&indent(&table(&["COUPON", "NAME", "COUNT"], &coupons, "none")));
-    }
+    // Credits and coupons print even when empty, so that the layout does not depend on the member.
+    let credits: Vec<Vec<String>> = member
+        .credits
+        .iter()
+        .map(|credit| vec![credit.credit_id.clone(), credit.name.clone(), credit.amount.clone(), credit.unit.clone()])
+        .collect();
+    text.push_str("credits:\n");
+    text.push_str(&indent(&table(&["CREDIT", "NAME", "AMOUNT", "UNIT"], &credits, "none")));
+    let coupons: Vec<Vec<String>> = member
+        .coupons
+        .iter()
+        .map(|coupon| vec![coupon.coupon_id.clone(), coupon.name.clone(), coupon.count.to_string()])
+        .collect();
+    text.push_str("coupons:\n");
+    text.push_str(&indent(&table(&["COUPON", "NAME", "COUNT"], &coupons, "none")));
     text
 }
 

@@ -9,8 +9,14 @@
 mod activities;
 mod bulk;
 mod bulk_file;
+mod cards;
 mod connect;
+mod coupons;
+mod credits;
 mod definitions;
+mod echoss_file;
+mod imports;
+mod levels;
 mod members;
 mod offline;
 mod output;
@@ -18,6 +24,7 @@ mod points;
 mod programs;
 mod time;
 mod tokens;
+mod vouchers;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -82,9 +89,30 @@ pub enum Command {
     /// Add or use points for up to 1,000 items from a JSON or CSV file.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
-    /// Members' balances, lots and tiers.
+    /// Credit types (stored-value wallets) of a program.
+    #[command(subcommand)]
+    Credit(credits::CreditCommand),
+    /// Add or use one member's credits of one type.
+    #[command(subcommand)]
+    Credits(credits::CreditsCommand),
+    /// Grant, use or list one member's coupons.
+    #[command(subcommand)]
+    Coupons(coupons::CouponsCommand),
+    /// Member cards: the tiers of a program.
+    #[command(subcommand)]
+    Card(cards::CardCommand),
+    /// Members' balances, lots and tiers; manual tier levels.
     #[command(subcommand)]
     Member(members::MemberCommand),
+    /// Import Echoss voucher or point statements from a JSON file (the Echoss request body).
+    #[command(subcommand)]
+    Import(imports::ImportCommand),
+    /// The Echoss voucher-statement report, and one statement.
+    #[command(subcommand)]
+    Vouchers(vouchers::VouchersCommand),
+    /// Shop names the voucher report shows.
+    #[command(subcommand)]
+    Shop(vouchers::ShopCommand),
     /// Lists activities, newest first.
     Activities(activities::ActivitiesArgs),
     /// Shows one activity, by transaction id or by reference.
@@ -132,6 +160,14 @@ async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
             let prepared = bulk::prepare(command)?;
             bulk::run(&connect::Server::connect(global).await?, prepared).await
         }
+        Command::Import(command) => {
+            let prepared = imports::prepare(command)?;
+            imports::run(&connect::Server::connect(global).await?, prepared).await
+        }
+        Command::Member(members::MemberCommand::Levels(args)) => {
+            let request = levels::prepare(args)?;
+            levels::run(&connect::Server::connect(global).await?, request).await
+        }
         command => call(&connect::Server::connect(global).await?, command).await,
     }
 }
@@ -143,12 +179,18 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         Command::Points(command) => points::run(server, command).await,
         Command::Formula(command) => definitions::run_formula(server, command).await,
         Command::Reward(command) => definitions::run_reward(server, command).await,
+        Command::Credit(command) => credits::run_define(server, command).await,
+        Command::Credits(command) => credits::run(server, command).await,
+        Command::Coupons(command) => coupons::run(server, command).await,
+        Command::Card(command) => cards::run(server, command).await,
         Command::Member(command) => members::run(server, command).await,
+        Command::Vouchers(command) => vouchers::run(server, command).await,
+        Command::Shop(command) => vouchers::run_shop(server, command).await,
         Command::Activities(args) => activities::list(server, args).await,
         Command::Activity(args) => activities::show(server, args).await,
         Command::VerifyLog => activities::verify_log(server).await,
-        Command::Replay(_) | Command::Verify(_) | Command::Bench(_) | Command::Bulk(_) => {
-            unreachable!("offline commands, bench and bulk are dispatched before `call`")
+        Command::Replay(_) | Command::Verify(_) | Command::Bench(_) | Command::Bulk(_) | Command::Import(_) => {
+            unreachable!("offline commands, bench, bulk and imports are dispatched before `call`")
         }
     }
 }

@@ -48,6 +48,9 @@ impl Reply {
 pub enum Failure {
     /// The server answered with an error status.
     Status(Status),
+    /// The same, its field violations printed under other names: the Echoss
+    /// imports name `data[3].line_id` as their files and Echoss do, `data.3.line_id`.
+    Renamed(Status, fn(&str) -> String),
     /// Everything else: bad local input, files, the connection, the store.
     Message(String),
 }
@@ -59,7 +62,8 @@ impl Failure {
 
     pub fn print(&self) -> ExitCode {
         match self {
-            Failure::Status(status) => eprint!("{}", status_text(status)),
+            Failure::Status(status) => eprint!("{}", status_text(status, |field| field.to_owned())),
+            Failure::Renamed(status, rename) => eprint!("{}", status_text(status, *rename)),
             Failure::Message(text) => eprintln!("ledger: {text}"),
         }
         ExitCode::FAILURE
@@ -80,8 +84,8 @@ impl From<ledger_store::StoreError> for Failure {
 
 /// The code and message, the causes tonic keeps apart (a refused connection is
 /// only "transport error" on its own), then one line per BadRequest field
-/// violation.
-pub fn status_text(status: &Status) -> String {
+/// violation, its field named by `rename`.
+pub fn status_text(status: &Status, rename: fn(&str) -> String) -> String {
     let mut text = format!("ledger: {}: {}", code_name(status.code()), status.message());
     if let Some(source) = std::error::Error::source(status) {
         text.push_str(&format!(": {}", with_causes(source)));
@@ -92,7 +96,7 @@ pub fn status_text(status: &Status) -> String {
             // The server's descriptions may repeat the field; say it once.
             let prefix = format!("{}: ", violation.field);
             let description = violation.description.strip_prefix(&prefix).unwrap_or(&violation.description);
-            text.push_str(&format!("  {}: {description}\n", violation.field));
+            text.push_str(&format!("  {}: {description}\n", rename(&violation.field)));
         }
     }
     text
@@ -156,20 +160,47 @@ pub fn table(header: &[&str], rows: &[Vec<String>], empty: &str) -> String {
     if rows.is_empty() {
         return format!("{empty}\n");
     }
-    let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|cell| display_width(cell)).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(display_width(cell));
         }
     }
     let mut text = String::new();
     let header: Vec<String> = header.iter().map(|cell| (*cell).to_owned()).collect();
     for row in std::iter::once(&header).chain(rows) {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell}{}", " ".repeat(width - display_width(cell))))
+            .collect();
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
     text
+}
+
+/// Columns a terminal gives the text: CJK characters take two, so that Echoss
+/// voucher names (`瓦城 288元`) keep a table aligned. A coarse East Asian Wide
+/// table: enough for names, without a crate for it.
+fn display_width(text: &str) -> usize {
+    text.chars()
+        .map(|character| match u32::from(character) {
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Empty strings print as `-` so that columns stay aligned and readable.
@@ -191,7 +222,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            status_text(&status),
+            status_text(&status, |field| field.to_owned()),
             "ledger: INVALID_ARGUMENT: 2 items are wrong\n  items[0].remark: is required\n  points: must be 1..=1000000, got 0\n"
         );
     }
@@ -201,5 +232,11 @@ mod tests {
         let rows = vec![vec!["m1".to_owned(), "100".to_owned()], vec!["member-2".to_owned(), "5".to_owned()]];
         assert_eq!(table(&["MEMBER", "POINTS"], &rows, "none"), "MEMBER    POINTS\nm1        100\nmember-2  5\n");
         assert_eq!(table(&["MEMBER"], &[], "no members"), "no members\n");
+    }
+
+    #[test]
+    fn table_counts_cjk_characters_as_two_columns() {
+        let rows = vec![vec!["瓦城 288元".to_owned(), "1".to_owned()], vec!["ab".to_owned(), "2".to_owned()]];
+        assert_eq!(table(&["NAME", "N"], &rows, "none"), "NAME        N\n瓦城 288元  1\nab          2\n");
     }
 }
