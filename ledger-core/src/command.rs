@@ -32,44 +32,9 @@ pub enum Command {
     SetMemberLevels(SetMemberLevels),
 }
 
-impl Command {
-    /// Every program the command names: what auth checks a token's scope against.
-    /// Echoss imports name theirs per item, as `brand_id`.
-    pub fn programs(&self) -> Vec<String> {
-        match self {
-            Command::CreateProgram(c) => vec![c.program.clone()],
-            Command::DefineFormula(c) => vec![c.program.clone()],
-            Command::DefineReward(c) => vec![c.program.clone()],
-            Command::AddPoints(c) => vec![c.program.clone()],
-            Command::UsePoints(c) => vec![c.program.clone()],
-            Command::BulkAddPoints(c) => vec![c.program.clone()],
-            Command::BulkUsePoints(c) => vec![c.program.clone()],
-            Command::ExpirePoints(_) => Vec::new(),
-            Command::DefineCredit(c) => vec![c.program.clone()],
-            Command::AddCredits(c) | Command::UseCredits(c) => vec![c.program.clone()],
-            Command::GrantCoupons(c) => vec![c.program.clone()],
-            Command::UseCoupon(c) => vec![c.program.clone()],
-            Command::DefineShop(c) => vec![c.program.clone()],
-            Command::ImportVoucherStatements(c) => brands(c.items.iter().map(|item| item.brand_id)),
-            Command::ImportPointStatements(c) => brands(c.items.iter().map(|item| item.brand_id)),
-            Command::CreateMemberCard(c) => vec![c.program.clone()],
-            Command::UpdateMemberCard(c) => vec![c.program.clone()],
-            Command::DeleteMemberCard(c) => vec![c.program.clone()],
-            Command::SetMemberLevels(c) => vec![c.program.clone()],
-        }
-    }
-}
-
 /// An Echoss `brand_id` is the program id written as a decimal string.
 pub fn brand_program(brand_id: i64) -> String {
     brand_id.to_string()
-}
-
-fn brands(ids: impl Iterator<Item = i64>) -> Vec<String> {
-    let mut programs: Vec<String> = ids.map(brand_program).collect();
-    programs.sort();
-    programs.dedup();
-    programs
 }
 
 /// What `decide` needs from the store besides the state: when the command is
