@@ -14,6 +14,7 @@ use crate::rejection::Rejection;
 use crate::state::{ReferenceKind, State};
 use crate::time::Timestamp;
 use crate::validate;
+use crate::validate::count_out_of_range;
 use crate::vouchers::VoucherStatement;
 use std::collections::HashMap;
 
@@ -139,7 +140,7 @@ fn batch_size(items: usize) -> Result<(), Rejection> {
         return Err(Rejection::Required { field: FieldPath::new("data") });
     }
     if items > IMPORT_ITEMS_MAX {
-        return Err(Rejection::TooLong { field: FieldPath::new("data"), got: items, max: IMPORT_ITEMS_MAX });
+        return Err(count_out_of_range("data", items, IMPORT_ITEMS_MAX));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::programs::{definition, existing};
 use crate::rejection::Rejection;
 use crate::state::{Program, State};
 use crate::validate;
+use crate::validate::count_out_of_range;
 
 /// A card as lists show it: with its level and the top of its range.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,11 +149,7 @@ pub fn set_levels(state: &State, command: &SetMemberLevels) -> Result<Vec<Event>
         return Err(Rejection::Required { field: FieldPath::new("levels") });
     }
     if command.levels.len() > LEVELS_ITEMS_MAX {
-        return Err(Rejection::TooLong {
-            field: FieldPath::new("levels"),
-            got: command.levels.len(),
-            max: LEVELS_ITEMS_MAX,
-        });
+        return Err(count_out_of_range("levels", command.levels.len(), LEVELS_ITEMS_MAX));
     }
     let mut events = Vec::with_capacity(command.levels.len());
     for (index, (member, level)) in command.levels.iter().enumerate() {

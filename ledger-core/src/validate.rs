@@ -82,3 +82,9 @@ pub fn positive_decimal(field: &str, value: Decimal) -> Result<Decimal, Rejectio
     }
     Ok(normalized)
 }
+
+/// A list with more items than it may hold: a count, not bytes.
+pub fn count_out_of_range(field: &str, got: usize, max: usize) -> Rejection {
+    let count = |value: usize| i128::try_from(value).unwrap_or(i128::MAX);
+    Rejection::OutOfRange { field: FieldPath::new(field), got: count(got), min: 1, max: count(max) }
+}
