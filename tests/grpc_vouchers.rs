@@ -100,6 +100,19 @@ async fn voucher_statements_upsert_by_triple_and_keep_every_version_in_the_log()
     let third = import(&mut client, vec![other]).await;
     assert_eq!((third.created, third.updated), (1, 0));
 
+    // Each version is a VOUCHERS activity of its member; balance_after is the version.
+    let request = pb::ListActivitiesRequest {
+        program_id: "1".into(),
+        kinds: vec!["VOUCHERS".into()],
+        page_size: 100,
+        ..Default::default()
+    };
+    let activities = client.audit.list_activities(request).await.expect("activities").into_inner().activities;
+    assert_eq!(activities.len(), 5);
+    assert_eq!((activities[0].member_id.as_str(), activities[0].balance_after.as_str()), ("erin", "1"));
+    let carol = activities.iter().find(|activity| activity.member_id == "carol").expect("carol's version");
+    assert_eq!((carol.balance_after.as_str(), carol.source_id.as_str()), ("2", "2/2223"));
+
     let missing = pb::GetVoucherStatementRequest { brand_id: 1, promotion_id: 9, voucher_identifier: "2223".into() };
     refused(client.vouchers.get_voucher_statement(missing).await, Code::NotFound);
 
