@@ -4,8 +4,8 @@
 //!
 //! A brand imports hundreds of thousands of statements and pages through them in
 //! any of four orders with any mix of filters, so the book keeps, beside the
-//! records, ordered indexes kept in step on every upsert ([`index`]): a page walks
-//! an index from its cursor instead of sorting the book ([`report`]). The indexes
+//! records, ordered indexes kept in step on every upsert (`index`): a page walks
+//! an index from its cursor instead of sorting the book (`report`). The indexes
 //! are derived data: two books are equal when their records and shops are.
 
 mod day;
