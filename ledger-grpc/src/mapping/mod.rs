@@ -54,9 +54,15 @@ pub fn decimal(field: &str, text: &str) -> Result<Option<Decimal>, Status> {
     if text.is_empty() {
         return Ok(None);
     }
-    Decimal::from_str(text)
+    // Plain digits with an optional sign and fraction: `Decimal::from_str` also takes
+    // `1e2`, `1_000` and `.5`, which no money field should.
+    let (whole, fraction) =
+        text.trim_start_matches(['+', '-']).split_once('.').unwrap_or((text.trim_start_matches(['+', '-']), "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    let parsed = if digits(whole) && digits(fraction) { Decimal::from_str(text).ok() } else { None };
+    parsed
         .map(Some)
-        .map_err(|_| bad_request(field, &format!("{field}: {text:?} is not a decimal number such as \"12.50\"")))
+        .ok_or_else(|| bad_request(field, &format!("{field}: {text:?} is not a decimal number such as \"12.50\"")))
 }
 
 /// Decimals print normalized: `"7.25"`, `"10"`.
