@@ -3,6 +3,7 @@
 
 use crate::activities::{self, Activity, ActivityPage, ActivityQuery};
 use crate::activity::{ActivityIndex, Generation};
+use crate::disk::Disk;
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
 use crate::log::{Log, LoggedEvent};
@@ -109,14 +110,15 @@ impl Ledger {
         let db = open_db(path.as_ref(), options.cache_capacity_bytes)?;
         let log = Log::open(&db)?;
         let projections = Projections::open(&db)?;
-        let tokens = Tokens::open(&db)
+        let disk = Arc::new(Disk::open(db, path.as_ref())?);
+        let tokens = Tokens::open(disk.clone())
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
         let Recovered { state, head, replayed, activity, dirty } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
         let activity = ActivityIndex::new(projections.tree().clone(), activity);
         let shared = Arc::new(Shared {
             activity,
-            db,
+            disk,
             log,
             projections,
             state: RwLock::new(state),

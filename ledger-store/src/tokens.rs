@@ -28,6 +28,7 @@
 //! `RecordV1` in bincode 2's standard configuration. The role is stored as its own byte code,
 //! not through the Rust enum's order.
 
+use crate::disk::Disk;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -124,6 +125,8 @@ const _: () = assert!(USED_LEASE_CALLS > 0);
 /// call `issue` and `revoke` in `spawn_blocking`.
 pub struct Tokens {
     tree: sled::Tree,
+    /// Flushes that make a token write durable.
+    disk: Arc<Disk>,
     by_hash: RwLock<HashMap<[u8; 32], Arc<Entry>>>,
     /// Serialises `issue`, so a new token id is checked unique and inserted as one step, without
     /// holding `by_hash` across a flush.
@@ -132,8 +135,8 @@ pub struct Tokens {
 
 impl Tokens {
     /// Opens the `tokens` tree and loads every record into memory.
-    pub fn open(db: &sled::Db) -> Result<Tokens, TokenError> {
-        let tree = db.open_tree(TREE_NAME).map_err(storage("open the tokens tree"))?;
+    pub fn open(disk: Arc<Disk>) -> Result<Tokens, TokenError> {
+        let tree = disk.db().open_tree(TREE_NAME).map_err(storage("open the tokens tree"))?;
         let mut by_hash = HashMap::new();
         for item in tree.iter() {
             let (key, value) = item.map_err(storage("read the tokens tree"))?;
@@ -143,7 +146,7 @@ impl Tokens {
             let entry = Entry::from_record(decode_record(&value)?)?;
             by_hash.insert(hash, Arc::new(entry));
         }
-        Ok(Tokens { tree, by_hash: RwLock::new(by_hash), issue_lock: Mutex::new(()) })
+        Ok(Tokens { tree, disk, by_hash: RwLock::new(by_hash), issue_lock: Mutex::new(()) })
     }
 
     /// True when no token was ever issued (revoked tokens still count): the server's cue to
@@ -252,7 +255,7 @@ impl Tokens {
             *durable = next;
             entry.used_ceiling.store(used, Ordering::Release);
         }
-        self.tree.flush().map_err(storage("flush the tokens tree"))?;
+        self.disk.flush().map_err(TokenError::Storage)?;
         Ok(())
     }
 
@@ -288,7 +291,7 @@ impl Tokens {
 
     fn write_durably(&self, hash: &[u8; 32], record: Vec<u8>) -> Result<(), TokenError> {
         self.tree.insert(hash, record).map_err(storage("write a token"))?;
-        self.tree.flush().map_err(storage("flush the tokens tree"))?;
+        self.disk.flush().map_err(TokenError::Storage)?;
         Ok(())
     }
 
@@ -502,7 +505,7 @@ mod tests {
 
         fn open(&self) -> (sled::Db, Tokens) {
             let db = sled::Config::new().path(&self.0).flush_every_ms(None).open().unwrap();
-            let tokens = Tokens::open(&db).unwrap();
+            let tokens = Tokens::open(Arc::new(Disk::open(db.clone(), &self.0).unwrap())).unwrap();
             (db, tokens)
         }
     }
@@ -733,7 +736,8 @@ mod tests {
         future[0] = 2;
         tree.insert(hash, future).unwrap();
         drop(tokens);
-        let Err(TokenError::Storage(message)) = Tokens::open(&db) else { panic!("a format-2 record opened") };
+        let disk = Arc::new(Disk::open(db.clone(), &dir.0).unwrap());
+        let Err(TokenError::Storage(message)) = Tokens::open(disk) else { panic!("a format-2 record opened") };
         assert!(message.contains("record format 2"), "{message}");
     }
 

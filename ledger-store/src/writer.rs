@@ -12,7 +12,8 @@
 //! 4. It hands the group's replies to the flusher and goes back to step 2: the
 //!    next group is decided while this one is being flushed.
 //! 5. The flusher takes every group handed over since its last flush and calls
-//!    `sled::Db::flush`. **A write is durable when that flush returns `Ok`.** Only
+//!    `Disk::flush` (sled's flush, then `syncfs`: see `disk`). **A write is durable
+//!    when that flush returns `Ok`.** Only
 //!    then does it advance the durable watermark and send the replies. One flush
 //!    thus serves every write that arrived while the previous one ran.
 //! 6. Every `checkpoint_events` events (or `checkpoint_interval`), the writer
@@ -24,6 +25,7 @@
 //! recovers from the log.
 
 use crate::activity::{ActivityIndex, Generation};
+use crate::disk::Disk;
 use crate::durable::Durable;
 use crate::envelope::{self, EnvelopeRef, Hash};
 use crate::error::LedgerError;
@@ -53,7 +55,8 @@ pub enum Message {
 
 /// What the writer, flusher, checkpointer and readers share.
 pub struct Shared {
-    pub db: sled::Db,
+    /// sled and the sync that makes its flushes durable (`disk`).
+    pub disk: Arc<Disk>,
     pub activity: ActivityIndex,
     pub log: Log,
     pub projections: Projections,
@@ -322,7 +325,7 @@ fn flush_loop(shared: &Shared, jobs: &mpsc::Receiver<FlushJob>) {
         let last_sequence = taken.iter().map(|job| job.last_sequence).max().unwrap_or(0);
         let flushed = match shared.failure() {
             Some(reason) => Err(reason),
-            None => shared.db.flush().map_err(|error| format!("flushing the log failed: {error}")),
+            None => shared.disk.flush().map_err(|error| format!("flushing the log failed: {error}")),
         };
         match flushed {
             Ok(_) => {
@@ -355,7 +358,7 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
             return;
         }
         let written =
-            shared.projections.apply(job.batch).and_then(|()| shared.db.flush().map(|_| ()).map_err(Into::into));
+            shared.projections.apply(job.batch).map_err(|error| error.to_string()).and_then(|()| shared.disk.flush());
         if let Err(error) = written {
             shared.fail(format!("writing a checkpoint failed: {error}"));
             return;
