@@ -36,7 +36,17 @@ impl Disk {
     /// Flushes sled, then makes what it wrote durable. When this returns `Ok`,
     /// every write sled took before the call survives a power loss.
     pub fn flush(&self) -> Result<(), String> {
-        self.db.flush().map_err(|error| format!("flushing sled failed: {error}"))?;
+        self.flush_sled()?;
+        self.sync()
+    }
+
+    /// sled's flush alone: what it wrote survives a crash of the process only,
+    /// until a `sync` that starts after it returns.
+    pub fn flush_sled(&self) -> Result<(), String> {
+        self.db.flush().map(|_| ()).map_err(|error| format!("flushing sled failed: {error}"))
+    }
+
+    pub fn sync(&self) -> Result<(), String> {
         sync_file_system(&self.anchor)
             .map_err(|error| format!("syncing the data directory's file system failed: {error}"))
     }

@@ -11,11 +11,13 @@
 //!    inserts the group's records with one `apply_batch`.
 //! 4. It hands the group's replies to the flusher and goes back to step 2: the
 //!    next group is decided while this one is being flushed.
-//! 5. The flusher takes every group handed over since its last flush and calls
-//!    `Disk::flush` (sled's flush, then `syncfs`: see `disk`). **A write is durable
-//!    when that flush returns `Ok`.** Only
-//!    then does it advance the durable watermark and send the replies. One flush
-//!    thus serves every write that arrived while the previous one ran.
+//! 5. The flusher takes every group handed over since its last pass and calls
+//!    sled's flush; it hands them to the syncer, which takes every group flushed
+//!    since its last pass and calls `syncfs` (see `disk`: sled's flush alone does
+//!    not survive a power loss). **A write is durable when that sync returns
+//!    `Ok`.** Only then does the syncer advance the durable watermark and send the
+//!    replies. Each stage serves, in one call, every group that arrived while its
+//!    previous call ran, and the two stages overlap.
 //! 6. Every `checkpoint_events` events (or `checkpoint_interval`), the writer
 //!    encodes the rows changed since the last checkpoint and the checkpointer
 //!    writes them, once the log is durable up to the cut (see `projections`).
@@ -129,10 +131,17 @@ pub fn start(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let (flush_tx, flush_rx) = mpsc::channel();
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel();
+    let (sync_tx, sync_rx) = mpsc::channel();
+    let syncer_shared = shared.clone();
+    let syncer = std::thread::Builder::new().name("ledger-syncer".into()).spawn(move || {
+        stage(&syncer_shared, &sync_rx, || syncer_shared.disk.sync(), None);
+    })?;
     let flusher_shared = shared.clone();
-    let flusher = std::thread::Builder::new()
-        .name("ledger-flusher".into())
-        .spawn(move || flush_loop(&flusher_shared, &flush_rx))?;
+    let flusher = std::thread::Builder::new().name("ledger-flusher".into()).spawn(move || {
+        let flush = || flusher_shared.disk.flush_sled();
+        // Ends when the writer drops its sender; dropping `sync_tx` then ends the syncer.
+        stage(&flusher_shared, &flush_rx, flush, Some(&sync_tx));
+    })?;
     let checkpointer_shared = shared.clone();
     let checkpointer = std::thread::Builder::new()
         .name("ledger-checkpointer".into())
@@ -153,6 +162,7 @@ pub fn start(
         let done = writer.run(queue);
         // The writer dropped its senders: the flusher and checkpointer drain and end.
         flusher.join().expect("flusher thread");
+        syncer.join().expect("syncer thread");
         checkpointer.join().expect("checkpointer thread");
         if let Some(done) = done {
             let _ = done.send(());
@@ -318,17 +328,34 @@ impl Writer {
     }
 }
 
-fn flush_loop(shared: &Shared, jobs: &mpsc::Receiver<FlushJob>) {
+/// One stage of making groups durable: takes every group handed over since its
+/// last pass, does `work` once for all of them, and hands them on to `next` (or,
+/// at the last stage, advances the durable watermark and replies). The flusher
+/// (sled's flush) and the syncer (`syncfs`) are two such stages, so that the
+/// sled flush of one batch of groups overlaps the sync of the batch before it;
+/// the sync after a flush always covers it, because it starts after it ended.
+fn stage(
+    shared: &Shared,
+    jobs: &mpsc::Receiver<FlushJob>,
+    work: impl Fn() -> Result<(), String>,
+    next: Option<&mpsc::Sender<FlushJob>>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut taken = vec![first];
         taken.extend(jobs.try_iter());
         let last_sequence = taken.iter().map(|job| job.last_sequence).max().unwrap_or(0);
-        let flushed = match shared.failure() {
+        let done = match shared.failure() {
             Some(reason) => Err(reason),
-            None => shared.disk.flush().map_err(|error| format!("flushing the log failed: {error}")),
+            None => work(),
         };
-        match flushed {
-            Ok(_) => {
+        match (done, next) {
+            (Ok(()), Some(next)) => {
+                let replies = taken.into_iter().flat_map(|job| job.replies).collect();
+                if next.send(FlushJob { replies, last_sequence }).is_err() {
+                    shared.fail("the syncer stopped".to_owned());
+                }
+            }
+            (Ok(()), None) => {
                 shared.durable.advance(last_sequence);
                 for job in taken {
                     for (reply, result) in job.replies {
@@ -336,7 +363,7 @@ fn flush_loop(shared: &Shared, jobs: &mpsc::Receiver<FlushJob>) {
                     }
                 }
             }
-            Err(reason) => {
+            (Err(reason), _) => {
                 shared.fail(reason.clone());
                 for job in taken {
                     for (reply, _) in job.replies {
