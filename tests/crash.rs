@@ -1,9 +1,11 @@
-//! Crash recovery: `ledgerd` under concurrent load (single adds and atomic bulks)
+//! Crash recovery: `ledgerd` under concurrent load (single adds, atomic bulks and
+//! Echoss voucher imports)
 //! is killed with SIGKILL at a random moment and restarted on the same data
 //! directory, round after round. After each restart every acknowledged write is
 //! there, no atomic bulk is half-applied, every balance equals the sum of the
-//! writes that are there, the log verifies and streams without a gap, and the log
-//! holds exactly the writes the test knows to be there. One round in the middle
+//! writes that are there, every acknowledged voucher statement is there, the log
+//! verifies and streams without a gap, and the log holds exactly the adds the test
+//! knows to be there. One round in the middle
 //! stops the server cleanly with SIGTERM instead; after the last kill the offline
 //! audit runs on the crashed directory.
 //!
@@ -35,6 +37,8 @@ use support::{Clients, Server};
 use tonic::Code;
 
 const PROGRAM: &str = "crash";
+/// The Echoss brand the voucher importer writes to.
+const BRAND: i64 = 7;
 /// At least the largest bulk, so that a bulk's items name distinct members.
 const MEMBERS_COUNT: usize = 64;
 const SINGLE_WRITERS_COUNT: usize = 4;
@@ -62,6 +66,7 @@ async fn acknowledged_writes_survive_kill_9() {
 
     let mut server = Server::start_in(support::fresh_dir("crash"), SERVER_FLAGS);
     server.admin().await.create_program(PROGRAM).await;
+    server.admin().await.create_program(&BRAND.to_string()).await;
     let mut model = Model::default();
     let clean_round = kill_rounds / 2;
     for round in 0..=kill_rounds {
@@ -74,7 +79,10 @@ async fn acknowledged_writes_survive_kill_9() {
         }
         server = Server::start_in(dir, SERVER_FLAGS);
         let summary = model.check(&server.admin().await, stopped.requests).await;
-        println!("crash: round {round} {stop:?} after {kill_after:?}: {summary}");
+        let vouchers = check_imports(&mut server.admin().await, &stopped.imports).await;
+        println!(
+            "crash: round {round} {stop:?} after {kill_after:?}: {summary}; {vouchers} acknowledged vouchers there"
+        );
     }
     stop_server(server, Stop::Term).await;
 }
@@ -149,6 +157,8 @@ async fn stop_server(server: Server, stop: Stop) -> PathBuf {
 struct Round {
     dir: PathBuf,
     requests: Vec<Sent>,
+    /// Voucher imports: (identifiers, acknowledged).
+    imports: Vec<(Vec<String>, bool)>,
 }
 
 /// Runs the writers against `server`, stops it after `kill_after`, and returns
@@ -166,6 +176,7 @@ async fn load_then_stop(server: Server, round: usize, rng: &mut StdRng, kill_aft
         };
         writers.push(tokio::spawn(writer.run()));
     }
+    let importer = tokio::spawn(import_vouchers(server.admin().await, format!("r{round}"), stopping.clone()));
     // The one sleep of the test: the kill's moment is the variable under test.
     tokio::time::sleep(kill_after).await;
     stopping.store(true, Ordering::SeqCst);
@@ -174,7 +185,59 @@ async fn load_then_stop(server: Server, round: usize, rng: &mut StdRng, kill_aft
     for writer in writers {
         requests.extend(writer.await.expect("writer task"));
     }
-    Round { dir, requests }
+    let imports = importer.await.expect("importer task");
+    Round { dir, requests, imports }
+}
+
+/// Imports batches of voucher statements with fresh identifiers (Echoss brand
+/// `BRAND`) until the server goes down, so that kills also land on voucher rows
+/// and their report indexes.
+async fn import_vouchers(mut clients: Clients, round: String, stopping: Arc<AtomicBool>) -> Vec<(Vec<String>, bool)> {
+    let mut imports = Vec::new();
+    loop {
+        let identifiers: Vec<String> = (0..3).map(|item| format!("{round}-{}-{item}", imports.len())).collect();
+        let data = identifiers
+            .iter()
+            .map(|identifier| pb::VoucherStatementData {
+                brand_id: BRAND,
+                promotion_id: 1,
+                voucher_identifier: identifier.clone(),
+                voucher_number: format!("N{identifier}"),
+                voucher_name: "瓦城 288元".into(),
+                line_id: format!("line-{}", identifier.len() % 7),
+                sent_at: Some(prost_types::Timestamp { seconds: 1_613_527_615, nanos: 0 }),
+                ..Default::default()
+            })
+            .collect();
+        let reply = clients.vouchers.import_voucher_statements(pb::ImportVoucherStatementsRequest { data }).await;
+        match reply {
+            Ok(_) => imports.push((identifiers, true)),
+            Err(status) => {
+                assert!(stopping.load(Ordering::SeqCst), "import failed before the stop: {status:?}");
+                imports.push((identifiers, false));
+                return imports;
+            }
+        }
+    }
+}
+
+/// Every acknowledged voucher import is there after the restart, at version 1.
+async fn check_imports(clients: &mut Clients, imports: &[(Vec<String>, bool)]) -> usize {
+    let mut checked = 0;
+    for (identifiers, _) in imports.iter().filter(|(_, acknowledged)| *acknowledged) {
+        for identifier in identifiers {
+            let request = pb::GetVoucherStatementRequest {
+                brand_id: BRAND,
+                promotion_id: 1,
+                voucher_identifier: identifier.clone(),
+            };
+            let found = clients.vouchers.get_voucher_statement(request).await;
+            let found = found.unwrap_or_else(|status| panic!("acknowledged voucher {identifier} lost: {status:?}"));
+            assert_eq!(found.into_inner().version, 1, "voucher {identifier} imported once");
+            checked += 1;
+        }
+    }
+    checked
 }
 
 struct Writer {
