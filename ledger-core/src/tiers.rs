@@ -23,11 +23,11 @@ pub struct CardView {
     pub highest_amount: Option<u64>,
 }
 
-/// The program's cards in level order.
-pub fn cards(program: &Program) -> Vec<CardView> {
-    let mut views = Vec::with_capacity(program.cards.len());
-    for (index, card) in program.cards.iter().enumerate() {
-        let next = program.cards.get(index + 1);
+/// Cards in level order, with their levels and ranges.
+pub fn cards(cards: &[MemberCardFields]) -> Vec<CardView> {
+    let mut views = Vec::with_capacity(cards.len());
+    for (index, card) in cards.iter().enumerate() {
+        let next = cards.get(index + 1);
         views.push(CardView {
             card: card.clone(),
             level: u32::try_from(index + 1).expect("at most 5 cards"),
@@ -37,25 +37,9 @@ pub fn cards(program: &Program) -> Vec<CardView> {
     views
 }
 
-/// The view of one card after `events` (which changed it) are applied.
-pub fn view_after(program: &Program, events: &[Event], card_id: &str) -> CardView {
-    let mut after = program.clone();
-    for event in events {
-        apply_card_event(&mut after, &event.body);
-    }
-    cards(&after).into_iter().find(|view| view.card.card_id == card_id).expect("the changed card exists")
-}
-
-fn apply_card_event(program: &mut Program, body: &EventBody) {
-    match body {
-        EventBody::MemberCardCreated(card) => program.cards.push(card.clone()),
-        EventBody::MemberCardUpdated(card) => {
-            if let Some(slot) = program.cards.iter_mut().find(|c| c.card_id == card.card_id) {
-                *slot = card.clone();
-            }
-        }
-        _ => {}
-    }
+/// The view of card `index` of `after`, the program's cards once a change applies.
+fn view_at(after: &[MemberCardFields], index: usize) -> CardView {
+    cards(after).swap_remove(index)
 }
 
 pub fn create(state: &State, command: &CreateMemberCard, card_id: String) -> Result<(Vec<Event>, CardView), Rejection> {
@@ -82,9 +66,10 @@ pub fn create(state: &State, command: &CreateMemberCard, card_id: String) -> Res
         lowest_amount,
         image_url: command.image_url.clone(),
     };
-    let events = vec![definition(&command.program, EventBody::MemberCardCreated(card.clone()))];
-    let view = view_after(program, &events, &card.card_id);
-    Ok((events, view))
+    let mut after = program.cards.clone();
+    after.push(card.clone());
+    let view = view_at(&after, after.len() - 1);
+    Ok((vec![definition(&command.program, EventBody::MemberCardCreated(card))], view))
 }
 
 pub fn update(state: &State, command: &UpdateMemberCard) -> Result<(Vec<Event>, CardView), Rejection> {
@@ -123,9 +108,10 @@ pub fn update(state: &State, command: &UpdateMemberCard) -> Result<(Vec<Event>, 
         }
         card.lowest_amount = lowest_amount;
     }
-    let events = vec![definition(&command.program, EventBody::MemberCardUpdated(card))];
-    let view = view_after(program, &events, &command.card_id);
-    Ok((events, view))
+    let mut after = program.cards.clone();
+    after[index] = card.clone();
+    let view = view_at(&after, index);
+    Ok((vec![definition(&command.program, EventBody::MemberCardUpdated(card))], view))
 }
 
 pub fn delete(state: &State, command: &DeleteMemberCard) -> Result<Vec<Event>, Rejection> {

@@ -272,8 +272,13 @@ impl Ledger {
 
     /// A program's member cards, by level.
     pub async fn member_cards(&self, program: &str) -> Result<Vec<CardView>, LedgerError> {
-        self.read(|state| state.program(program).map(tiers::cards).ok_or_else(|| views::unknown_program(program)))
-            .await?
+        self.read(|state| {
+            state
+                .program(program)
+                .map(|found| tiers::cards(&found.cards))
+                .ok_or_else(|| views::unknown_program(program))
+        })
+        .await?
     }
 
     /// A member's coupons; none for a member no event has named.
