@@ -8,8 +8,9 @@
 //!
 //! Losses this layout prevents: a gap in the sequence (the writer alone assigns
 //! sequences, and `verify` checks each record starts where the last ended); a
-//! half-written command (a record is one value, and a group of records is one
-//! `apply_batch`, atomic in sled); a silently edited event (the hash chain).
+//! half-written command (a record is one sled value; sled recovers a prefix of
+//! its log, so a crash keeps a prefix of the records); a silently edited event
+//! (the hash chain).
 
 use crate::envelope::{self, Envelope, Hash, StoredEvent};
 use crate::error::StoreError;
