@@ -21,7 +21,8 @@
 //!    `Ok`.** Only then does the syncer advance the durable watermark and send the
 //!    replies. Each stage serves, in one call, every group that arrived while its
 //!    previous call ran, and the two stages overlap.
-//! 6. Every `checkpoint_events` events (or `checkpoint_interval`), the writer
+//! 6. Every `checkpoint_events` events (or `checkpoint_interval`, or once
+//!    `CHECKPOINT_ROWS_MAX` rows are dirty), the writer
 //!    encodes the rows changed since the last checkpoint and the checkpointer
 //!    writes them, once the log is durable up to the cut (see `projections`).
 //!
@@ -109,6 +110,12 @@ struct CheckpointJob {
     activity: Arc<Generation>,
     cut: u64,
 }
+
+/// Rows at which a checkpoint is due whatever the events: a checkpoint's
+/// `apply_batch` holds sled's process-wide write lock, so the log waits for all
+/// of its rows (about 15 µs each), and events spread over many members must not
+/// make one stall the log for seconds.
+const CHECKPOINT_ROWS_MAX: usize = 100_000;
 
 pub struct Writer {
     shared: Arc<Shared>,
@@ -303,6 +310,7 @@ impl Writer {
             return false;
         }
         self.events_since_checkpoint >= self.tuning.checkpoint_events
+            || self.dirty.len() >= CHECKPOINT_ROWS_MAX
             || self.last_checkpoint.elapsed() >= self.tuning.checkpoint_interval
     }
 
