@@ -2,31 +2,40 @@
 //!
 //! `sled::Db::flush` writes sled's buffers and then, on Linux, calls
 //! `sync_file_range`, which neither flushes the device's write cache nor commits
-//! the file's metadata (sled issue #1452). And sled writes a value larger than a
-//! quarter of a segment (a 1,000-item bulk's record, a big checkpoint row) to a
-//! file of its own under `blobs/`, with no sync at all. A flush alone therefore
-//! survives a crash of the process, not of the machine.
+//! the file's metadata (sled issue #1452). And sled writes a page larger than a
+//! quarter of a segment (a leaf of the log holding a few bulk records, a big
+//! checkpoint row) to a file of its own under `blobs/`, with no sync at all. A
+//! flush alone therefore survives a crash of the process, not of the machine.
 //!
-//! So every flush here is followed by `syncfs` on the file system that holds the
-//! data directory: every dirty file of it (the log, blobs, their directory
-//! entries) reaches stable storage and the device cache is flushed before a write
-//! is acknowledged. One call covers whatever files sled touched, which no list of
-//! ours could name.
+//! So every flush here is followed by a sync of exactly what sled wrote: each
+//! blob file created since the last sync and the `blobs/` directory that names
+//! them, then `fdatasync` on sled's main file (its data, its size, the device
+//! cache). The blob files are named by inotify: sled writes a blob while it
+//! reserves the log message that points to it, so by the time a flush covering
+//! that message returns, the kernel has queued the file's creation for us. If
+//! the queue overflowed, or where there is no inotify, one `syncfs` covers the
+//! whole file system instead.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-/// A sled database and a handle on its file system.
+/// A sled database and the handles that make its flushes durable.
 pub struct Disk {
     db: sled::Db,
-    /// sled's main file, opened only to name the file system to sync.
-    anchor: File,
+    /// sled's main file: its log and page table.
+    main: File,
+    blobs: Blobs,
 }
 
 impl Disk {
     pub fn open(db: sled::Db, dir: &Path) -> std::io::Result<Disk> {
-        let anchor = File::open(dir.join("db"))?;
-        Ok(Disk { db, anchor })
+        let main = File::open(dir.join("db"))?;
+        let blobs = Blobs::watch(dir.join("blobs"))?;
+        // Whatever sled wrote before the watch began (creating the directory,
+        // recovering) is covered once, as a whole.
+        sync_file_system(&main)?;
+        Ok(Disk { db, main, blobs })
     }
 
     pub fn db(&self) -> &sled::Db {
@@ -37,7 +46,7 @@ impl Disk {
     /// every write sled took before the call survives a power loss.
     pub fn flush(&self) -> Result<(), String> {
         self.flush_sled()?;
-        self.sync()
+        self.sync().map(|_| ())
     }
 
     /// sled's flush alone: what it wrote survives a crash of the process only,
@@ -46,9 +55,119 @@ impl Disk {
         self.db.flush().map(|_| ()).map_err(|error| format!("flushing sled failed: {error}"))
     }
 
-    pub fn sync(&self) -> Result<(), String> {
-        sync_file_system(&self.anchor)
-            .map_err(|error| format!("syncing the data directory's file system failed: {error}"))
+    /// Makes durable everything sled wrote before the call; returns how it did.
+    pub fn sync(&self) -> Result<Synced, String> {
+        let synced =
+            self.blobs.sync(&self.main).map_err(|error| format!("syncing sled's blob files failed: {error}"))?;
+        self.main.sync_data().map_err(|error| format!("syncing sled's main file failed: {error}"))?;
+        Ok(synced)
+    }
+}
+
+/// How a sync covered sled's blob files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synced {
+    /// Each blob file created since the last sync (this many) was synced.
+    Blobs(usize),
+    /// The creations were not all known; the whole file system was synced.
+    FileSystem,
+}
+
+/// The `blobs/` directory and the watch that names the files sled creates in it.
+struct Blobs {
+    path: PathBuf,
+    directory: File,
+    /// Held for the whole blob sync, so that a sync that finds no new names
+    /// cannot return while another is still syncing files it took from the queue.
+    watch: Mutex<Watch>,
+}
+
+impl Blobs {
+    fn watch(path: PathBuf) -> std::io::Result<Blobs> {
+        std::fs::create_dir_all(&path)?;
+        let directory = File::open(&path)?;
+        let watch = Mutex::new(Watch::new(&path)?);
+        Ok(Blobs { path, directory, watch })
+    }
+
+    fn sync(&self, main: &File) -> std::io::Result<Synced> {
+        let mut watch = self.watch.lock().expect("blob watch lock");
+        let Some(created) = watch.created()? else {
+            sync_file_system(main)?;
+            return Ok(Synced::FileSystem);
+        };
+        let mut synced = 0;
+        for name in &created {
+            match File::open(self.path.join(name)) {
+                Ok(file) => {
+                    file.sync_data()?;
+                    synced += 1;
+                }
+                // sled removed it already: nothing of it is needed.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if !created.is_empty() {
+            // The files' names, so that a recovered log finds its blobs.
+            self.directory.sync_all()?;
+        }
+        Ok(Synced::Blobs(synced))
+    }
+}
+
+#[cfg(target_os = "linux")]
+struct Watch {
+    inotify: rustix::fd::OwnedFd,
+    buffer: Vec<std::mem::MaybeUninit<u8>>,
+}
+
+#[cfg(target_os = "linux")]
+impl Watch {
+    fn new(path: &Path) -> std::io::Result<Watch> {
+        use rustix::fs::inotify::{CreateFlags, WatchFlags, add_watch, init};
+        let inotify = init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        add_watch(&inotify, path, WatchFlags::CREATE | WatchFlags::MOVED_TO)?;
+        Ok(Watch { inotify, buffer: vec![std::mem::MaybeUninit::uninit(); 64 * 1024] })
+    }
+
+    /// The names created since the last call, or `None` if some were lost.
+    fn created(&mut self) -> std::io::Result<Option<Vec<std::ffi::OsString>>> {
+        use rustix::fs::inotify::{ReadFlags, Reader};
+        use std::os::unix::ffi::OsStrExt;
+        let mut reader = Reader::new(&self.inotify, &mut self.buffer);
+        let mut names = Vec::new();
+        loop {
+            match reader.next() {
+                Ok(event) => {
+                    if event.events().contains(ReadFlags::QUEUE_OVERFLOW) {
+                        // Drain the rest; the caller syncs everything.
+                        while reader.next().is_ok() {}
+                        return Ok(None);
+                    }
+                    if let Some(name) = event.file_name() {
+                        names.push(std::ffi::OsStr::from_bytes(name.to_bytes()).to_owned());
+                    }
+                }
+                Err(rustix::io::Errno::AGAIN) => return Ok(Some(names)),
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// Without inotify the creations are never known.
+#[cfg(not(target_os = "linux"))]
+struct Watch;
+
+#[cfg(not(target_os = "linux"))]
+impl Watch {
+    fn new(_path: &Path) -> std::io::Result<Watch> {
+        Ok(Watch)
+    }
+
+    fn created(&mut self) -> std::io::Result<Option<Vec<std::ffi::OsString>>> {
+        Ok(None)
     }
 }
 
@@ -62,4 +181,38 @@ fn sync_file_system(anchor: &File) -> std::io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 fn sync_file_system(anchor: &File) -> std::io::Result<()> {
     anchor.sync_all()
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ledger-disk-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_sync_names_each_blob_file_sled_created_and_only_those() {
+        let dir = temp_dir("blobs");
+        let db = sled::Config::new().path(&dir).flush_every_ms(None).open().unwrap();
+        let disk = Disk::open(db.clone(), &dir).unwrap();
+
+        db.insert(b"small", vec![1_u8; 100]).unwrap();
+        disk.flush_sled().unwrap();
+        assert_eq!(disk.sync().unwrap(), Synced::Blobs(0), "a small value makes no blob");
+
+        // Over a quarter of sled's default 512 KiB segment: a blob of its own.
+        db.insert(b"big", vec![2_u8; 300 * 1024]).unwrap();
+        disk.flush_sled().unwrap();
+        let created = std::fs::read_dir(dir.join("blobs")).unwrap().count();
+        assert!(created >= 1, "sled wrote the big value to a blob file");
+        assert_eq!(disk.sync().unwrap(), Synced::Blobs(created), "every new blob file is synced");
+        assert_eq!(disk.sync().unwrap(), Synced::Blobs(0), "and only once");
+
+        drop(disk);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -16,7 +16,7 @@
 //!    next group is decided while this one is being flushed.
 //! 5. The flusher takes every group handed over since its last pass and calls
 //!    sled's flush; it hands them to the syncer, which takes every group flushed
-//!    since its last pass and calls `syncfs` (see `disk`: sled's flush alone does
+//!    since its last pass and syncs what sled wrote (see `disk`: sled's flush alone does
 //!    not survive a power loss). **A write is durable when that sync returns
 //!    `Ok`.** Only then does the syncer advance the durable watermark and send the
 //!    replies. Each stage serves, in one call, every group that arrived while its
@@ -144,7 +144,7 @@ pub fn start(
     let (sync_tx, sync_rx) = mpsc::channel();
     let syncer_shared = shared.clone();
     let syncer = std::thread::Builder::new().name("ledger-syncer".into()).spawn(move || {
-        stage(&syncer_shared, &sync_rx, || syncer_shared.disk.sync(), None);
+        stage(&syncer_shared, &sync_rx, || syncer_shared.disk.sync().map(|_| ()), None);
     })?;
     let flusher_shared = shared.clone();
     let flusher = std::thread::Builder::new().name("ledger-flusher".into()).spawn(move || {
@@ -341,7 +341,7 @@ impl Writer {
 /// One stage of making groups durable: takes every group handed over since its
 /// last pass, does `work` once for all of them, and hands them on to `next` (or,
 /// at the last stage, advances the durable watermark and replies). The flusher
-/// (sled's flush) and the syncer (`syncfs`) are two such stages, so that the
+/// (sled's flush) and the syncer (`Disk::sync`) are two such stages, so that the
 /// sled flush of one batch of groups overlaps the sync of the batch before it;
 /// the sync after a flush always covers it, because it starts after it ended.
 fn stage(
