@@ -5,7 +5,7 @@
 mod support;
 
 use ledger_grpc::pb;
-use support::{Clients, Patience, Server, assert_invalid_field, refused, seconds_from_now};
+use support::{Clients, Patience, Server, assert_invalid_field, get_member, refused, seconds_from_now, started};
 use tonic::Code;
 
 const PROGRAM: &str = "cafe";
@@ -30,21 +30,9 @@ fn spend(member: &str, points: i64) -> pb::UsePointsRequest {
     }
 }
 
-fn get(program: &str, member: &str) -> pb::GetMemberRequest {
-    pb::GetMemberRequest { program_id: program.into(), member_id: member.into() }
-}
-
-/// A server with the program `cafe` and an admin client.
-async fn started(name: &str) -> (Server, Clients) {
-    let server = Server::start(name);
-    let mut client = server.admin().await;
-    client.create_program(PROGRAM).await;
-    (server, client)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_takes_1_to_1_000_000_points_and_a_remark_of_at_most_1024_bytes() {
-    let (_server, mut client) = started("points-add-bounds").await;
+    let (_server, mut client) = started("points-add-bounds", &[PROGRAM]).await;
     let rejected = [
         ("points", add("alice", 0)),
         ("points", add("alice", -5)),
@@ -62,7 +50,7 @@ async fn add_takes_1_to_1_000_000_points_and_a_remark_of_at_most_1024_bytes() {
         let status = refused(client.points.add_points(request).await, Code::InvalidArgument);
         assert_invalid_field(&status, field);
     }
-    refused(client.members.get_member(get(PROGRAM, "alice")).await, Code::NotFound);
+    refused(client.members.get_member(get_member(PROGRAM, "alice")).await, Code::NotFound);
 
     let accepted = [
         add("alice", 1),
@@ -83,7 +71,7 @@ async fn add_takes_1_to_1_000_000_points_and_a_remark_of_at_most_1024_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_formula_earns_the_floor_of_cost_times_multiplier_in_exact_decimals() {
-    let (_server, mut client) = started("points-formula").await;
+    let (_server, mut client) = started("points-formula", &[PROGRAM]).await;
     let formulas =
         [("half-again", "One and a half", "1.5"), ("per-cent", "A point a cent", "100"), ("tenth", "A tenth", "0.1")];
     for (formula_id, name, multiplier) in formulas {
@@ -143,7 +131,7 @@ async fn a_formula_earns_the_floor_of_cost_times_multiplier_in_exact_decimals() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_use_may_not_take_the_balance_below_zero() {
-    let (_server, mut client) = started("points-use").await;
+    let (_server, mut client) = started("points-use", &[PROGRAM]).await;
     client.add(PROGRAM, "alice", 100).await;
     let receipt = client.points.use_points(spend("alice", 30)).await.expect("use").into_inner();
     assert_eq!((receipt.points, receipt.balance), (30, 70));
@@ -170,7 +158,7 @@ async fn a_use_may_not_take_the_balance_below_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_use_naming_a_reward_takes_its_cost_unless_the_reward_expired() {
-    let (_server, mut client) = started("points-rewards").await;
+    let (_server, mut client) = started("points-rewards", &[PROGRAM]).await;
     let reward = |reward_id: &str, points: i64, expires_at: Option<prost_types::Timestamp>| pb::DefineRewardRequest {
         program_id: PROGRAM.into(),
         reward_id: reward_id.into(),
@@ -228,7 +216,7 @@ async fn a_use_naming_a_reward_takes_its_cost_unless_the_reward_expired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uses_spend_the_soonest_expiring_lots_first_and_reads_never_count_an_expired_lot() {
-    let (_server, mut client) = started("points-expiry").await;
+    let (_server, mut client) = started("points-expiry", &[PROGRAM]).await;
     let (sooner, later) = (seconds_from_now(1_800), seconds_from_now(3_600));
     let lot =
         |points: i64, expires_at: Option<&prost_types::Timestamp>| pb::Lot { points, expires_at: expires_at.cloned() };
@@ -266,7 +254,7 @@ async fn uses_spend_the_soonest_expiring_lots_first_and_reads_never_count_an_exp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_reference_answers_the_original_result_and_changes_nothing() {
-    let (_server, mut client) = started("points-references").await;
+    let (_server, mut client) = started("points-references", &[PROGRAM]).await;
     client.create_program("bakery").await;
     let referenced =
         |reference: &str, points: i64| pb::AddPointsRequest { reference: reference.into(), ..add("alice", points) };
@@ -298,7 +286,7 @@ async fn a_repeated_reference_answers_the_original_result_and_changes_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_duplicate_replaces_the_earlier_transaction_unless_the_balance_would_go_below_zero() {
-    let (_server, mut client) = started("points-replace").await;
+    let (_server, mut client) = started("points-replace", &[PROGRAM]).await;
     let add_ref = |member: &str, reference: &str, points: i64, replace: bool| pb::AddPointsRequest {
         reference: reference.into(),
         replace_duplicate: replace,
@@ -414,7 +402,7 @@ async fn check_bulk(client: &mut Clients, program: &str, case: BulkCase) {
         assert_eq!(span, u64::from(result.applied_count), "{program}: applied items have consecutive ids");
     }
     for (member, points) in case.after {
-        let found = client.members.get_member(get(program, member)).await;
+        let found = client.members.get_member(get_member(program, member)).await;
         let found = match found {
             Ok(member) => Some(member.into_inner().points),
             Err(status) if status.code() == Code::NotFound => None,
@@ -554,7 +542,7 @@ async fn bulk_use_applies_items_in_order_each_against_what_the_ones_before_it_le
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_takes_1_to_1000_items_and_rejects_none_or_more_whole() {
-    let (_server, mut client) = started("points-bulk-limits").await;
+    let (_server, mut client) = started("points-bulk-limits", &[PROGRAM]).await;
     client.add(PROGRAM, "alice", 5_000).await;
     let adds = |count: usize| (0..count).map(|index| add_item(&format!("m{index:04}"), 1)).collect::<Vec<_>>();
     let uses = |count: usize| (0..count).map(|_| use_item("alice", 1)).collect::<Vec<_>>();
@@ -585,7 +573,7 @@ async fn a_bulk_takes_1_to_1000_items_and_rejects_none_or_more_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_must_exist_and_be_created_once_with_an_id_of_at_most_128_bytes() {
-    let (_server, mut client) = started("points-programs").await;
+    let (_server, mut client) = started("points-programs", &[PROGRAM]).await;
     let create =
         |program_id: &str, name: &str| pb::CreateProgramRequest { program_id: program_id.into(), name: name.into() };
     let status = refused(client.admin.create_program(create(PROGRAM, "Again")).await, Code::AlreadyExists);
@@ -649,7 +637,7 @@ async fn a_program_must_exist_and_be_created_once_with_an_id_of_at_most_128_byte
             .map(|_| ()),
         points.list_formulas(pb::ListFormulasRequest { program_id: nowhere.clone() }).await.map(|_| ()),
         points.list_rewards(pb::ListRewardsRequest { program_id: nowhere.clone() }).await.map(|_| ()),
-        client.members.get_member(get(&nowhere, "alice")).await.map(|_| ()),
+        client.members.get_member(get_member(&nowhere, "alice")).await.map(|_| ()),
         client
             .members
             .list_members(pb::ListMembersRequest { program_id: nowhere.clone(), ..Default::default() })
@@ -667,7 +655,7 @@ async fn a_program_must_exist_and_be_created_once_with_an_id_of_at_most_128_byte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_members_pages_by_token_or_by_offset() {
-    let (_server, mut client) = started("points-members").await;
+    let (_server, mut client) = started("points-members", &[PROGRAM]).await;
     let ids: Vec<String> = (0..120).map(|index| format!("m{index:03}")).collect();
     let items = ids.iter().zip(1..).map(|(id, points)| add_item(id, points)).collect();
     let request = pb::BulkAddPointsRequest { program_id: PROGRAM.into(), items, atomic: true };
@@ -726,6 +714,6 @@ async fn list_members_pages_by_token_or_by_offset() {
         "page_token",
     );
 
-    let status = refused(client.members.get_member(get(PROGRAM, "stranger")).await, Code::NotFound);
+    let status = refused(client.members.get_member(get_member(PROGRAM, "stranger")).await, Code::NotFound);
     assert!(status.message().contains("stranger"), "{status:?}");
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use ledger_grpc::pb;
-use support::{Clients, Server, assert_invalid_field, refused};
+use support::{Clients, Server, assert_invalid_field, refused, started};
 use tonic::Code;
 
 const PROGRAM: &str = "cafe";
@@ -88,17 +88,9 @@ fn spend(member: &str, points: i64) -> pb::UsePointsRequest {
     }
 }
 
-/// A server with the program `cafe` and an admin client.
-async fn started(name: &str) -> (Server, Clients) {
-    let server = Server::start(name);
-    let mut client = server.admin().await;
-    client.create_program(PROGRAM).await;
-    (server, client)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cards_take_the_next_level_with_strictly_rising_lowest_amounts_and_at_most_five() {
-    let (_server, mut client) = started("tiers-create").await;
+    let (_server, mut client) = started("tiers-create", &[PROGRAM]).await;
     assert_eq!(cards(&mut client).await, []);
     let rejected = [
         ("name", card(" ", 0)),
@@ -179,7 +171,7 @@ async fn cards_take_the_next_level_with_strictly_rising_lowest_amounts_and_at_mo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_stays_between_its_neighbours_and_a_delete_moves_the_cards_above_down() {
-    let (_server, mut client) = started("tiers-update-delete").await;
+    let (_server, mut client) = started("tiers-update-delete", &[PROGRAM]).await;
     let bronze = create(&mut client, "Bronze", 0).await;
     let silver = create(&mut client, "Silver", 100).await;
     let gold = create(&mut client, "Gold", 500).await;
@@ -277,7 +269,7 @@ async fn an_update_stays_between_its_neighbours_and_a_delete_moves_the_cards_abo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_members_level_follows_its_qualifying_amount_and_every_card_change() {
-    let (_server, mut client) = started("tiers-levels").await;
+    let (_server, mut client) = started("tiers-levels", &[PROGRAM]).await;
     let members = ["alice", "bob", "carol", "dave"];
     for (member, points) in [("alice", 500), ("bob", 50), ("carol", 1_500), ("dave", 99)] {
         client.add(PROGRAM, member, points).await;
@@ -328,7 +320,7 @@ async fn a_members_level_follows_its_qualifying_amount_and_every_card_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_member_levels_pins_until_unpinned_and_a_batch_naming_a_missing_level_changes_nothing() {
-    let (_server, mut client) = started("tiers-pins").await;
+    let (_server, mut client) = started("tiers-pins", &[PROGRAM]).await;
     create(&mut client, "Bronze", 0).await;
     let silver = create(&mut client, "Silver", 100).await;
     create(&mut client, "Gold", 1_000).await;
@@ -399,7 +391,7 @@ async fn set_member_levels_pins_until_unpinned_and_a_batch_naming_a_missing_leve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_member_levels_takes_at_most_1000_members_and_says_so() {
-    let (_server, mut client) = started("tiers-levels-limit").await;
+    let (_server, mut client) = started("tiers-levels-limit", &[PROGRAM]).await;
     create(&mut client, "Bronze", 0).await;
     let crowd: Vec<(String, u32)> = (0..1_001).map(|index| (format!("m{index:04}"), 1)).collect();
     let crowd: Vec<(&str, u32)> = crowd.iter().map(|(member, level)| (member.as_str(), *level)).collect();
@@ -413,7 +405,7 @@ async fn set_member_levels_takes_at_most_1000_members_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_lists_cards_but_changes_none_and_a_token_of_another_program_is_denied() {
-    let (server, mut admin) = started("tiers-roles").await;
+    let (server, mut admin) = started("tiers-roles", &[PROGRAM]).await;
     admin.create_program(OTHER).await;
     create(&mut admin, "Bronze", 0).await;
     let silver = create(&mut admin, "Silver", 100).await;
@@ -454,7 +446,7 @@ async fn a_viewer_lists_cards_but_changes_none_and_a_token_of_another_program_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credits_coupons_cards_and_pinned_levels_survive_a_restart() {
-    let (server, mut client) = started("tiers-restart").await;
+    let (server, mut client) = started("tiers-restart", &[PROGRAM]).await;
     let credit = pb::DefineCreditRequest {
         program_id: PROGRAM.into(),
         credit_id: "gift-card".into(),
@@ -552,7 +544,7 @@ async fn credits_coupons_cards_and_pinned_levels_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_never_make_more_than_five_cards_or_two_of_a_name() {
-    let (_server, client) = started("tiers-concurrent").await;
+    let (_server, client) = started("tiers-concurrent", &[PROGRAM]).await;
     let mut creates = Vec::new();
     for index in 0..10 {
         let mut tiers = client.tiers.clone();

@@ -6,7 +6,7 @@
 mod support;
 
 use ledger_grpc::pb;
-use support::{Clients, Server, refused, violations};
+use support::{Clients, refused, started, violations};
 use tonic::Code;
 
 /// 2021-02-17T02:06:55Z, the seed's time.
@@ -59,15 +59,6 @@ async fn list(client: &mut Clients, request: pb::ListVoucherStatementsRequest) -
 
 fn identifiers(page: &pb::ListVoucherStatementsResponse) -> Vec<String> {
     page.statements.iter().map(|statement| statement.voucher_identifier.clone()).collect()
-}
-
-async fn started(name: &str, programs: &[&str]) -> (Server, Clients) {
-    let server = Server::start(name);
-    let mut client = server.admin().await;
-    for program in programs {
-        client.create_program(program).await;
-    }
-    (server, client)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 mod support;
 
 use ledger_grpc::pb;
-use support::{Clients, Server, assert_invalid_field, refused, seconds_from_now};
+use support::{assert_invalid_field, get_member, refused, seconds_from_now, started};
 use tonic::Code;
 
 const PROGRAM: &str = "cafe";
@@ -78,28 +78,16 @@ fn credit(credit_id: &str, name: &str, unit: &str, amount: &str) -> pb::MemberCr
     pb::MemberCredit { credit_id: credit_id.into(), name: name.into(), unit: unit.into(), amount: amount.into() }
 }
 
-fn get(program: &str, member: &str) -> pb::GetMemberRequest {
-    pb::GetMemberRequest { program_id: program.into(), member_id: member.into() }
-}
-
 fn list_coupons(program: &str, member: &str) -> pb::ListMemberCouponsRequest {
     pb::ListMemberCouponsRequest { program_id: program.into(), member_id: member.into() }
 }
 
-/// A server with the program `cafe` and an admin client.
-async fn started(name: &str) -> (Server, Clients) {
-    let server = Server::start(name);
-    let mut client = server.admin().await;
-    client.create_program(PROGRAM).await;
-    (server, client)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credits_are_exact_decimals_of_at_most_four_places_of_a_defined_credit_type() {
-    let (_server, mut client) = started("wallets-credits-amounts").await;
+    let (_server, mut client) = started("wallets-credits-amounts", &[PROGRAM]).await;
     let status = refused(client.credits.add_credits(top_up("alice", "gift-card", "10")).await, Code::NotFound);
     assert!(status.message().contains("gift-card"), "{status:?}");
-    refused(client.members.get_member(get(PROGRAM, "alice")).await, Code::NotFound);
+    refused(client.members.get_member(get_member(PROGRAM, "alice")).await, Code::NotFound);
 
     let rejected = [
         ("credit_id", define("", "Gift card", "TWD")),
@@ -141,7 +129,7 @@ async fn credits_are_exact_decimals_of_at_most_four_places_of_a_defined_credit_t
     for (field, request) in rejected {
         assert_invalid_field(&refused(client.credits.add_credits(request).await, Code::InvalidArgument), field);
     }
-    refused(client.members.get_member(get(PROGRAM, "alice")).await, Code::NotFound);
+    refused(client.members.get_member(get_member(PROGRAM, "alice")).await, Code::NotFound);
 
     // (amount sent, amount answered, balance): exact, normalized without trailing zeros.
     let adds = [
@@ -186,7 +174,7 @@ async fn credits_are_exact_decimals_of_at_most_four_places_of_a_defined_credit_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credits_use_may_not_take_the_wallet_below_zero() {
-    let (_server, mut client) = started("wallets-credits-use").await;
+    let (_server, mut client) = started("wallets-credits-use", &[PROGRAM]).await;
     for (credit_id, name, unit) in [("gift-card", "Gift card", "TWD"), ("stamps", "Stamps", "stamp")] {
         client.credits.define_credit(define(credit_id, name, unit)).await.expect("define");
     }
@@ -220,7 +208,7 @@ async fn a_credits_use_may_not_take_the_wallet_below_zero() {
         assert_invalid_field(&refused(client.credits.use_credits(request).await, Code::InvalidArgument), field);
     }
     assert_eq!(client.member(PROGRAM, "alice").await, before, "a refused use changes nothing");
-    refused(client.members.get_member(get(PROGRAM, "carol")).await, Code::NotFound);
+    refused(client.members.get_member(get_member(PROGRAM, "carol")).await, Code::NotFound);
 
     // The refused use did not take its reference: the same reference works once funds suffice.
     let referenced = pb::UseCreditsRequest { reference: "pay-9".into(), ..pay("alice", "gift-card", "7.5") };
@@ -232,7 +220,7 @@ async fn a_credits_use_may_not_take_the_wallet_below_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_reference_answers_the_original_and_a_reference_of_another_kind_is_refused() {
-    let (_server, mut client) = started("wallets-references").await;
+    let (_server, mut client) = started("wallets-references", &[PROGRAM]).await;
     client.create_program(OTHER).await;
     client.credits.define_credit(define("gift-card", "Gift card", "TWD")).await.expect("define");
     let referenced_add = |reference: &str, amount: &str| pb::AddCreditsRequest {
@@ -341,7 +329,7 @@ async fn a_repeated_reference_answers_the_original_and_a_reference_of_another_ki
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coupons_are_granted_1_to_10_000_at_a_time_and_used_one_at_a_time() {
-    let (_server, mut client) = started("wallets-coupons").await;
+    let (_server, mut client) = started("wallets-coupons", &[PROGRAM]).await;
     let rejected = [
         ("count", grant("alice", "coffee", 0)),
         ("count", grant("alice", "coffee", 10_001)),
@@ -355,7 +343,7 @@ async fn coupons_are_granted_1_to_10_000_at_a_time_and_used_one_at_a_time() {
     for (field, request) in rejected {
         assert_invalid_field(&refused(client.coupons.grant_coupons(request).await, Code::InvalidArgument), field);
     }
-    refused(client.members.get_member(get(PROGRAM, "alice")).await, Code::NotFound);
+    refused(client.members.get_member(get_member(PROGRAM, "alice")).await, Code::NotFound);
 
     let first = client.coupons.grant_coupons(grant("alice", "coffee", 3)).await.expect("grant").into_inner();
     assert_eq!(first.count, 3);
@@ -395,7 +383,7 @@ async fn coupons_are_granted_1_to_10_000_at_a_time_and_used_one_at_a_time() {
         "coupon_id",
     );
     assert_eq!(client.member(PROGRAM, "alice").await, before, "a refused use changes nothing");
-    refused(client.members.get_member(get(PROGRAM, "carol")).await, Code::NotFound);
+    refused(client.members.get_member(get_member(PROGRAM, "carol")).await, Code::NotFound);
 
     let listed = client.coupons.list_member_coupons(list_coupons(PROGRAM, "alice")).await.expect("list").into_inner();
     let held: Vec<_> = listed.coupons.iter().filter(|coupon| coupon.count > 0).cloned().collect();
@@ -430,7 +418,7 @@ async fn coupons_are_granted_1_to_10_000_at_a_time_and_used_one_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_reads_wallets_and_a_token_of_another_program_is_denied() {
-    let (server, mut admin) = started("wallets-roles").await;
+    let (server, mut admin) = started("wallets-roles", &[PROGRAM]).await;
     admin.create_program(OTHER).await;
     admin.credits.define_credit(define("gift-card", "Gift card", "TWD")).await.expect("define");
     admin.credits.add_credits(top_up("alice", "gift-card", "10")).await.expect("add");
@@ -456,7 +444,7 @@ async fn a_viewer_reads_wallets_and_a_token_of_another_program_is_denied() {
     let status =
         refused(stranger.coupons.list_member_coupons(list_coupons(PROGRAM, "alice")).await, Code::PermissionDenied);
     assert!(status.message().contains(PROGRAM), "{status:?}");
-    refused(stranger.members.get_member(get(PROGRAM, "alice")).await, Code::PermissionDenied);
+    refused(stranger.members.get_member(get_member(PROGRAM, "alice")).await, Code::PermissionDenied);
     assert_eq!(admin.member(PROGRAM, "alice").await, before, "refused calls change nothing");
 
     let listed = viewer.coupons.list_member_coupons(list_coupons(PROGRAM, "alice")).await.expect("a viewer lists");
@@ -474,12 +462,12 @@ async fn a_viewer_reads_wallets_and_a_token_of_another_program_is_denied() {
     let alice = admin.member(PROGRAM, "alice").await;
     assert_eq!(alice.credits, [credit("gift-card", "Gift card", "TWD", "11.5")]);
     assert_eq!(alice.coupons, [coupon("coffee", 1)]);
-    refused(admin.members.get_member(get(OTHER, "bob")).await, Code::NotFound);
+    refused(admin.members.get_member(get_member(OTHER, "bob")).await, Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activities_show_credits_and_coupons_as_signed_changes_with_the_balance_after() {
-    let (_server, mut client) = started("wallets-activities").await;
+    let (_server, mut client) = started("wallets-activities", &[PROGRAM]).await;
     client.credits.define_credit(define("gift-card", "Gift card", "TWD")).await.expect("define");
     let topped = pb::AddCreditsRequest { reference: "top-up".into(), ..top_up("alice", "gift-card", "10") };
     let topped = client.credits.add_credits(topped).await.expect("add").into_inner();
@@ -560,7 +548,7 @@ async fn activities_show_credits_and_coupons_as_signed_changes_with_the_balance_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_uses_never_overdraw_and_a_concurrent_reference_applies_once() {
-    let (_server, mut client) = started("wallets-concurrent").await;
+    let (_server, mut client) = started("wallets-concurrent", &[PROGRAM]).await;
     client.credits.define_credit(define("gift-card", "Gift card", "TWD")).await.expect("define");
     client.credits.add_credits(top_up("alice", "gift-card", "5")).await.expect("add");
     client.coupons.grant_coupons(grant("alice", "coffee", 3)).await.expect("grant");

@@ -109,6 +109,20 @@ impl Drop for Server {
     }
 }
 
+/// A server with `programs` created and an admin client.
+pub async fn started(name: &str, programs: &[&str]) -> (Server, Clients) {
+    let server = Server::start(name);
+    let mut client = server.admin().await;
+    for program in programs {
+        client.create_program(program).await;
+    }
+    (server, client)
+}
+
+pub fn get_member(program: &str, member: &str) -> pb::GetMemberRequest {
+    pb::GetMemberRequest { program_id: program.into(), member_id: member.into() }
+}
+
 pub fn signal(pid: i32, name: &str) {
     let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().expect("run kill");
     assert!(status.success(), "kill -{name} {pid} failed");
