@@ -116,9 +116,14 @@ impl Blobs {
     }
 }
 
+/// `None` where inotify could not be had (the per-user limit of 128 instances
+/// by default, a sandbox): every sync is then a `syncfs`.
 #[cfg(target_os = "linux")]
-struct Watch {
-    inotify: rustix::fd::OwnedFd,
+struct Watch(Option<Inotify>);
+
+#[cfg(target_os = "linux")]
+struct Inotify {
+    fd: rustix::fd::OwnedFd,
     buffer: Vec<std::mem::MaybeUninit<u8>>,
 }
 
@@ -126,16 +131,23 @@ struct Watch {
 impl Watch {
     fn new(path: &Path) -> std::io::Result<Watch> {
         use rustix::fs::inotify::{CreateFlags, WatchFlags, add_watch, init};
-        let inotify = init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        add_watch(&inotify, path, WatchFlags::CREATE | WatchFlags::MOVED_TO)?;
-        Ok(Watch { inotify, buffer: vec![std::mem::MaybeUninit::uninit(); 64 * 1024] })
+        let watched = init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+            .and_then(|fd| add_watch(&fd, path, WatchFlags::CREATE | WatchFlags::MOVED_TO).map(|_| fd));
+        match watched {
+            Ok(fd) => Ok(Watch(Some(Inotify { fd, buffer: vec![std::mem::MaybeUninit::uninit(); 64 * 1024] }))),
+            Err(error) => {
+                tracing::warn!(%error, "no inotify watch on sled's blobs: every commit syncs the whole file system");
+                Ok(Watch(None))
+            }
+        }
     }
 
     /// The names created since the last call, or `None` if some were lost.
     fn created(&mut self) -> std::io::Result<Option<Vec<std::ffi::OsString>>> {
         use rustix::fs::inotify::{ReadFlags, Reader};
         use std::os::unix::ffi::OsStrExt;
-        let mut reader = Reader::new(&self.inotify, &mut self.buffer);
+        let Some(inotify) = &mut self.0 else { return Ok(None) };
+        let mut reader = Reader::new(&inotify.fd, &mut inotify.buffer);
         let mut names = Vec::new();
         loop {
             match reader.next() {
@@ -212,6 +224,19 @@ mod tests {
         assert_eq!(disk.sync().unwrap(), Synced::Blobs(0), "and only once");
 
         drop(disk);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn without_a_watch_every_sync_covers_the_whole_file_system() {
+        let dir = temp_dir("unwatched");
+        let db = sled::Config::new().path(&dir).flush_every_ms(None).open().unwrap();
+        let path = dir.join("blobs");
+        let directory = File::open(&path).unwrap();
+        let blobs = Blobs { path, directory, watch: Mutex::new(Watch(None)) };
+        let main = File::open(dir.join("db")).unwrap();
+        assert_eq!(blobs.sync(&main).unwrap(), Synced::FileSystem);
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
     }
