@@ -69,8 +69,7 @@ impl<'s> Overlay<'s> {
             members.insert(event.member.clone(), copy.unwrap_or_else(|| Member::new(stamp.recorded_at)));
         }
         let member = members.get_mut(&event.member).expect("copied above");
-        member.apply(stamp, &event.body, &mut Vec::new());
-        let balance_after = member.balance_after(&event.body, stamp.recorded_at);
+        let balance_after = member.fold(stamp, &event.body, &mut Vec::new());
         let reference = event.body.reference();
         if !reference.is_empty() {
             let mut one = BTreeMap::new();

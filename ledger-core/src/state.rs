@@ -186,8 +186,16 @@ impl Member {
         }
     }
 
-    /// Folds one points event into the member. Never fails: `decide` checked it.
-    pub fn apply(&mut self, stamp: Stamp, body: &EventBody, changes: &mut Vec<LotChange>) {
+    /// Folds one event into the member and returns the balance of what it moved
+    /// right after it (`balance_after`). The one fold of a member: the state, a
+    /// command's overlay and every replay call it, so live, recovered and replayed
+    /// history cannot differ. Never fails: `decide` checked it.
+    pub fn fold(&mut self, stamp: Stamp, body: &EventBody, changes: &mut Vec<LotChange>) -> u64 {
+        self.apply(stamp, body, changes);
+        self.balance_after(body, stamp.recorded_at)
+    }
+
+    fn apply(&mut self, stamp: Stamp, body: &EventBody, changes: &mut Vec<LotChange>) {
         self.last_activity_at = stamp.recorded_at;
         match body {
             EventBody::PointsAdded(added) => {
@@ -270,7 +278,7 @@ impl Member {
     /// The balance of what `body` moved, right after it: live points, the credit
     /// type's units, the coupon's count, the voucher's version or the pinned level.
     /// The activity index records it beside the transaction.
-    pub fn balance_after(&self, body: &EventBody, at: Timestamp) -> u64 {
+    fn balance_after(&self, body: &EventBody, at: Timestamp) -> u64 {
         match body {
             EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => {
                 self.credits.get(&change.credit_id).copied().unwrap_or(0)
@@ -434,7 +442,7 @@ impl State {
     /// replay of the log meets only events that were once decided.
     ///
     /// Returns, for a member event, the balance of what it moved right after it
-    /// (`Member::balance_after`: what the activity index records); `None` for
+    /// (`Member::fold`: what the activity index records); `None` for
     /// program events.
     pub fn apply(&mut self, stamp: Stamp, event: &Event) -> Option<u64> {
         if let EventBody::ProgramCreated { name } = &event.body {
@@ -454,8 +462,7 @@ impl State {
             program.members.insert(event.member.clone(), Member::new(stamp.recorded_at));
         }
         let member = program.members.get_mut(&event.member).expect("inserted above");
-        member.apply(stamp, &event.body, &mut changes);
-        let balance_after = member.balance_after(&event.body, stamp.recorded_at);
+        let balance_after = member.fold(stamp, &event.body, &mut changes);
         apply_to_references(&mut program.references, &mut program.lot_references, stamp, event, balance_after);
         for change in changes {
             let (lot, expires_at, created) = match change {

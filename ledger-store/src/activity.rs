@@ -18,6 +18,9 @@ const ACTIVITY_TAG: u8 = b'a';
 /// (transaction id, balance after it).
 pub type Entry = (u64, u64);
 
+/// A whole index, oldest entry first, by (program, member); member `""` is the program.
+pub type Entries = BTreeMap<(String, String), Vec<Entry>>;
+
 /// Index entries by program, then member; member `""` is the program as a whole.
 #[derive(Debug, Default)]
 pub struct Generation {
@@ -48,6 +51,17 @@ impl Generation {
         self.entries.get(program)?.get(member)
     }
 
+    /// Every entry of this generation, by (program, member).
+    pub fn entries(&self) -> Entries {
+        let mut all = Entries::new();
+        for (program, members) in &self.entries {
+            for (member, entries) in members {
+                all.insert((program.clone(), member.clone()), entries.clone());
+            }
+        }
+        all
+    }
+
     /// The checkpoint rows of this generation.
     pub fn rows(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         self.entries.iter().flat_map(|(program, members)| {
@@ -69,6 +83,53 @@ fn prefix(program: &str, member: &str) -> Vec<u8> {
         key.extend_from_slice(part.as_bytes());
     }
     key
+}
+
+/// The (program, member) of an activity row's key.
+fn parse_prefix(key: &[u8]) -> Option<(String, String)> {
+    let mut rest = key.strip_prefix(&[ACTIVITY_TAG])?;
+    let mut parts = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let (length, after) = rest.split_first_chunk::<2>()?;
+        let length = usize::from(u16::from_be_bytes(*length));
+        let part = after.get(..length)?;
+        parts.push(String::from_utf8(part.to_vec()).ok()?);
+        rest = &after[length..];
+    }
+    let member = parts.pop()?;
+    Some((parts.pop()?, member))
+}
+
+/// The first difference between two whole indexes, `live` and `replayed`, named
+/// by program, member and transaction id; `None` when they are equal.
+pub fn first_difference(live: &Entries, replayed: &Entries) -> Option<String> {
+    let keys: std::collections::BTreeSet<&(String, String)> = live.keys().chain(replayed.keys()).collect();
+    for key in keys {
+        let (program, member) = key;
+        let who = if member.is_empty() { format!("program {program:?}") } else { format!("member {program}/{member}") };
+        let empty = Vec::new();
+        let (mine, theirs) = (live.get(key).unwrap_or(&empty), replayed.get(key).unwrap_or(&empty));
+        for index in 0..mine.len().max(theirs.len()) {
+            match (mine.get(index), theirs.get(index)) {
+                (Some(a), Some(b)) if a == b => continue,
+                (Some(a), Some(b)) => {
+                    return Some(format!(
+                        "activities of {who}: live has transaction {} with balance after {}, the replay \
+                         transaction {} with balance after {}",
+                        a.0, a.1, b.0, b.1
+                    ));
+                }
+                (Some(a), None) => {
+                    return Some(format!("activities of {who}: live has transaction {}, the replay does not", a.0));
+                }
+                (None, Some(b)) => {
+                    return Some(format!("activities of {who}: the replay has transaction {}, live does not", b.0));
+                }
+                (None, None) => unreachable!("index below the longer length"),
+            }
+        }
+    }
+    None
 }
 
 fn row_key(program: &str, member: &str, first: u64) -> Vec<u8> {
@@ -163,6 +224,41 @@ impl ActivityIndex {
             take(&mut entries.into_iter().rev(), &mut found);
         }
         Ok(found)
+    }
+
+    /// The whole index, on disk and in memory: what an audit compares with a
+    /// replay's. A generation a checkpoint is writing may be both in memory and
+    /// on disk; each transaction is listed once.
+    pub fn entries(&self) -> Result<Entries, StoreError> {
+        let mut all = Entries::new();
+        for row in self.tree.scan_prefix([ACTIVITY_TAG]) {
+            let (key, value) = row?;
+            let (program, member) = parse_prefix(&key).ok_or_else(|| StoreError::CorruptProjection {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "an activity key that does not parse".to_owned(),
+            })?;
+            let (entries, _): (Vec<Entry>, usize) =
+                bincode::serde::decode_from_slice(&value, bincode::config::standard()).map_err(|error| {
+                    StoreError::CorruptProjection {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        reason: error.to_string(),
+                    }
+                })?;
+            all.entry((program, member)).or_default().extend(entries);
+        }
+        let memory = self.memory.read().expect("activity lock");
+        let generations =
+            memory.sealed.iter().map(|(_, generation)| &**generation).chain(std::iter::once(&memory.current));
+        for generation in generations {
+            for (who, entries) in generation.entries() {
+                all.entry(who).or_default().extend(entries);
+            }
+        }
+        for entries in all.values_mut() {
+            entries.sort_unstable();
+            entries.dedup();
+        }
+        Ok(all)
     }
 
     /// The balance right after transaction `sequence` of `member`, if indexed.

@@ -2,8 +2,10 @@
 //! with the projections the server would serve. Offline tools open the directory
 //! themselves, so the server must be stopped (sled locks its directory).
 
+use crate::activity::{self, ActivityIndex, Generation};
 use crate::envelope;
 use crate::error::StoreError;
+use crate::fold::NoActivities;
 use crate::log::Log;
 use crate::projections::Projections;
 use crate::replay::{self, Head, Until};
@@ -82,12 +84,22 @@ pub fn replay_dir(path: &Path, until: Until, mut progress: impl FnMut(u64)) -> R
     let db = open_offline(path)?;
     let log = Log::open(&db)?;
     let mut state = State::default();
-    let head = replay::replay_into(&log, &mut state, Head::GENESIS, until, &mut progress)?;
-    let difference = if until == Until::End {
-        let live = crate::ledger::recover(&log, &Projections::open(&db)?)?.state;
-        ledger_core::diff::first_difference(&live, &state)
-    } else {
-        None
-    };
+    if until != Until::End {
+        let head = replay::replay_into(&log, &mut state, &mut NoActivities, Head::GENESIS, until, &mut progress)?;
+        return Ok(ReplayReport {
+            events: head.sequence,
+            head_hash: envelope::hex(&head.hash),
+            state,
+            difference: None,
+        });
+    }
+    // Compared with what the server would serve, activities included.
+    let mut activities = Generation::default();
+    let head = replay::replay_into(&log, &mut state, &mut activities, Head::GENESIS, until, &mut progress)?;
+    let projections = Projections::open(&db)?;
+    let live = crate::ledger::recover(&log, &projections)?;
+    let live_activities = ActivityIndex::new(projections.tree().clone(), live.activity).entries()?;
+    let difference = ledger_core::diff::first_difference(&live.state, &state)
+        .or_else(|| activity::first_difference(&live_activities, &activities.entries()));
     Ok(ReplayReport { events: head.sequence, head_hash: envelope::hex(&head.hash), state, difference })
 }

@@ -2,10 +2,11 @@
 //! projections; the same operations the gRPC server offers, in-process.
 
 use crate::activities::{self, Activity, ActivityPage, ActivityQuery};
-use crate::activity::{ActivityIndex, Generation};
+use crate::activity::{self, ActivityIndex, Generation};
 use crate::disk::Disk;
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
+use crate::fold::fold;
 use crate::log::{Log, LoggedEvent};
 use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
@@ -406,8 +407,9 @@ impl Ledger {
         crate::audit::verify_log(&self.inner.shared.log, Until::Sequence(self.durable_sequence()), |_| {})
     }
 
-    /// Replays the whole log into a fresh state and compares it with the live
-    /// projections at the same sequence; `None` when they are equal. With
+    /// Replays the whole log into a fresh state and compares it, and the activity
+    /// index, with the live projections at the same sequence; `None` when they
+    /// are equal, else the first difference. With
     /// [`Ledger::verify`], what an auditor runs:
     ///
     /// ```
@@ -434,14 +436,19 @@ impl Ledger {
     /// # }
     /// ```
     pub fn compare_with_replay(&self) -> Result<Option<String>, StoreError> {
-        let (live, applied) = {
-            let state = self.inner.shared.state.read().expect("state lock");
-            (state.clone(), self.inner.shared.applied.load(Ordering::SeqCst))
+        let shared = &self.inner.shared;
+        let (live, live_activities, applied) = {
+            let state = shared.state.read().expect("state lock");
+            // The writer records activities under the state lock: both are at `applied`.
+            (state.clone(), shared.activity.entries()?, shared.applied.load(Ordering::SeqCst))
         };
-        self.inner.shared.durable.wait_until(applied, &self.inner.shared.failed);
+        shared.durable.wait_until(applied, &shared.failed);
         let mut replayed = State::default();
-        replay::replay_into(&self.inner.shared.log, &mut replayed, Head::GENESIS, Until::Sequence(applied), |_| {})?;
-        Ok(ledger_core::diff::first_difference(&live, &replayed))
+        let mut replayed_activities = Generation::default();
+        let until = Until::Sequence(applied);
+        replay::replay_into(&shared.log, &mut replayed, &mut replayed_activities, Head::GENESIS, until, |_| {})?;
+        Ok(ledger_core::diff::first_difference(&live, &replayed)
+            .or_else(|| activity::first_difference(&live_activities, &replayed_activities.entries())))
     }
 
     /// Stops the writer after the commands already queued, checkpoints the
@@ -516,14 +523,10 @@ pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered,
     let mut activity = Generation::default();
     let mut dirty = Dirty::default();
     let head = replay::walk(log, start, Until::End, |stamp, event| {
-        state.apply(stamp, &event);
         // The rows the tail changed are not in the checkpoint: the next one
         // must write them, or its cut would claim them.
-        dirty.note(&state, &event);
+        fold(&mut state, stamp, &event, Some(&mut dirty), &mut activity);
         replayed += 1;
-        if let Some(member) = state.member(&event.program, &event.member) {
-            activity.record(&event.program, &event.member, stamp.sequence, member.live_points(stamp.recorded_at));
-        }
     })?;
     Ok(Recovered { state, head, replayed, activity, dirty })
 }

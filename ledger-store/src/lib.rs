@@ -9,6 +9,7 @@ pub mod disk;
 pub mod durable;
 pub mod envelope;
 pub mod error;
+pub mod fold;
 pub mod ledger;
 pub mod log;
 pub mod projections;

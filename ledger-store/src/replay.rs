@@ -4,6 +4,7 @@
 
 use crate::envelope::{self, GENESIS_HASH, Hash};
 use crate::error::StoreError;
+use crate::fold::{Activities, fold};
 use crate::log::Log;
 use ledger_core::{Stamp, State, Timestamp};
 
@@ -79,16 +80,18 @@ pub fn walk(
     Ok(head)
 }
 
-/// Folds the log after `head` into `state`.
+/// Folds the log after `head` into `state` (and its activity entries into
+/// `activities`) through the one fold the writer and recovery use.
 pub fn replay_into(
     log: &Log,
     state: &mut State,
+    activities: &mut impl Activities,
     head: Head,
     until: Until,
     mut progress: impl FnMut(u64),
 ) -> Result<Head, StoreError> {
     walk(log, head, until, |stamp, event| {
-        state.apply(stamp, &event);
+        fold(state, stamp, &event, None, activities);
         progress(stamp.sequence);
     })
 }

@@ -35,6 +35,7 @@ use crate::disk::Disk;
 use crate::durable::Durable;
 use crate::envelope::{self, EnvelopeRef, Hash};
 use crate::error::LedgerError;
+use crate::fold::fold;
 use crate::log::{self, Log, RecordBuilder};
 use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
 use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
@@ -241,11 +242,7 @@ impl Writer {
                     Ok(decision) => {
                         for event in &decision.events {
                             let stamp = Stamp { sequence: self.next_sequence, recorded_at: at };
-                            let balance = state.apply(stamp, event);
-                            self.dirty.note(&state, event);
-                            if let Some(balance) = balance {
-                                activity.record(&event.program, &event.member, stamp.sequence, balance);
-                            }
+                            fold(&mut state, stamp, event, Some(&mut self.dirty), &mut activity);
                             self.next_sequence += 1;
                         }
                         replies.push((submission.reply, Ok(decision.outcome)));

@@ -3,7 +3,8 @@
 //! groups hold several commands (each step submits its commands concurrently).
 //! After the history:
 //!
-//! 1. the live projections equal a replay of the log (`compare_with_replay`);
+//! 1. the live projections, activities included, equal a replay of the log
+//!    (`compare_with_replay`);
 //! 2. closing and reopening gives the same state, equal to a full replay, and
 //!    replays nothing at start-up (a clean close checkpoints everything);
 //! 3. every member's points equal the sum of its events' `points_delta`;
@@ -29,6 +30,8 @@ use ledger_core::command::{
 };
 use ledger_core::event::EventBody;
 use ledger_core::{Command, State, Timestamp};
+use ledger_store::activity::Generation;
+use ledger_store::fold::fold;
 use ledger_store::log::Log;
 use ledger_store::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
 use ledger_store::replay::{self, Head};
@@ -703,9 +706,9 @@ fn command(op: &Op, cards: &Cards) -> Command {
 /// record boundary before the end of the log would have left them, the state a
 /// crash between that checkpoint and the next leaves behind. Returns the cut.
 ///
-/// The rows are those of a replay up to the cut, each row any event touched, as
-/// the writer's checkpoints would have written them. Activity rows, which share the
-/// tree, are dropped: this checks the state, not activities.
+/// The rows are those of a replay up to the cut, each row any event touched, and
+/// the activity entries up to the cut, as the writer's checkpoints would have
+/// written them, through the one fold the writer uses.
 fn roll_back_checkpoint(path: &Path, pick: usize) -> u64 {
     let db = ledger_store::audit::open_offline(path).expect("open offline");
     let log = Log::open(&db).expect("log");
@@ -715,16 +718,20 @@ fn roll_back_checkpoint(path: &Path, pick: usize) -> u64 {
     let cut = boundaries[pick % boundaries.len()];
     let mut state = State::default();
     let mut dirty = Dirty::default();
+    let mut activities = Generation::default();
     let head = replay::walk(&log, Head::GENESIS, Until::Sequence(cut), |stamp, event| {
-        state.apply(stamp, &event);
-        dirty.note(&state, &event);
+        fold(&mut state, stamp, &event, Some(&mut dirty), &mut activities);
     })
     .expect("replay to the cut");
     assert_eq!(head.sequence, cut);
     let meta =
         Meta { format: PROJECTION_FORMAT, applied_sequence: cut, head_hash: head.hash, recorded_at: head.recorded_at };
     projections.clear().expect("clear projections");
-    projections.apply(Projections::batch(&state, &dirty, meta)).expect("write the checkpoint");
+    let mut batch = Projections::batch(&state, &dirty, meta);
+    for (key, value) in activities.rows() {
+        batch.insert(key, value);
+    }
+    projections.apply(batch).expect("write the checkpoint");
     db.flush().expect("flush");
     cut
 }
