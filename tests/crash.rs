@@ -48,6 +48,12 @@ const POINTS: RangeInclusive<i64> = 1..=1_000;
 /// When the kill comes, counted from the start of the load.
 const KILL_AFTER_MS: RangeInclusive<u64> = 50..=400;
 const KILL_ROUNDS_DEFAULT: usize = 10;
+/// Rounds on one data directory before the loop starts a fresh one.
+const EPOCH_ROUNDS_DEFAULT: usize = 50;
+/// The program the wallet writer's credits, coupons and levels go to, apart from
+/// the points so that the points model stays exact.
+const WALLET_PROGRAM: &str = "wallet";
+const WALLET_MEMBERS_COUNT: usize = 8;
 const LOOKUP_TASKS_COUNT: usize = 8;
 const MEMBERS_PAGE_SIZE: u32 = 100;
 /// Checkpoint often so that kills hit it; no sweep, so the log holds only our writes.
@@ -64,27 +70,77 @@ async fn acknowledged_writes_survive_kill_9() {
     println!("crash: seed {seed} (CRASH_SEED={seed} repeats the random choices), {kill_rounds} kill rounds");
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let mut server = Server::start_in(support::fresh_dir("crash"), SERVER_FLAGS);
-    server.admin().await.create_program(PROGRAM).await;
-    server.admin().await.create_program(&BRAND.to_string()).await;
+    let epoch_rounds = env_number("CRASH_EPOCH_ROUNDS")
+        .map_or(EPOCH_ROUNDS_DEFAULT, |rounds| usize::try_from(rounds).expect("CRASH_EPOCH_ROUNDS fits usize"));
+    let mut server = fresh_server().await;
     let mut model = Model::default();
+    let mut wallets = Wallets::default();
     let clean_round = kill_rounds / 2;
+    let mut totals = Totals::default();
     for round in 0..=kill_rounds {
+        if round > 0 && round % epoch_rounds == 0 {
+            // A fresh ledger now and then keeps a long loop's rounds (which stream
+            // and replay the whole log) from growing with the log.
+            stop_server(server, Stop::Term).await;
+            server = fresh_server().await;
+            (model, wallets) = (Model::default(), Wallets::default());
+        }
         let stop = if round == clean_round { Stop::Term } else { Stop::Kill };
         let kill_after = Duration::from_millis(rng.random_range(KILL_AFTER_MS));
         let stopped = load_then_stop(server, round, &mut rng, kill_after, stop).await;
         let dir = stopped.dir;
-        if round == kill_rounds {
-            audit_offline(&dir);
-        }
+        // What this start will load (checkpoint plus tail), activities included,
+        // equals a full replay of the log, after every kill.
+        audit_offline(&dir);
         server = Server::start_in(dir, SERVER_FLAGS);
         let summary = model.check(&server.admin().await, stopped.requests).await;
         let vouchers = check_imports(&mut server.admin().await, &stopped.imports).await;
+        let wallet_summary = wallets.check(&mut server.admin().await, stopped.wallet_ops).await;
+        totals.add(stop, &summary, vouchers + wallet_summary.acknowledged);
         println!(
-            "crash: round {round} {stop:?} after {kill_after:?}: {summary}; {vouchers} acknowledged vouchers there"
+            "crash: round {round} {stop:?} after {kill_after:?}: {}; {vouchers} acknowledged vouchers there; {}",
+            summary.line(model.events),
+            wallet_summary.line()
         );
     }
     stop_server(server, Stop::Term).await;
+    println!("crash: {}", totals.line());
+}
+
+/// A server on a fresh directory with the programs the writers use.
+async fn fresh_server() -> Server {
+    let server = Server::start_in(support::fresh_dir("crash"), SERVER_FLAGS);
+    let mut admin = server.admin().await;
+    admin.create_program(PROGRAM).await;
+    admin.create_program(&BRAND.to_string()).await;
+    Wallets::setup(&mut admin).await;
+    server
+}
+
+/// What a whole run did, for the note of a long loop.
+#[derive(Default)]
+struct Totals {
+    kills: usize,
+    terms: usize,
+    acknowledged: usize,
+}
+
+impl Totals {
+    fn add(&mut self, stop: Stop, summary: &Summary, others: usize) {
+        match stop {
+            Stop::Kill => self.kills += 1,
+            Stop::Term => self.terms += 1,
+        }
+        self.acknowledged += summary.acknowledged + others;
+    }
+
+    /// Lost and mismatched are 0 whenever this prints: any loss or mismatch fails the run first.
+    fn line(&self) -> String {
+        format!(
+            "{} SIGKILLs, {} SIGTERMs, {} acknowledged writes, 0 lost, 0 mismatches",
+            self.kills, self.terms, self.acknowledged
+        )
+    }
 }
 
 /// A start replays the log after the last checkpoint; the rows that tail changed
@@ -159,6 +215,7 @@ struct Round {
     requests: Vec<Sent>,
     /// Voucher imports: (identifiers, acknowledged).
     imports: Vec<(Vec<String>, bool)>,
+    wallet_ops: Vec<WalletOp>,
 }
 
 /// Runs the writers against `server`, stops it after `kill_after`, and returns
@@ -177,6 +234,13 @@ async fn load_then_stop(server: Server, round: usize, rng: &mut StdRng, kill_aft
         writers.push(tokio::spawn(writer.run()));
     }
     let importer = tokio::spawn(import_vouchers(server.admin().await, format!("r{round}"), stopping.clone()));
+    let wallet = WalletWriter {
+        clients: server.admin().await,
+        name: format!("r{round}-wallet"),
+        rng: StdRng::seed_from_u64(rng.random()),
+        stopping: stopping.clone(),
+    };
+    let wallet = tokio::spawn(wallet.run());
     // The one sleep of the test: the kill's moment is the variable under test.
     tokio::time::sleep(kill_after).await;
     stopping.store(true, Ordering::SeqCst);
@@ -186,7 +250,8 @@ async fn load_then_stop(server: Server, round: usize, rng: &mut StdRng, kill_aft
         requests.extend(writer.await.expect("writer task"));
     }
     let imports = importer.await.expect("importer task");
-    Round { dir, requests, imports }
+    let wallet_ops = wallet.await.expect("wallet task");
+    Round { dir, requests, imports, wallet_ops }
 }
 
 /// Imports batches of voucher statements with fresh identifiers (Echoss brand
@@ -356,10 +421,26 @@ struct Model {
 
 type Found = BTreeMap<String, Option<pb::Activity>>;
 
+/// What one round's points writes came to.
+struct Summary {
+    acknowledged: usize,
+    unanswered: usize,
+    unanswered_present: usize,
+}
+
+impl Summary {
+    fn line(&self, events: u64) -> String {
+        format!(
+            "{} writes acknowledged, {} of {} unanswered present, {events} events",
+            self.acknowledged, self.unanswered_present, self.unanswered
+        )
+    }
+}
+
 impl Model {
     /// Checks the restarted server against the model and this round's requests,
     /// and adds the writes of this round that are there to the model.
-    async fn check(&mut self, clients: &Clients, requests: Vec<Sent>) -> String {
+    async fn check(&mut self, clients: &Clients, requests: Vec<Sent>) -> Summary {
         let mut references = self.previous.clone();
         references.extend(requests.iter().flat_map(|sent| sent.items.iter().map(|item| item.reference.clone())));
         let found = lookup_all(clients, references).await;
@@ -384,11 +465,11 @@ impl Model {
         }
         self.check_balances(&mut clients.clone()).await;
         self.check_log(&mut clients.clone()).await;
-        format!(
-            "{acknowledged_count} writes acknowledged, {unanswered_present_count} of {unanswered_count} unanswered \
-             present, {} events",
-            self.events
-        )
+        Summary {
+            acknowledged: acknowledged_count,
+            unanswered: unanswered_count,
+            unanswered_present: unanswered_present_count,
+        }
     }
 
     /// Checks the items of `sent` found against the reply, records those there and
@@ -544,4 +625,314 @@ fn audit_offline(dir: &Path) {
 fn env_number(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
     Some(value.trim().parse().unwrap_or_else(|error| panic!("{name}={value:?}: {error}")))
+}
+
+/// One credits, coupons or level change the wallet writer sent.
+#[derive(Clone, Debug)]
+struct WalletOp {
+    reference: String,
+    member: String,
+    change: WalletChange,
+    acknowledged: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum WalletChange {
+    /// Signed, in hundredths of the credit.
+    Credits(i64),
+    /// Signed: a grant or a use of one.
+    Coupons(i64),
+    /// SetMemberLevels (no reference): checked by the offline audit's replay only.
+    Level(u32),
+}
+
+const CREDIT: &str = "wallet";
+const COUPON: &str = "coffee";
+
+/// Credits, coupons and member levels written beside the points, so that kills
+/// land on every kind of event and on activities whose balance is not points.
+struct WalletWriter {
+    clients: Clients,
+    name: String,
+    rng: StdRng,
+    stopping: Arc<AtomicBool>,
+}
+
+impl WalletWriter {
+    async fn run(mut self) -> Vec<WalletOp> {
+        let mut sent = Vec::new();
+        loop {
+            let member = format!("w{}", self.rng.random_range(0..WALLET_MEMBERS_COUNT));
+            let reference = format!("{}-{}", self.name, sent.len());
+            let change = match self.rng.random_range(0..5) {
+                0 | 1 => WalletChange::Credits(self.rng.random_range(1..=5_000)),
+                2 => WalletChange::Credits(-self.rng.random_range(1..=2_000)),
+                3 if self.rng.random_bool(0.5) => WalletChange::Coupons(self.rng.random_range(1..=3)),
+                3 => WalletChange::Coupons(-1),
+                _ => WalletChange::Level(self.rng.random_range(0..=2)),
+            };
+            let reply = self.send(&member, &reference, change).await;
+            match reply {
+                Ok(()) => sent.push(WalletOp { reference, member, change, acknowledged: true }),
+                // Refused (not enough credits or coupons): nothing changed.
+                Err(status) if status.code() == Code::FailedPrecondition => {}
+                Err(status) => {
+                    assert!(self.stopping.load(Ordering::SeqCst), "{}: failed before the stop: {status:?}", self.name);
+                    sent.push(WalletOp { reference, member, change, acknowledged: false });
+                    return sent;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, member: &str, reference: &str, change: WalletChange) -> Result<(), tonic::Status> {
+        let (program_id, member_id, reference) = (WALLET_PROGRAM.to_owned(), member.to_owned(), reference.to_owned());
+        let remark = "crash".to_owned();
+        match change {
+            WalletChange::Credits(cents) if cents > 0 => {
+                let amount = credit_amount(cents);
+                let request = pb::AddCreditsRequest {
+                    program_id,
+                    member_id,
+                    credit_id: CREDIT.into(),
+                    amount,
+                    remark,
+                    reference,
+                };
+                self.clients.credits.add_credits(request).await.map(|_| ())
+            }
+            WalletChange::Credits(cents) => {
+                let amount = credit_amount(-cents);
+                let request = pb::UseCreditsRequest {
+                    program_id,
+                    member_id,
+                    credit_id: CREDIT.into(),
+                    amount,
+                    remark,
+                    reference,
+                };
+                self.clients.credits.use_credits(request).await.map(|_| ())
+            }
+            WalletChange::Coupons(count) if count > 0 => {
+                let count = u32::try_from(count).expect("small count");
+                let request = pb::GrantCouponsRequest {
+                    program_id,
+                    member_id,
+                    coupon_id: COUPON.into(),
+                    name: "Free coffee".into(),
+                    count,
+                    reference,
+                };
+                self.clients.coupons.grant_coupons(request).await.map(|_| ())
+            }
+            WalletChange::Coupons(_) => {
+                let request =
+                    pb::UseCouponRequest { program_id, member_id, coupon_id: COUPON.into(), remark, reference };
+                self.clients.coupons.use_coupon(request).await.map(|_| ())
+            }
+            WalletChange::Level(level) => {
+                let levels = vec![pb::MemberLevel { member_id, level }];
+                self.clients
+                    .members
+                    .set_member_levels(pb::SetMemberLevelsRequest { program_id, levels })
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+}
+
+fn credit_amount(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// What the wallet program must hold: every change known to be there, by reference.
+#[derive(Default)]
+struct Wallets {
+    present: BTreeMap<String, (String, WalletChange)>,
+}
+
+struct WalletSummary {
+    acknowledged: usize,
+    unanswered_present: usize,
+    unanswered: usize,
+}
+
+impl WalletSummary {
+    fn line(&self) -> String {
+        format!(
+            "wallet: {} acknowledged, {} of {} unanswered present",
+            self.acknowledged, self.unanswered_present, self.unanswered
+        )
+    }
+}
+
+impl Wallets {
+    async fn setup(admin: &mut Clients) {
+        admin.create_program(WALLET_PROGRAM).await;
+        let define = pb::DefineCreditRequest {
+            program_id: WALLET_PROGRAM.into(),
+            credit_id: CREDIT.into(),
+            name: "Wallet".into(),
+            unit: "TWD".into(),
+        };
+        admin.credits.define_credit(define).await.expect("define the credit");
+        for (name, lowest_amount) in [("Silver", 0), ("Gold", 1_000)] {
+            let card = pb::CreateMemberCardRequest {
+                program_id: WALLET_PROGRAM.into(),
+                name: name.into(),
+                lowest_amount,
+                ..Default::default()
+            };
+            admin.tiers.create_member_card(card).await.expect("create a card");
+        }
+    }
+
+    /// Every acknowledged change with a reference is there after the restart, and
+    /// so is every change found before; each member's credits and coupons are the
+    /// sums of the changes there.
+    async fn check(&mut self, clients: &mut Clients, ops: Vec<WalletOp>) -> WalletSummary {
+        for reference in self.present.keys() {
+            assert!(wallet_activity(clients, reference).await.is_some(), "wallet change {reference} gone");
+        }
+        let mut summary = WalletSummary { acknowledged: 0, unanswered_present: 0, unanswered: 0 };
+        for op in ops {
+            if matches!(op.change, WalletChange::Level(_)) {
+                continue;
+            }
+            let found = wallet_activity(clients, &op.reference).await;
+            if op.acknowledged {
+                summary.acknowledged += 1;
+                let activity =
+                    found.as_ref().unwrap_or_else(|| panic!("acknowledged wallet change {} lost", op.reference));
+                assert_eq!(activity.member_id, op.member, "{}", op.reference);
+            } else {
+                summary.unanswered += 1;
+                summary.unanswered_present += usize::from(found.is_some());
+            }
+            if found.is_some() {
+                self.present.insert(op.reference, (op.member, op.change));
+            }
+        }
+        let mut credits = BTreeMap::<&str, i64>::new();
+        let mut coupons = BTreeMap::<&str, i64>::new();
+        for (member, change) in self.present.values() {
+            match change {
+                WalletChange::Credits(cents) => *credits.entry(member).or_default() += cents,
+                WalletChange::Coupons(count) => *coupons.entry(member).or_default() += count,
+                WalletChange::Level(_) => {}
+            }
+        }
+        for index in 0..WALLET_MEMBERS_COUNT {
+            let member_id = format!("w{index}");
+            let request = support::get_member(WALLET_PROGRAM, &member_id);
+            let member = match clients.members.get_member(request).await {
+                Ok(reply) => reply.into_inner(),
+                Err(status) if status.code() == Code::NotFound => pb::Member::default(),
+                Err(status) => panic!("get member {member_id}: {status:?}"),
+            };
+            let held = member.credits.iter().find(|credit| credit.credit_id == CREDIT).map_or("0", |c| &c.amount);
+            let want = credits.get(member_id.as_str()).copied().unwrap_or(0);
+            assert_eq!(
+                held.parse::<rust_decimal::Decimal>().unwrap(),
+                rust_decimal::Decimal::new(want, 2),
+                "{member_id}: credits"
+            );
+            let held =
+                member.coupons.iter().find(|coupon| coupon.coupon_id == COUPON).map_or(0, |c| i64::from(c.count));
+            assert_eq!(held, coupons.get(member_id.as_str()).copied().unwrap_or(0), "{member_id}: coupons");
+        }
+        summary
+    }
+}
+
+async fn wallet_activity(clients: &mut Clients, reference: &str) -> Option<pb::Activity> {
+    let request =
+        pb::GetActivityRequest { program_id: WALLET_PROGRAM.into(), transaction_id: 0, reference: reference.into() };
+    match clients.audit.get_activity(request).await {
+        Ok(reply) => Some(reply.into_inner()),
+        Err(status) if status.code() == Code::NotFound => None,
+        Err(status) => panic!("get activity {reference}: {status:?}"),
+    }
+}
+
+/// The activity history of every kind reads the same after a SIGKILL as before
+/// it, field by field: recovery folds the replayed tail exactly as the writer did
+/// (credits and coupons once showed points as their balance after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_of_every_kind_read_the_same_after_kill_9() {
+    // No checkpoint before the kill: everything below is recovered from the log tail.
+    let rare_checkpoints = &["--checkpoint-events", "1000000", "--checkpoint-interval-ms", "3600000"];
+    let server = Server::start_in(support::fresh_dir("crash-activities"), rare_checkpoints);
+    let mut admin = server.admin().await;
+    admin.create_program(PROGRAM).await;
+    admin.create_program(&BRAND.to_string()).await;
+    Wallets::setup(&mut admin).await;
+    admin.add(WALLET_PROGRAM, "w0", 1_500).await;
+    let mut writer = WalletWriter {
+        clients: admin.clone(),
+        name: "every-kind".into(),
+        rng: StdRng::seed_from_u64(7),
+        stopping: Arc::new(AtomicBool::new(false)),
+    };
+    let changes = [
+        WalletChange::Credits(1_250),
+        WalletChange::Coupons(3),
+        WalletChange::Coupons(-1),
+        WalletChange::Credits(-250),
+        WalletChange::Level(2),
+    ];
+    for (index, change) in changes.into_iter().enumerate() {
+        writer.send("w0", &format!("kind-{index}"), change).await.expect("wallet change");
+    }
+    let voucher = pb::VoucherStatementData {
+        brand_id: BRAND,
+        promotion_id: 1,
+        voucher_identifier: "v1".into(),
+        voucher_number: "N1".into(),
+        voucher_name: "瓦城 288元".into(),
+        line_id: "line-1".into(),
+        sent_at: Some(prost_types::Timestamp { seconds: 1_613_527_615, nanos: 0 }),
+        ..Default::default()
+    };
+    let import = pb::ImportVoucherStatementsRequest { data: vec![voucher] };
+    admin.vouchers.import_voucher_statements(import).await.expect("import a voucher");
+    let before = all_activities(&mut admin).await;
+    let kinds: std::collections::BTreeSet<&str> = before.iter().map(|activity| activity.kind.as_str()).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["COUPONS", "CREDITS", "POINTS", "TIERS", "VOUCHERS"]);
+    let credit = before.iter().find(|activity| activity.reference == "kind-0").expect("the credits add");
+    assert_eq!((credit.amount.as_str(), credit.balance_after.as_str()), ("12.5", "12.5"));
+    let grant = before.iter().find(|activity| activity.reference == "kind-1").expect("the coupon grant");
+    assert_eq!(grant.balance_after, "3");
+
+    let server = Server::start_in(stop_server(server, Stop::Kill).await, rare_checkpoints);
+    let after = all_activities(&mut server.admin().await).await;
+    assert_eq!(after, before, "activities after the kill");
+    // And after a clean stop, which checkpoints the recovered tail.
+    let server = Server::start_in(stop_server(server, Stop::Term).await, rare_checkpoints);
+    assert_eq!(all_activities(&mut server.admin().await).await, before, "activities after a checkpoint");
+    audit_offline(&stop_server(server, Stop::Term).await);
+}
+
+/// Every activity of the wallet program and of the brand, newest first.
+async fn all_activities(clients: &mut Clients) -> Vec<pb::Activity> {
+    let mut all = Vec::new();
+    for program_id in [WALLET_PROGRAM.to_owned(), BRAND.to_string()] {
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListActivitiesRequest {
+                program_id: program_id.clone(),
+                page_size: 100,
+                page_token,
+                ..Default::default()
+            };
+            let page = clients.audit.list_activities(request).await.expect("list activities").into_inner();
+            all.extend(page.activities);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+    all
 }
