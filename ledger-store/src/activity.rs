@@ -177,6 +177,14 @@ impl ActivityIndex {
         sealed
     }
 
+    /// Starts over from `replayed` after a rollback to the durable sequence:
+    /// generations not yet written are dropped (the log still has their events).
+    pub fn reset(&self, replayed: Generation) {
+        let mut memory = self.memory.write().expect("activity lock");
+        memory.current = replayed;
+        memory.sealed.clear();
+    }
+
     /// The checkpoint with cut `cut` is written: its generation is on disk now.
     pub fn written(&self, cut: u64) {
         let mut memory = self.memory.write().expect("activity lock");

@@ -18,7 +18,8 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A sled database and the handles that make its flushes durable.
 pub struct Disk {
@@ -26,16 +27,26 @@ pub struct Disk {
     /// sled's main file: its log and page table.
     main: File,
     blobs: Blobs,
+    faults: Faults,
 }
 
 impl Disk {
     pub fn open(db: sled::Db, dir: &Path) -> std::io::Result<Disk> {
+        Disk::open_with_faults(db, dir, Faults::default())
+    }
+
+    /// As `open`, with a fault seam tests (and `ledgerd --fault-file`) arm.
+    pub fn open_with_faults(db: sled::Db, dir: &Path, faults: Faults) -> std::io::Result<Disk> {
         let main = File::open(dir.join("db"))?;
         let blobs = Blobs::watch(dir.join("blobs"))?;
         // Whatever sled wrote before the watch began (creating the directory,
         // recovering) is covered once, as a whole.
         sync_file_system(&main)?;
-        Ok(Disk { db, main, blobs })
+        Ok(Disk { db, main, blobs, faults })
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     pub fn db(&self) -> &sled::Db {
@@ -52,15 +63,71 @@ impl Disk {
     /// sled's flush alone: what it wrote survives a crash of the process only,
     /// until a `sync` that starts after it returns.
     pub fn flush_sled(&self) -> Result<(), String> {
+        self.faults.check().map_err(|error| format!("flushing sled failed: {error}"))?;
         self.db.flush().map(|_| ()).map_err(|error| format!("flushing sled failed: {error}"))
     }
 
     /// Makes durable everything sled wrote before the call; returns how it did.
     pub fn sync(&self) -> Result<Synced, String> {
-        let synced =
-            self.blobs.sync(&self.main).map_err(|error| format!("syncing sled's blob files failed: {error}"))?;
+        let synced = self
+            .faults
+            .check()
+            .and_then(|()| self.blobs.sync(&self.main))
+            .map_err(|error| format!("syncing sled's blob files failed: {error}"))?;
         self.main.sync_data().map_err(|error| format!("syncing sled's main file failed: {error}"))?;
         Ok(synced)
+    }
+}
+
+/// The fault seam: while armed, every flush and sync fails with the armed error
+/// before touching the disk, as a full disk (ENOSPC), a failing one (EIO) or a
+/// file system remounted read-only (EROFS) would fail them. Clones share one seam.
+/// With a file (`ledgerd --fault-file`), the fault is armed while that file exists
+/// and names it, so a test can break a running server's disk from outside.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    armed: Arc<AtomicI32>,
+    file: Option<Arc<PathBuf>>,
+}
+
+impl Faults {
+    /// A seam armed while `file` exists, holding `ENOSPC`, `EIO` or `EROFS`.
+    pub fn from_file(file: PathBuf) -> Faults {
+        Faults { armed: Arc::default(), file: Some(Arc::new(file)) }
+    }
+
+    /// Makes every flush and sync fail with `errno` until `clear`.
+    pub fn arm(&self, errno: i32) {
+        self.armed.store(errno, Ordering::SeqCst);
+    }
+
+    pub fn clear(&self) {
+        self.armed.store(0, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        let errno = match &self.file {
+            Some(file) => match std::fs::read_to_string(&**file) {
+                Ok(named) => errno_named(named.trim()),
+                Err(_) => 0,
+            },
+            None => self.armed.load(Ordering::SeqCst),
+        };
+        match errno {
+            0 => Ok(()),
+            errno => Err(std::io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
+
+/// The errno a fault file names; anything else is an I/O error.
+fn errno_named(name: &str) -> i32 {
+    match name {
+        "" => 0,
+        "ENOSPC" => 28,
+        "EROFS" => 30,
+        "EMFILE" => 24,
+        _ => 5,
     }
 }
 
@@ -80,6 +147,8 @@ struct Blobs {
     /// Held for the whole blob sync, so that a sync that finds no new names
     /// cannot return while another is still syncing files it took from the queue.
     watch: Mutex<Watch>,
+    /// Set while a sync is under way and left set if it fails.
+    lost: AtomicBool,
 }
 
 impl Blobs {
@@ -87,13 +156,18 @@ impl Blobs {
         std::fs::create_dir_all(&path)?;
         let directory = File::open(&path)?;
         let watch = Mutex::new(Watch::new(&path)?);
-        Ok(Blobs { path, directory, watch })
+        Ok(Blobs { path, directory, watch, lost: AtomicBool::new(false) })
     }
 
     fn sync(&self, main: &File) -> std::io::Result<Synced> {
         let mut watch = self.watch.lock().expect("blob watch lock");
-        let Some(created) = watch.created()? else {
+        // A sync that failed took names off the queue without syncing them all:
+        // until one whole sync succeeds, sync everything.
+        let lost = self.lost.swap(true, Ordering::SeqCst);
+        let created = watch.created()?;
+        let Some(created) = created.filter(|_| !lost) else {
             sync_file_system(main)?;
+            self.lost.store(false, Ordering::SeqCst);
             return Ok(Synced::FileSystem);
         };
         let mut synced = 0;
@@ -112,6 +186,7 @@ impl Blobs {
             // The files' names, so that a recovered log finds its blobs.
             self.directory.sync_all()?;
         }
+        self.lost.store(false, Ordering::SeqCst);
         Ok(Synced::Blobs(synced))
     }
 }
@@ -234,7 +309,7 @@ mod tests {
         let db = sled::Config::new().path(&dir).flush_every_ms(None).open().unwrap();
         let path = dir.join("blobs");
         let directory = File::open(&path).unwrap();
-        let blobs = Blobs { path, directory, watch: Mutex::new(Watch(None)) };
+        let blobs = Blobs { path, directory, watch: Mutex::new(Watch(None)), lost: AtomicBool::new(false) };
         let main = File::open(dir.join("db")).unwrap();
         assert_eq!(blobs.sync(&main).unwrap(), Synced::FileSystem);
         drop(db);

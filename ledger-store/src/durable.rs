@@ -2,7 +2,6 @@
 //! lies above it never happened as far as any caller can tell: no reply, read or
 //! feed shows it until the watermark passes it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use tokio::sync::watch;
 
@@ -31,13 +30,11 @@ impl Durable {
         }
     }
 
-    /// Blocks a thread until `sequence` is durable or the ledger has failed.
-    pub fn wait_until(&self, sequence: u64, failed: &AtomicBool) {
+    /// Blocks a thread until `sequence` is durable or `give_up` says it may never be.
+    pub fn wait_until(&self, sequence: u64, give_up: impl Fn() -> bool) {
         let current = self.sequence.lock().expect("durable lock");
-        let _unused = self
-            .changed
-            .wait_while(current, |current| *current < sequence && !failed.load(Ordering::SeqCst))
-            .expect("durable lock");
+        let _unused =
+            self.changed.wait_while(current, |current| *current < sequence && !give_up()).expect("durable lock");
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {

@@ -3,7 +3,7 @@
 
 use crate::activities::{self, Activity, ActivityPage, ActivityQuery};
 use crate::activity::{self, ActivityIndex, Generation};
-use crate::disk::Disk;
+use crate::disk::{Disk, Faults};
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
 use crate::fold::fold;
@@ -46,6 +46,12 @@ pub struct Options {
     pub expiry_sweep_interval: Option<Duration>,
     /// sled's page cache.
     pub cache_capacity_bytes: u64,
+    /// After a storage fault, how often the writer tries a probe write to learn
+    /// whether the disk takes writes again.
+    pub fault_probe_interval: Duration,
+    /// The fault seam (`disk::Faults`): unarmed unless a test or
+    /// `ledgerd --fault-file` arms it.
+    pub faults: Faults,
 }
 
 impl Default for Options {
@@ -57,8 +63,20 @@ impl Default for Options {
             checkpoint_interval: Duration::from_secs(5),
             expiry_sweep_interval: Some(Duration::from_secs(60)),
             cache_capacity_bytes: 512 * 1024 * 1024,
+            fault_probe_interval: Duration::from_secs(1),
+            faults: Faults::default(),
         }
     }
+}
+
+/// Whether a ledger takes writes (`Ledger::health`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Writable,
+    /// A storage fault: writes are refused until a probe write is durable.
+    Faulted(String),
+    /// Writes are refused until a restart.
+    Failed(String),
 }
 
 /// An open ledger. Cheap to clone: clones share one writer.
@@ -115,12 +133,13 @@ impl Ledger {
         let db = open_db(path.as_ref(), options.cache_capacity_bytes)?;
         let log = Log::open(&db)?;
         let projections = Projections::open(&db)?;
-        let disk = Arc::new(Disk::open(db, path.as_ref())?);
+        let disk = Arc::new(Disk::open_with_faults(db, path.as_ref(), options.faults.clone())?);
         let tokens = Tokens::open(disk.clone())
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
         let Recovered { state, head, replayed, activity, dirty } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
         let activity = ActivityIndex::new(projections.tree().clone(), activity);
+        let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
         let shared = Arc::new(Shared {
             activity,
             disk,
@@ -131,13 +150,16 @@ impl Ledger {
             durable: Durable::new(head.sequence),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            faulted: AtomicBool::new(false),
+            wake: queue.downgrade(),
         });
         let tuning = Tuning {
             group_commands_max: options.group_commands_max,
             checkpoint_events: options.checkpoint_events,
             checkpoint_interval: options.checkpoint_interval,
+            fault_probe_interval: options.fault_probe_interval,
         };
-        let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
         let writer =
             writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;
         let sweeper = options.expiry_sweep_interval.map(|interval| crate::sweep::start(queue.clone(), interval));
@@ -152,6 +174,18 @@ impl Ledger {
         Ok(Ledger { inner: Arc::new(inner) })
     }
 
+    /// Whether the ledger takes writes, and if not, why: a storage fault (writes
+    /// resume by themselves once a probe write is durable) or a failure (a
+    /// restart is needed). Reads answer either way.
+    pub fn health(&self) -> Health {
+        let shared = &self.inner.shared;
+        match (shared.failure(), shared.fault_reason()) {
+            (Some(reason), _) => Health::Failed(reason),
+            (None, Some(reason)) => Health::Faulted(reason),
+            (None, None) => Health::Writable,
+        }
+    }
+
     /// Events replayed from the log tail when this ledger opened.
     pub fn replayed_at_open(&self) -> u64 {
         self.inner.replayed_at_open
@@ -163,7 +197,8 @@ impl Ledger {
 
     /// Decides and records one command; returns once it is durable.
     pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
-        if let Some(reason) = self.inner.shared.failure() {
+        let shared = &self.inner.shared;
+        if let Some(reason) = shared.failure().or_else(|| shared.fault_reason()) {
             return Err(LedgerError::Unavailable(reason));
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -253,11 +288,13 @@ impl Ledger {
         let shared = &self.inner.shared;
         let mut watch = shared.durable.subscribe();
         loop {
-            if let Some(reason) = shared.failure() {
-                return Err(LedgerError::Unavailable(reason));
-            }
             if *watch.borrow_and_update() >= sequence {
                 return Ok(());
+            }
+            // What this read saw may never become durable: the writer is folding
+            // the state back to the watermark, and a retry reads that.
+            if let Some(reason) = shared.failure().or_else(|| shared.fault_reason()) {
+                return Err(LedgerError::Unavailable(reason));
             }
             watch.changed().await.map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
         }
@@ -442,7 +479,7 @@ impl Ledger {
             // The writer records activities under the state lock: both are at `applied`.
             (state.clone(), shared.activity.entries()?, shared.applied.load(Ordering::SeqCst))
         };
-        shared.durable.wait_until(applied, &shared.failed);
+        shared.durable.wait_until(applied, || shared.stalled());
         let mut replayed = State::default();
         let mut replayed_activities = Generation::default();
         let until = Until::Sequence(applied);

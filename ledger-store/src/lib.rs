@@ -20,5 +20,5 @@ pub mod views;
 pub mod writer;
 
 pub use error::{LedgerError, StoreError};
-pub use ledger::{Ledger, Options};
+pub use ledger::{Health, Ledger, Options};
 pub use replay::Until;

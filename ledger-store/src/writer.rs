@@ -26,9 +26,18 @@
 //!    encodes the rows changed since the last checkpoint and the checkpointer
 //!    writes them, once the log is durable up to the cut (see `projections`).
 //!
-//! If a flush fails, nothing after the durable watermark may be trusted: the
-//! ledger fails, answers every pending and later call UNAVAILABLE, and a restart
-//! recovers from the log.
+//! If a flush, a sync, a log insert or a checkpoint fails (a full disk, a file
+//! system gone read-only, an I/O error), that is a **storage fault**, and nothing
+//! after the durable watermark may be trusted. The writes in flight are answered
+//! UNAVAILABLE (their outcome is unknown: a retry with the same reference applies
+//! once); the writer drains the flusher, syncer and checkpointer, removes the
+//! records past the watermark from sled and folds the state back to the watermark
+//! from the checkpoint and the log, so reads go on answering from what is durable.
+//! Every later write is answered UNAVAILABLE naming the fault, without being
+//! decided, until a probe write (every `fault_probe_interval`) flushes and syncs;
+//! then writes resume. Losses this prevents: a transient fault made permanent
+//! until a restart; reads refused for members no failed write touched; a record
+//! nobody was told about made durable under a later reply's sequence.
 
 use crate::activity::{ActivityIndex, Generation};
 use crate::disk::Disk;
@@ -58,10 +67,18 @@ pub enum Message {
     Command(Submission),
     /// Checkpoint, flush and stop; the sender learns when that is done.
     Shutdown(std::sync::mpsc::Sender<()>),
+    /// Look at the ledger's health: a stage or the checkpointer met a fault
+    /// while the writer may be idle, and the reads wait for its rollback.
+    Wake,
 }
 
 /// What the writer, flusher, checkpointer and readers share.
 pub struct Shared {
+    /// A storage fault (transient): writes refused until a probe succeeds.
+    pub fault: Mutex<Option<String>>,
+    pub faulted: AtomicBool,
+    /// The writer's queue, to wake it when a fault comes while it is idle.
+    pub wake: tokio::sync::mpsc::WeakSender<Message>,
     /// sled and the sync that makes its flushes durable (`disk`).
     pub disk: Arc<Disk>,
     pub activity: ActivityIndex,
@@ -90,6 +107,43 @@ impl Shared {
         }
         self.failure.lock().expect("failure lock").clone()
     }
+
+    /// A storage fault: every write is refused until the writer's probe succeeds.
+    pub fn fault(&self, reason: String) {
+        let mut fault = self.fault.lock().expect("fault lock");
+        if fault.is_none() {
+            tracing::error!(%reason, "storage fault: writes are refused until a probe write succeeds; reads go on");
+            *fault = Some(reason);
+        }
+        self.faulted.store(true, Ordering::SeqCst);
+        self.durable.wake_all();
+        if let Some(queue) = self.wake.upgrade() {
+            // A full queue wakes the writer anyway.
+            let _ = queue.try_send(Message::Wake);
+        }
+    }
+
+    /// The fault writes are refused for, if any.
+    pub fn fault_reason(&self) -> Option<String> {
+        if !self.faulted.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.fault.lock().expect("fault lock").clone()
+    }
+
+    /// Whether waits for durability should give up: a failure or a fault means
+    /// what they wait for may never become durable.
+    pub fn stalled(&self) -> bool {
+        self.failed.load(Ordering::SeqCst) || self.faulted.load(Ordering::SeqCst)
+    }
+
+    fn clear_fault(&self) {
+        let mut fault = self.fault.lock().expect("fault lock");
+        if let Some(reason) = fault.take() {
+            tracing::warn!(%reason, "storage fault cleared: a probe write is durable, writes resume");
+        }
+        self.faulted.store(false, Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -99,17 +153,32 @@ pub struct Tuning {
     pub group_commands_max: usize,
     pub checkpoint_events: u64,
     pub checkpoint_interval: Duration,
+    /// How often a faulted writer tries a probe write.
+    pub fault_probe_interval: Duration,
 }
 
 struct FlushJob {
     replies: Vec<(Reply, Result<Outcome, LedgerError>)>,
     last_sequence: u64,
+    /// Told when the last stage is done with this job: how the writer learns
+    /// that everything it handed over before is answered.
+    barrier: Option<mpsc::Sender<()>>,
 }
 
-struct CheckpointJob {
-    batch: sled::Batch,
-    activity: Arc<Generation>,
-    cut: u64,
+enum CheckpointJob {
+    Write {
+        batch: sled::Batch,
+        activity: Arc<Generation>,
+        cut: u64,
+    },
+    /// Told when every job before it is done.
+    Barrier(mpsc::Sender<()>),
+}
+
+/// How a faulted writer's wait ended.
+enum AfterFault {
+    Resumed,
+    Stop(Option<std::sync::mpsc::Sender<()>>),
 }
 
 /// Rows at which a checkpoint is due whatever the events: a checkpoint's
@@ -117,6 +186,12 @@ struct CheckpointJob {
 /// of its rows (about 15 µs each), and events spread over many members must not
 /// make one stall the log for seconds.
 const CHECKPOINT_ROWS_MAX: usize = 100_000;
+
+/// How often a faulted writer looks at its queue.
+const FAULT_POLL: Duration = Duration::from_millis(5);
+
+/// The row a probe write rewrites (the projections' loader ignores it).
+const PROBE_KEY: &[u8] = b"#probe";
 
 pub struct Writer {
     shared: Arc<Shared>,
@@ -194,16 +269,27 @@ impl Writer {
     fn run(mut self, mut queue: tokio::sync::mpsc::Receiver<Message>) -> Option<std::sync::mpsc::Sender<()>> {
         let mut shutdown = None;
         while shutdown.is_none() {
+            if self.shared.faulted.load(Ordering::SeqCst) {
+                match self.ride_out_fault(&mut queue) {
+                    AfterFault::Resumed => continue,
+                    AfterFault::Stop(done) => {
+                        shutdown = done;
+                        break;
+                    }
+                }
+            }
             let Some(first) = queue.blocking_recv() else { break };
             let mut group = Vec::new();
             match first {
                 Message::Command(submission) => group.push(submission),
                 Message::Shutdown(done) => shutdown = Some(done),
+                Message::Wake => {}
             }
             while shutdown.is_none() && group.len() < self.tuning.group_commands_max {
                 match queue.try_recv() {
                     Ok(Message::Command(submission)) => group.push(submission),
                     Ok(Message::Shutdown(done)) => shutdown = Some(done),
+                    Ok(Message::Wake) => {}
                     Err(_) => break,
                 }
             }
@@ -214,14 +300,94 @@ impl Writer {
                 self.checkpoint();
             }
         }
-        if !self.dirty.is_empty() && self.shared.failure().is_none() {
+        if !self.dirty.is_empty() && !self.shared.stalled() {
             self.checkpoint();
         }
         shutdown
     }
 
+    /// Answers every command UNAVAILABLE while the fault lasts, after folding the
+    /// state back to what is durable; probes the disk every
+    /// `fault_probe_interval` and returns once a probe write is durable (or the
+    /// ledger is told to stop, which it then does at once).
+    fn ride_out_fault(&mut self, queue: &mut tokio::sync::mpsc::Receiver<Message>) -> AfterFault {
+        if let Err(reason) = self.drain().and_then(|()| self.roll_back_to_durable()) {
+            self.shared.fail(reason);
+        }
+        let mut last_probe = Instant::now();
+        loop {
+            match queue.try_recv() {
+                Ok(Message::Command(submission)) => {
+                    let reason = self.shared.failure().or_else(|| self.shared.fault_reason()).unwrap_or_default();
+                    let _ = submission.reply.send(Err(LedgerError::Unavailable(reason)));
+                    continue;
+                }
+                Ok(Message::Shutdown(done)) => return AfterFault::Stop(Some(done)),
+                Ok(Message::Wake) => continue,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return AfterFault::Stop(None),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {}
+            }
+            if self.shared.failure().is_none() && last_probe.elapsed() >= self.tuning.fault_probe_interval {
+                last_probe = Instant::now();
+                if self.probe() {
+                    self.shared.clear_fault();
+                    return AfterFault::Resumed;
+                }
+            }
+            std::thread::sleep(FAULT_POLL);
+        }
+    }
+
+    /// Waits until the flusher, syncer and checkpointer have answered everything
+    /// handed to them (with a fault, they answer without writing).
+    fn drain(&self) -> Result<(), String> {
+        let (done, finished) = mpsc::channel();
+        let job = FlushJob { replies: Vec::new(), last_sequence: 0, barrier: Some(done) };
+        self.flusher.send(job).map_err(|_| "the flusher stopped".to_owned())?;
+        finished.recv().map_err(|_| "the syncer stopped".to_owned())?;
+        let (done, finished) = mpsc::channel();
+        self.checkpointer.send(CheckpointJob::Barrier(done)).map_err(|_| "the checkpointer stopped".to_owned())?;
+        finished.recv().map_err(|_| "the checkpointer stopped".to_owned())
+    }
+
+    /// Folds the state back to the durable watermark: the records after it leave
+    /// sled (so that no later flush makes them durable under sequences the writer
+    /// gives out again), and the state, activities and dirty rows are recovered
+    /// from the checkpoint and the log up to it, as a restart would.
+    fn roll_back_to_durable(&mut self) -> Result<(), String> {
+        let durable = self.shared.durable.get();
+        let mut state = self.shared.state.write().expect("state lock");
+        let tree = self.shared.log.tree();
+        for key in tree.range(log::key(durable + 1)..).keys() {
+            let removed = key.and_then(|key| tree.remove(key));
+            if let Err(error) = removed {
+                // sled refuses writes after an I/O error of its own until it is
+                // reopened: nothing more can be written in this process.
+                return Err(format!("removing records past the durable sequence {durable} failed: {error}"));
+            }
+        }
+        let recovered = crate::ledger::recover(&self.shared.log, &self.shared.projections)
+            .map_err(|error| format!("recovering the durable state failed: {error}"))?;
+        assert_eq!(recovered.head.sequence, durable, "the log ends at the durable sequence after the rollback");
+        *state = recovered.state;
+        self.shared.activity.reset(recovered.activity);
+        self.dirty = recovered.dirty;
+        self.next_sequence = durable + 1;
+        self.head_hash = recovered.head.hash;
+        self.events_since_checkpoint = 0;
+        self.shared.applied.store(durable, Ordering::SeqCst);
+        tracing::warn!(durable, "storage fault: the state is back at the durable sequence; reads answer from it");
+        Ok(())
+    }
+
+    /// Writes a probe row and makes it durable; true once the disk takes writes again.
+    fn probe(&self) -> bool {
+        let written = self.shared.projections.tree().insert(PROBE_KEY, &self.next_sequence.to_be_bytes());
+        written.is_ok() && self.shared.disk.flush().is_ok()
+    }
+
     fn commit(&mut self, group: Vec<Submission>) {
-        if let Some(reason) = self.shared.failure() {
+        if let Some(reason) = self.shared.failure().or_else(|| self.shared.fault_reason()) {
             for submission in group {
                 let _ = submission.reply.send(Err(LedgerError::Unavailable(reason.clone())));
             }
@@ -260,11 +426,11 @@ impl Writer {
             self.events_since_checkpoint += count;
             let record = self.encode_record(first, at, &actor, &events);
             if let Err(error) = self.shared.log.tree().insert(log::key(first), record) {
-                self.shared.fail(format!("appending to the log failed: {error}"));
+                self.shared.fault(format!("appending to the log failed: {error}"));
                 break;
             }
         }
-        let job = FlushJob { replies, last_sequence: self.next_sequence - 1 };
+        let job = FlushJob { replies, last_sequence: self.next_sequence - 1, barrier: None };
         if self.flusher.send(job).is_err() {
             self.shared.fail("the flusher stopped".to_owned());
         }
@@ -329,7 +495,7 @@ impl Writer {
         self.dirty = Dirty::default();
         self.events_since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        if self.checkpointer.send(CheckpointJob { batch, activity, cut }).is_err() {
+        if self.checkpointer.send(CheckpointJob::Write { batch, activity, cut }).is_err() {
             self.shared.fail("the checkpointer stopped".to_owned());
         }
     }
@@ -351,16 +517,19 @@ fn stage(
         let mut taken = vec![first];
         taken.extend(jobs.try_iter());
         let last_sequence = taken.iter().map(|job| job.last_sequence).max().unwrap_or(0);
-        let done = match shared.failure() {
+        let done = match shared.failure().or_else(|| shared.fault_reason()) {
             Some(reason) => Err(reason),
-            None => work(),
+            None => work().inspect_err(|reason| shared.fault(reason.clone())),
         };
+        let barriers: Vec<_> = taken.iter_mut().filter_map(|job| job.barrier.take()).collect();
         match (done, next) {
             (Ok(()), Some(next)) => {
                 let replies = taken.into_iter().flat_map(|job| job.replies).collect();
-                if next.send(FlushJob { replies, last_sequence }).is_err() {
+                let barrier = barriers.into_iter().next_back();
+                if next.send(FlushJob { replies, last_sequence, barrier }).is_err() {
                     shared.fail("the syncer stopped".to_owned());
                 }
+                continue;
             }
             (Ok(()), None) => {
                 shared.durable.advance(last_sequence);
@@ -371,7 +540,6 @@ fn stage(
                 }
             }
             (Err(reason), _) => {
-                shared.fail(reason.clone());
                 for job in taken {
                     for (reply, _) in job.replies {
                         let _ = reply.send(Err(LedgerError::Unavailable(reason.clone())));
@@ -379,24 +547,36 @@ fn stage(
                 }
             }
         }
+        for barrier in barriers {
+            let _ = barrier.send(());
+        }
     }
 }
 
 fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
-    while let Ok(mut job) = jobs.recv() {
-        for (key, value) in job.activity.rows() {
-            job.batch.insert(key, value);
+    while let Ok(job) = jobs.recv() {
+        let (mut batch, activity, cut) = match job {
+            CheckpointJob::Write { batch, activity, cut } => (batch, activity, cut),
+            CheckpointJob::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        for (key, value) in activity.rows() {
+            batch.insert(key, value);
         }
-        shared.durable.wait_until(job.cut, &shared.failed);
-        if shared.failure().is_some() {
-            return;
+        shared.durable.wait_until(cut, || shared.stalled());
+        if shared.stalled() {
+            // Dropped: after a fault the writer recovers its rows from the log.
+            tracing::warn!(cut, "checkpoint dropped: storage fault");
+            continue;
         }
         let written =
-            shared.projections.apply(job.batch).map_err(|error| error.to_string()).and_then(|()| shared.disk.flush());
+            shared.projections.apply(batch).map_err(|error| error.to_string()).and_then(|()| shared.disk.flush());
         if let Err(error) = written {
-            shared.fail(format!("writing a checkpoint failed: {error}"));
-            return;
+            shared.fault(format!("writing a checkpoint failed: {error}"));
+            continue;
         }
-        shared.activity.written(job.cut);
+        shared.activity.written(cut);
     }
 }

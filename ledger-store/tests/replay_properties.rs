@@ -297,6 +297,7 @@ fn check(case: &Case) {
         checkpoint_interval: Duration::from_secs(3_600),
         expiry_sweep_interval: None,
         cache_capacity_bytes: 8 * 1024 * 1024,
+        ..Options::default()
     };
 
     let ledger = Ledger::open_with(&dir.0, options.clone()).expect("open");
