@@ -23,7 +23,8 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     validate::optional_id("branch_code", &command.branch_code)?;
     // A repeat is answered before any check of the state or the clock: a retry after
     // the expiry it names has passed, or a formula changed, still gets the original.
-    let previous = match earlier(view, &command.program, &command.reference, ReferenceKind::PointsAdd, command.replace_duplicate)? {
+    let kind = ReferenceKind::PointsAdd;
+    let previous = match earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -78,7 +79,8 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     validate::optional_id("branch_code", &command.branch_code)?;
     // A repeat is answered before the reward is looked at: a retry after the reward
     // expired still gets the original.
-    let previous = match earlier(view, &command.program, &command.reference, ReferenceKind::PointsUse, command.replace_duplicate)? {
+    let kind = ReferenceKind::PointsUse;
+    let previous = match earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
