@@ -443,7 +443,8 @@ fn a_reference_of_the_other_points_kind_is_refused_not_answered() {
     check(
         &given,
         bulk_add(vec![add("m1", 1).reference("u1")]),
-        expect![[r#"applied 0, fail_at 0 ALREADY_EXISTS AlreadyExists: items[0].reference: reference "u1" was used by transaction 3, a points use, so it cannot name a points add, tx 0..0, balances [], duplicates []"#]],
+        expect![[r#"
+        applied 0, fail_at 0 ALREADY_EXISTS AlreadyExists: items[0].reference: reference "u1" was used by transaction 3, a points use, so it cannot name a points add, tx 0..0, balances [], duplicates []"#]],
     );
     // With replace_duplicate an add and a use may replace each other (see below);
     // the reference then names the replacement's kind, and only that kind repeats.
