@@ -418,7 +418,8 @@ async fn a_token_quota_holds_under_a_thousand_concurrent_calls() {
     // also extended durably while the calls race.
     const MAX_REQUESTS: u64 = 300;
     const CALLS: usize = 1_000;
-    const CONNECTIONS: usize = 10;
+    // Twenty calls a connection: well under any per-connection cap on concurrent streams.
+    const CONNECTIONS: usize = 50;
     let (server, mut admin) = started("tenancy-quota", &[HOME]).await;
     admin.add(HOME, "alice", 1).await;
     let request = pb::IssueTokenRequest { max_requests: Some(MAX_REQUESTS), ..issue(pb::Role::Operator, HOME) };
