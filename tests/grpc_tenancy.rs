@@ -34,6 +34,9 @@ struct Rpc {
     service: String,
     method: String,
     input: DescriptorProto,
+    /// The request's repeated message fields (a bulk's items, an import's data), by
+    /// field number, with the descriptor of their items.
+    lists: Vec<(i32, DescriptorProto)>,
     server_streaming: bool,
 }
 
@@ -118,26 +121,33 @@ fn verdict(who: Who, needs: Needs) -> Verdict {
 fn rpcs() -> Vec<Rpc> {
     let set = FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).expect("the compiled descriptor set decodes");
     let files: Vec<_> = set.file.iter().filter(|file| file.package() == PACKAGE).collect();
-    let message = |full_name: &str| -> DescriptorProto {
-        let name = full_name.strip_prefix(&format!(".{PACKAGE}.")).expect("a ledger.v1 message");
-        let found = files.iter().flat_map(|file| file.message_type.iter()).find(|message| message.name() == name);
-        found.unwrap_or_else(|| panic!("message {full_name} is in the descriptor set")).clone()
+    // Messages of other packages (google.protobuf.Timestamp) carry no program: `None`.
+    let message = |full_name: &str| -> Option<DescriptorProto> {
+        let name = full_name.strip_prefix(&format!(".{PACKAGE}."))?;
+        files.iter().flat_map(|file| file.message_type.iter()).find(|message| message.name() == name).cloned()
     };
     let mut rpcs = Vec::new();
     for file in &files {
         for service in &file.service {
             for method in &service.method {
                 assert!(!method.client_streaming(), "{}: the matrix sends one request", method.name());
+                let input = message(method.input_type()).expect("a request is a ledger.v1 message");
+                let lists = input
+                    .field
+                    .iter()
+                    .filter(|field| field.r#type() == Type::Message && field.label() == Label::Repeated)
+                    .filter_map(|field| Some((field.number(), message(field.type_name())?)))
+                    .collect();
                 rpcs.push(Rpc {
                     service: service.name().to_owned(),
                     method: method.name().to_owned(),
-                    input: message(method.input_type()),
+                    input,
+                    lists,
                     server_streaming: method.server_streaming(),
                 });
             }
         }
     }
-    // Nested messages (a repeated field's items) are looked up by the encoder.
     rpcs
 }
 
@@ -146,19 +156,9 @@ fn rpcs() -> Vec<Rpc> {
 /// repeated message field, itself naming HOME, so that a program named only in
 /// nested items (Echoss imports name brands per item) is the one under test.
 fn request_for(rpc: &Rpc, token_id: &str) -> Vec<u8> {
-    let set = FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).expect("descriptor set");
-    let nested = |full_name: &str| -> Option<DescriptorProto> {
-        let name = full_name.strip_prefix(&format!(".{PACKAGE}."))?;
-        set.file.iter().flat_map(|file| file.message_type.iter()).find(|message| message.name() == name).cloned()
-    };
     let mut body = scalar_fields(&rpc.input, token_id);
-    for field in &rpc.input.field {
-        if field.r#type() != Type::Message || field.label() != Label::Repeated {
-            continue;
-        }
-        // Timestamps and other foreign messages carry no program: left out.
-        let Some(item) = nested(field.type_name()) else { continue };
-        put_bytes(&mut body, field.number(), &scalar_fields(&item, token_id));
+    for (number, item) in &rpc.lists {
+        put_bytes(&mut body, *number, &scalar_fields(item, token_id));
     }
     body
 }
@@ -354,6 +354,9 @@ async fn every_rpc_answers_every_caller_as_spec_11_says_and_refused_calls_change
         assert!(names.iter().any(|name| name == expected), "the protos have {expected}: {names:?}");
     }
     assert!(rpcs.len() >= 34, "the 34 RPCs of SPEC §10 at least: {names:?}");
+    let imports: Vec<&Rpc> = rpcs.iter().filter(|rpc| rpc.method.starts_with("Import")).collect();
+    assert!(imports.len() >= 2, "{names:?}");
+    assert!(imports.iter().all(|rpc| rpc.lists.len() == 1), "imports name their brands in items: {imports:?}");
     let callers = Callers::issue(&server, &mut admin).await;
     let channel = server.channel().await;
     let mut wrong = Vec::new();
