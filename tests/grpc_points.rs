@@ -265,10 +265,11 @@ async fn a_repeated_reference_answers_the_original_result_and_changes_nothing() 
 
     let repeat = client.points.add_points(referenced("order-1", 999)).await.expect("repeat").into_inner();
     assert_eq!(repeat, pb::PointsReceipt { duplicate: true, ..first });
-    // A reference is unique in its program, whatever used it first.
+    // A reference is unique in its program, whatever used it first: a use reusing an
+    // add's reference is refused, never answered with the add's receipt.
     let use_again = pb::UsePointsRequest { reference: "order-1".into(), ..spend("alice", 10) };
-    let repeat = client.points.use_points(use_again).await.expect("repeat as a use").into_inner();
-    assert_eq!(repeat, pb::PointsReceipt { duplicate: true, ..first });
+    let status = refused(client.points.use_points(use_again).await, Code::AlreadyExists);
+    assert!(status.message().contains("order-1") && status.message().contains("a points add"), "{status:?}");
     assert_eq!(client.member(PROGRAM, "alice").await, before, "a duplicate changes nothing");
 
     let redeem = pb::UsePointsRequest { reference: "redeem-1".into(), ..spend("alice", 40) };
@@ -525,13 +526,14 @@ async fn bulk_use_applies_items_in_order_each_against_what_the_ones_before_it_le
         },
         BulkCase {
             given: &[("alice", 50, ""), ("bob", 10, "bought")],
+            // A repeat of a use is skipped; a use reusing an add's reference fails.
             bulk: Bulk::Use(vec![
+                pb::BulkUseItem { reference: "spent".into(), ..use_item("alice", 5) },
+                pb::BulkUseItem { reference: "spent".into(), ..use_item("alice", 5) },
                 pb::BulkUseItem { reference: "bought".into(), ..use_item("bob", 10) },
-                pb::BulkUseItem { reference: "spent".into(), ..use_item("alice", 5) },
-                pb::BulkUseItem { reference: "spent".into(), ..use_item("alice", 5) },
             ]),
             atomic: false,
-            answer: "applied 1, duplicates [0, 2], balances alice=45",
+            answer: "applied 1, fail_at 2 items[2].reference ALREADY_EXISTS, duplicates [1], balances alice=45",
             after: &[("alice", Some(45)), ("bob", Some(10))],
         },
     ];

@@ -7,6 +7,7 @@ use crate::event::{Event, EventBody, PointsAdded, PointsReversal, PointsUsed};
 use crate::field::FieldPath;
 use crate::limits::POINTS_PER_ADD_MAX;
 use crate::overlay::Overlay;
+use crate::references;
 use crate::rejection::Rejection;
 use crate::state::{ReferenceEntry, ReferenceKind};
 use crate::validate;
@@ -22,7 +23,8 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     validate::optional_id("branch_code", &command.branch_code)?;
     // A repeat is answered before any check of the state or the clock: a retry after
     // the expiry it names has passed, or a formula changed, still gets the original.
-    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate)? {
+    let kind = ReferenceKind::PointsAdd;
+    let previous = match earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -77,7 +79,8 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     validate::optional_id("branch_code", &command.branch_code)?;
     // A repeat is answered before the reward is looked at: a retry after the reward
     // expired still gets the original.
-    let previous = match earlier(view, &command.program, &command.reference, command.replace_duplicate)? {
+    let kind = ReferenceKind::PointsUse;
+    let previous = match earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -190,25 +193,28 @@ enum Earlier {
     Replace(ReferenceEntry),
 }
 
-/// What an earlier use of the reference means for this command. An add and a use
-/// may replace each other; a reference of credits, coupons or statements is refused.
-fn earlier(view: &Overlay<'_>, program: &str, reference: &str, replace: bool) -> Result<Earlier, Rejection> {
-    if reference.is_empty() {
-        return Ok(Earlier::None);
+/// What an earlier use of the reference means for a command of `kind`. With
+/// `replace_duplicate` an add and a use may replace each other; otherwise the rule
+/// every kind shares applies (`references::earlier`): a repeat of the same kind is
+/// answered with the original receipt, and a reference another kind used is refused.
+/// Answering a use with the receipt of an add would tell a retrying client that
+/// points were taken when none were.
+fn earlier(
+    view: &Overlay<'_>,
+    program: &str,
+    reference: &str,
+    kind: ReferenceKind,
+    replace: bool,
+) -> Result<Earlier, Rejection> {
+    if replace
+        && !reference.is_empty()
+        && let Some(entry) = view.reference(program, reference)
+        && matches!(entry.kind, ReferenceKind::PointsAdd | ReferenceKind::PointsUse)
+    {
+        return Ok(Earlier::Replace(entry.clone()));
     }
-    Ok(match view.reference(program, reference) {
+    Ok(match references::earlier(view, program, reference, kind)? {
         None => Earlier::None,
-        Some(entry) if !matches!(entry.kind, ReferenceKind::PointsAdd | ReferenceKind::PointsUse) => {
-            return Err(Rejection::Duplicate {
-                field: FieldPath::new("reference"),
-                rule: format!(
-                    "reference {reference:?} was used by transaction {}, {}, so it cannot name a points change",
-                    entry.transaction_id,
-                    entry.kind.describe()
-                ),
-            });
-        }
-        Some(entry) if replace => Earlier::Replace(entry.clone()),
         Some(entry) => Earlier::Duplicate(PointsReceipt {
             transaction_id: entry.transaction_id,
             points: entry.points,

@@ -1,4 +1,5 @@
-//! References (idempotency keys) of credits, coupons and point statements. A
+//! References (idempotency keys) of every kind: points, credits, coupons and point
+//! statements (points add their own `replace_duplicate` on top). A
 //! reference is unique per program across every kind: a repeat of the same kind is
 //! answered with the original result; a reference that an other kind of
 //! transaction used is refused, since answering a coupon use with a points receipt

@@ -165,6 +165,9 @@ struct Model {
 #[derive(Clone, Debug)]
 struct Remembered {
     transaction_id: u64,
+    /// The transaction was an add (else a use): only a command of the same kind is
+    /// answered as a repeat; the other kind is refused.
+    add: bool,
     receipt: Option<PointsReceipt>,
 }
 
@@ -286,7 +289,8 @@ impl Model {
         }
         let reference = event.body.reference();
         if !reference.is_empty() {
-            let remembered = Remembered { transaction_id: stamp.sequence, receipt: None };
+            let add = matches!(event.body, EventBody::PointsAdded(_));
+            let remembered = Remembered { transaction_id: stamp.sequence, add, receipt: None };
             self.references.insert((event.program.clone(), reference.to_owned()), remembered);
         }
     }
@@ -426,9 +430,10 @@ impl Sim {
             assert!(appended.is_empty());
             return;
         }
-        // (d): a used reference without replacement is answered from the record.
+        // (d): a used reference without replacement is answered from the record, or
+        // refused when a transaction of the other kind used it.
         if let Some(earlier) = earlier.as_ref().filter(|_| !replace) {
-            check_duplicate(&result, &appended, earlier);
+            check_repeat(&result, &appended, earlier, matches!(command, Command::AddPoints(_)));
             return;
         }
         match (expected, earlier.is_some()) {
@@ -493,7 +498,8 @@ impl Sim {
         };
         let earlier = self.model.reference(&program, &reference).cloned().expect("a repeatable reference is used");
         let (result, appended) = self.run(&command);
-        check_duplicate(&result, &appended, &earlier);
+        // A replacement of the other kind may have taken the reference since.
+        check_repeat(&result, &appended, &earlier, matches!(command, Command::AddPoints(_)));
     }
 
     /// (c): the bulk applies exactly the non-duplicate items before `fail_at`, one
@@ -520,9 +526,13 @@ impl Sim {
         let mut fail_at = None;
         for (index, item) in items.iter().enumerate() {
             let index = u32::try_from(index).expect("small bulk");
-            if !item.reference.is_empty()
-                && (self.model.reference(&program, &item.reference).is_some() || seen.contains(&item.reference))
-            {
+            let earlier = self.model.reference(&program, &item.reference);
+            if earlier.is_some_and(|earlier| earlier.add != item.add) {
+                // A reference of the other kind fails the item: it is no repeat of it.
+                fail_at = Some(index);
+                break;
+            }
+            if !item.reference.is_empty() && (earlier.is_some() || seen.contains(&item.reference)) {
                 duplicates.push(index);
                 continue;
             }
@@ -654,6 +664,7 @@ impl Expected {
 struct BulkItem {
     member: String,
     reference: String,
+    add: bool,
     expected: Expected,
 }
 
@@ -662,14 +673,28 @@ impl BulkItem {
         BulkItem {
             member: add.member.clone(),
             reference: add.reference.clone(),
+            add: true,
             expected: Expected::of_add(add.points),
         }
     }
 
     fn spend(spend: &UsePoints, at: Timestamp) -> BulkItem {
         let expected = Expected::of_bulk_use(spend, at);
-        BulkItem { member: spend.member.clone(), reference: spend.reference.clone(), expected }
+        BulkItem { member: spend.member.clone(), reference: spend.reference.clone(), add: false, expected }
     }
+}
+
+/// A command (an add when `add`) naming a used reference: answered with the original
+/// receipt when the same kind used it, refused ALREADY_EXISTS when the other kind
+/// did; either way it appends nothing.
+fn check_repeat(result: &Result<Outcome, Rejection>, appended: &[(Stamp, Event)], earlier: &Remembered, add: bool) {
+    if earlier.add != add {
+        let rejection = result.as_ref().expect_err("another kind's reference is refused");
+        assert_eq!(rejection.code(), "ALREADY_EXISTS", "{rejection}");
+        assert!(appended.is_empty(), "a refused command appends nothing");
+        return;
+    }
+    check_duplicate(result, appended, earlier);
 }
 
 fn check_duplicate(result: &Result<Outcome, Rejection>, appended: &[(Stamp, Event)], earlier: &Remembered) {

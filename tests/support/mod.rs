@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -24,6 +25,10 @@ pub struct Server {
     pub address: String,
     pub data_dir: PathBuf,
     pub admin_token: String,
+    /// Everything the server wrote to stdout and stderr so far (stderr is also
+    /// echoed to the test's stderr): tests look in it for what must never be logged.
+    output: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
@@ -46,28 +51,53 @@ impl Server {
     /// Starts `ledgerd` on `data_dir` (which may hold a ledger already) and waits
     /// until it prints the address it bound.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        Server::start_logging(data_dir, extra, "warn")
+    }
+
+    /// `start_in` with `RUST_LOG` set to `rust_log` (`trace` logs the most).
+    pub fn start_logging(data_dir: PathBuf, extra: &[&str], rust_log: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ledgerd"))
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start ledgerd");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("ledgerd stderr");
+        let stderr_output = Arc::clone(&output);
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).split(b'\n') {
+                let Ok(mut line) = line else { break };
+                line.push(b'\n');
+                eprint!("{}", String::from_utf8_lossy(&line));
+                lock(&stderr_output).extend_from_slice(&line);
+            }
+        });
         let stdout = child.stdout.take().expect("ledgerd stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        let mut lines = BufReader::new(stdout).split(b'\n');
         let address = loop {
             let line = lines.next().expect("ledgerd exited before listening").expect("read ledgerd stdout");
-            if let Some(address) = line.strip_prefix("ledgerd listening on ") {
+            lock(&output).extend_from_slice(&line);
+            lock(&output).push(b'\n');
+            if let Some(address) = String::from_utf8_lossy(&line).strip_prefix("ledgerd listening on ") {
                 break address.trim().to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let stdout_output = Arc::clone(&output);
+        let stdout_reader = std::thread::spawn(move || {
+            for line in lines {
+                let Ok(mut line) = line else { break };
+                line.push(b'\n');
+                lock(&stdout_output).extend_from_slice(&line);
+            }
+        });
         let admin_token = read_token(&data_dir.join("admin.token"));
-        Server { child, address, data_dir, admin_token }
+        Server { child, address, data_dir, admin_token, output, readers: vec![stderr_reader, stdout_reader] }
     }
 
     pub async fn channel(&self) -> Channel {
@@ -88,10 +118,25 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM and waits for it to exit; returns its status.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.stop_with_output().0
+    }
+
+    /// Stops the server with SIGTERM, waits for it to exit and for its output to be
+    /// read to the end; returns its status and everything it wrote.
+    pub fn stop_with_output(mut self) -> (std::process::ExitStatus, Vec<u8>) {
         let pid = i32::try_from(self.child.id()).expect("pid fits i32");
         signal(pid, "TERM");
-        self.child.wait().expect("wait for ledgerd")
+        let status = self.child.wait().expect("wait for ledgerd");
+        for reader in std::mem::take(&mut self.readers) {
+            reader.join().expect("ledgerd output reader");
+        }
+        (status, self.output())
+    }
+
+    /// What the server wrote to stdout and stderr so far.
+    pub fn output(&self) -> Vec<u8> {
+        lock(&self.output).clone()
     }
 
     /// Kills the server with SIGKILL: no shutdown code runs.
@@ -121,6 +166,10 @@ pub async fn started(name: &str, programs: &[&str]) -> (Server, Clients) {
 
 pub fn get_member(program: &str, member: &str) -> pb::GetMemberRequest {
     pb::GetMemberRequest { program_id: program.into(), member_id: member.into() }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub fn signal(pid: i32, name: &str) {
