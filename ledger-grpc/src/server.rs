@@ -3,10 +3,11 @@
 
 use crate::pb;
 use crate::service::Api;
-use ledger_store::Ledger;
+use ledger_store::{Health, Ledger};
 use std::future::Future;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
 
 /// The largest request the server accepts: a 1,000-item bulk with long remarks
 /// fits well within it.
@@ -15,11 +16,51 @@ pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// How long a shutdown waits for in-flight calls and connected clients.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How often the health of the write path is looked at.
+const HEALTH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Keeps gRPC health in step with the ledger's write path: while a storage fault
+/// or a failure refuses writes, the services that write report NOT_SERVING; the
+/// server as a whole (`""`) and the read services stay SERVING, since reads go on.
+async fn report_writes(ledger: Ledger, reporter: tonic_health::server::HealthReporter) {
+    let mut writable = true;
+    loop {
+        tokio::time::sleep(HEALTH_POLL).await;
+        let health = ledger.health();
+        let now = health == Health::Writable;
+        if now == writable {
+            continue;
+        }
+        writable = now;
+        match &health {
+            Health::Writable => tracing::warn!("writes resume: health SERVING"),
+            Health::Faulted(reason) | Health::Failed(reason) => {
+                tracing::error!(%reason, "writes refused: health NOT_SERVING for the services that write");
+            }
+        }
+        let status = if writable { ServingStatus::Serving } else { ServingStatus::NotServing };
+        for name in WRITE_SERVICES {
+            reporter.set_service_status(name, status).await;
+        }
+    }
+}
+
+/// The services whose calls write.
+const WRITE_SERVICES: [&str; 6] = [
+    <pb::admin_service_server::AdminServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::points_service_server::PointsServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::credits_service_server::CreditsServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::coupons_service_server::CouponsServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::vouchers_service_server::VouchersServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::tiers_service_server::TiersServiceServer<Api> as tonic::server::NamedService>::NAME,
+];
+
 pub async fn serve(
     ledger: Ledger,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let api_ledger = ledger.clone();
     let api = Api { ledger };
     let admin =
         pb::admin_service_server::AdminServiceServer::new(api.clone()).max_decoding_message_size(REQUEST_BYTES_MAX);
@@ -42,6 +83,7 @@ pub async fn serve(
     reporter.set_serving::<pb::coupons_service_server::CouponsServiceServer<Api>>().await;
     reporter.set_serving::<pb::vouchers_service_server::VouchersServiceServer<Api>>().await;
     reporter.set_serving::<pb::tiers_service_server::TiersServiceServer<Api>>().await;
+    tokio::spawn(report_writes(api_ledger.clone(), reporter.clone()));
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)

@@ -13,6 +13,7 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ledger_core::Timestamp;
+use ledger_store::disk::Faults;
 use ledger_store::tokens::Role;
 use ledger_store::{Ledger, Options};
 use std::io::Write;
@@ -39,7 +40,20 @@ struct Args {
     /// Milliseconds between checkpoints when writes are few. Hidden, as above.
     #[arg(long, hide = true)]
     checkpoint_interval_ms: Option<u64>,
+    /// A file that, while it exists and names ENOSPC, EIO or EROFS, makes every
+    /// flush and sync fail with that error. Hidden: fault tests break a running
+    /// server's disk with it.
+    #[arg(long, hide = true)]
+    fault_file: Option<PathBuf>,
+    /// Milliseconds between probe writes while the disk is faulted. Hidden, as above.
+    #[arg(long, hide = true)]
+    fault_probe_ms: Option<u64>,
 }
+
+/// How long a stop waits for the ledger to checkpoint and close before the
+/// process exits anyway: whatever was acknowledged is durable already, and the
+/// next start recovers the rest from the log. A stop never hangs on a broken disk.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -65,6 +79,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         expiry_sweep_interval: (args.expiry_sweep_secs > 0).then(|| Duration::from_secs(args.expiry_sweep_secs)),
         checkpoint_events: args.checkpoint_events.unwrap_or(defaults.checkpoint_events),
         checkpoint_interval: args.checkpoint_interval_ms.map_or(defaults.checkpoint_interval, Duration::from_millis),
+        fault_probe_interval: args.fault_probe_ms.map_or(defaults.fault_probe_interval, Duration::from_millis),
+        faults: args.fault_file.map_or(defaults.faults.clone(), Faults::from_file),
         ..defaults
     };
     let ledger = Ledger::open_with(&args.data_dir, options)?;
@@ -82,7 +98,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     ledger_grpc::server::serve(ledger.clone(), listener, shutdown).await?;
     tracing::info!("shutting down: checkpointing and flushing");
     let closing = ledger.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await??;
+    let closed = tokio::time::timeout(CLOSE_GRACE, tokio::task::spawn_blocking(move || closing.close())).await;
+    match closed {
+        Ok(closed) => closed??,
+        Err(_) => {
+            tracing::error!(
+                "the ledger did not close within {CLOSE_GRACE:?}: exiting; the next start recovers from the log"
+            );
+            return Err(format!("closing the ledger took longer than {CLOSE_GRACE:?}").into());
+        }
+    }
     tracing::info!("stopped; every acknowledged write is durable");
     Ok(())
 }

@@ -1,0 +1,99 @@
+//! Storage faults of a running `ledgerd`, from outside: the server's hidden
+//! `--fault-file` makes every flush and sync fail while the file names an error.
+//! Writes get UNAVAILABLE naming the cause, reads keep answering, health says the
+//! write services are NOT_SERVING, writes resume by themselves once the fault
+//! clears, and SIGTERM ends the server whatever state its disk is in.
+
+mod support;
+
+use ledger_grpc::pb;
+use support::{Clients, Server};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const PROGRAM: &str = "cafe";
+
+fn add(member: &str, points: i64, reference: &str) -> pb::AddPointsRequest {
+    pb::AddPointsRequest {
+        program_id: PROGRAM.into(),
+        member_id: member.into(),
+        points,
+        remark: "visit".into(),
+        reference: reference.into(),
+        ..Default::default()
+    }
+}
+
+async fn status(server: &Server, service: &str) -> ServingStatus {
+    let mut health = HealthClient::new(server.channel().await);
+    let reply = health.check(HealthCheckRequest { service: service.into() }).await.expect("health check");
+    reply.into_inner().status()
+}
+
+/// Waits until the health of `service` is `wanted`.
+async fn until_status(server: &Server, service: &str, wanted: ServingStatus) {
+    let patience = support::Patience::new(&format!("health of {service:?} {wanted:?}"));
+    while status(server, service).await != wanted {
+        patience.next().await;
+    }
+}
+
+/// A member's points; retried while the server folds its state back after a fault.
+async fn points(clients: &mut Clients, member: &str) -> i64 {
+    let patience = support::Patience::new("a read during a fault");
+    loop {
+        match clients.members.get_member(support::get_member(PROGRAM, member)).await {
+            Ok(reply) => return reply.into_inner().points,
+            Err(status) if status.code() == Code::Unavailable => patience.next().await,
+            Err(status) => panic!("get member {member}: {status:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_keeps_reads_reports_health_and_clears_by_itself() {
+    let dir = support::fresh_dir("faults");
+    let fault = dir.with_extension("fault");
+    let fault_flag = fault.to_str().expect("utf-8 path").to_owned();
+    let flags = ["--fault-file", fault_flag.as_str(), "--fault-probe-ms", "20", "--expiry-sweep-secs", "0"];
+    let server = Server::start_in(dir, &flags);
+    let mut clients = server.admin().await;
+    clients.create_program(PROGRAM).await;
+    clients.add(PROGRAM, "alice", 100).await;
+    clients.add(PROGRAM, "bob", 50).await;
+    let points_service = "ledger.v1.PointsService";
+    assert_eq!(status(&server, points_service).await, ServingStatus::Serving);
+
+    std::fs::write(&fault, "ENOSPC").expect("break the disk");
+    let refused = clients.points.add_points(add("alice", 10, "a2")).await.expect_err("a write on a full disk");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("No space left on device"), "names the cause: {refused:?}");
+    assert_eq!(points(&mut clients, "bob").await, 50, "a member no failed write touched");
+    assert_eq!(points(&mut clients, "alice").await, 100, "the refused add is not there");
+    until_status(&server, points_service, ServingStatus::NotServing).await;
+    assert_eq!(status(&server, "").await, ServingStatus::Serving, "the server serves reads");
+    assert_eq!(status(&server, "ledger.v1.MembersService").await, ServingStatus::Serving);
+
+    std::fs::remove_file(&fault).expect("mend the disk");
+    until_status(&server, points_service, ServingStatus::Serving).await;
+    let receipt = clients.points.add_points(add("alice", 10, "a2")).await.expect("writes resume").into_inner();
+    assert_eq!((receipt.balance, receipt.duplicate), (110, false));
+
+    // A stop while the disk is broken ends the process; the next start has
+    // every acknowledged write.
+    std::fs::write(&fault, "EIO").expect("break the disk again");
+    let refused = clients.points.add_points(add("carol", 1, "c1")).await.expect_err("a write on a failing disk");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let dir = server.data_dir.clone();
+    drop(clients);
+    tokio::task::spawn_blocking(move || server.stop()).await.expect("stop");
+    std::fs::remove_file(&fault).expect("mend the disk");
+    let server = Server::start_in(dir, &["--expiry-sweep-secs", "0"]);
+    let mut clients = server.admin().await;
+    assert_eq!(points(&mut clients, "alice").await, 110);
+    assert_eq!(points(&mut clients, "bob").await, 50);
+    let verified = clients.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify").into_inner();
+    assert!(verified.ok, "{}", verified.first_mismatch);
+    assert_eq!(verified.events, 4, "the program and three acknowledged adds, nothing refused");
+}
