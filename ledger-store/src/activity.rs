@@ -9,7 +9,6 @@
 //! projections: the index on disk always reflects exactly the checkpoint's cut, and
 //! recovery rebuilds the rest from the replayed tail.
 
-use crate::disk::Handle;
 use crate::error::StoreError;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -155,13 +154,13 @@ struct Memory {
 }
 
 pub struct ActivityIndex {
-    tree: Arc<Handle<sled::Tree>>,
+    tree: sled::Tree,
     memory: RwLock<Memory>,
 }
 
 impl ActivityIndex {
     /// `tree` is the projections tree, whose checkpoints carry the rows.
-    pub fn new(tree: Arc<Handle<sled::Tree>>, replayed: Generation) -> ActivityIndex {
+    pub fn new(tree: sled::Tree, replayed: Generation) -> ActivityIndex {
         ActivityIndex { tree, memory: RwLock::new(Memory { current: replayed, sealed: VecDeque::new() }) }
     }
 
@@ -217,7 +216,7 @@ impl ActivityIndex {
                 }
             }
         }
-        let rows = self.tree.get()?.range(prefix(program, member)..row_key(program, member, before));
+        let rows = self.tree.range(prefix(program, member)..row_key(program, member, before));
         for row in rows.rev() {
             if found.len() == limit {
                 break;
@@ -240,7 +239,7 @@ impl ActivityIndex {
     /// on disk; each transaction is listed once.
     pub fn entries(&self) -> Result<Entries, StoreError> {
         let mut all = Entries::new();
-        for row in self.tree.get()?.scan_prefix([ACTIVITY_TAG]) {
+        for row in self.tree.scan_prefix([ACTIVITY_TAG]) {
             let (key, value) = row?;
             let (program, member) = parse_prefix(&key).ok_or_else(|| StoreError::CorruptProjection {
                 key: String::from_utf8_lossy(&key).into_owned(),

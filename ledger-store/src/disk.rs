@@ -16,78 +16,41 @@
 //! the queue overflowed, or where there is no inotify, one `syncfs` covers the
 //! whole file system instead.
 
-use crate::error::StoreError;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A sled database and the handles that make its flushes durable. After a
-/// storage fault sled refuses every write until it is reopened (it keeps the
-/// first I/O error it met and answers it ever after), so a `Disk` can let go of
-/// sled (`close`) and open it again (`reopen`) in the running process.
+/// A sled database and the handles that make its flushes durable.
 pub struct Disk {
-    dir: PathBuf,
-    /// How sled is opened again; `None` for a database opened by the caller.
-    config: Option<sled::Config>,
-    opened: Handle<Arc<Opened>>,
-    faults: Faults,
-}
-
-struct Opened {
     db: sled::Db,
     /// sled's main file: its log and page table.
     main: File,
     blobs: Blobs,
+    faults: Faults,
 }
 
-impl Opened {
-    fn new(db: sled::Db, dir: &Path) -> std::io::Result<Opened> {
+impl Disk {
+    pub fn open(db: sled::Db, dir: &Path) -> std::io::Result<Disk> {
+        Disk::open_with_faults(db, dir, Faults::default())
+    }
+
+    /// As `open`, with a fault seam tests (and `ledgerd --fault-file`) arm.
+    pub fn open_with_faults(db: sled::Db, dir: &Path, faults: Faults) -> std::io::Result<Disk> {
         let main = File::open(dir.join("db"))?;
         let blobs = Blobs::watch(dir.join("blobs"))?;
         // Whatever sled wrote before the watch began (creating the directory,
         // recovering) is covered once, as a whole.
         sync_file_system(&main)?;
-        Ok(Opened { db, main, blobs })
-    }
-}
-
-impl Disk {
-    pub fn open(db: sled::Db, dir: &Path) -> std::io::Result<Disk> {
-        let opened = Opened::new(db, dir)?;
-        Ok(Disk { dir: dir.to_owned(), config: None, opened: Handle::new(Arc::new(opened)), faults: Faults::default() })
-    }
-
-    /// Opens sled with `config` (which `reopen` uses again), with a fault seam
-    /// tests (and `ledgerd --fault-file`) arm.
-    pub fn open_with(config: sled::Config, dir: &Path, faults: Faults) -> Result<Disk, StoreError> {
-        let db = config.open().map_err(|error| StoreError::from_open(dir, error))?;
-        let opened = Opened::new(db, dir)?;
-        Ok(Disk { dir: dir.to_owned(), config: Some(config), opened: Handle::new(Arc::new(opened)), faults })
+        Ok(Disk { db, main, blobs, faults })
     }
 
     pub fn faults(&self) -> &Faults {
         &self.faults
     }
 
-    pub fn db(&self) -> Result<sled::Db, StoreError> {
-        Ok(self.opened.get()?.db.clone())
-    }
-
-    /// Lets go of sled. Every handle of it must be dropped (`Handle::close`)
-    /// before `reopen` can take its lock again.
-    pub fn close(&self) {
-        self.opened.close();
-    }
-
-    /// Opens sled again after `close`; sled recovers what its files hold.
-    pub fn reopen(&self) -> Result<sled::Db, StoreError> {
-        let Some(config) = &self.config else {
-            return Err(StoreError::Io(std::io::Error::other("this database cannot be reopened")));
-        };
-        let db = config.open().map_err(|error| StoreError::from_open(&self.dir, error))?;
-        self.opened.set(Arc::new(Opened::new(db.clone(), &self.dir)?));
-        Ok(db)
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Flushes sled, then makes what it wrote durable. When this returns `Ok`,
@@ -100,45 +63,19 @@ impl Disk {
     /// sled's flush alone: what it wrote survives a crash of the process only,
     /// until a `sync` that starts after it returns.
     pub fn flush_sled(&self) -> Result<(), String> {
-        let flushed = self.faults.check().map_err(StoreError::Io).and_then(|()| {
-            let opened = self.opened.get()?;
-            opened.db.flush().map_err(StoreError::Sled)
-        });
-        flushed.map(|_| ()).map_err(|error| format!("flushing sled failed: {error}"))
+        self.faults.check().map_err(|error| format!("flushing sled failed: {error}"))?;
+        self.db.flush().map(|_| ()).map_err(|error| format!("flushing sled failed: {error}"))
     }
 
     /// Makes durable everything sled wrote before the call; returns how it did.
     pub fn sync(&self) -> Result<Synced, String> {
-        let opened = self.opened.get().map_err(|error| format!("syncing failed: {error}"))?;
         let synced = self
             .faults
             .check()
-            .and_then(|()| opened.blobs.sync(&opened.main))
+            .and_then(|()| self.blobs.sync(&self.main))
             .map_err(|error| format!("syncing sled's blob files failed: {error}"))?;
-        opened.main.sync_data().map_err(|error| format!("syncing sled's main file failed: {error}"))?;
+        self.main.sync_data().map_err(|error| format!("syncing sled's main file failed: {error}"))?;
         Ok(synced)
-    }
-}
-
-/// A sled handle (a tree, the open database) that a reopen swaps: while sled is
-/// closed, every use answers `StoreError::Closed` instead of touching it.
-pub struct Handle<T: Clone>(std::sync::RwLock<Option<T>>);
-
-impl<T: Clone> Handle<T> {
-    pub fn new(handle: T) -> Handle<T> {
-        Handle(std::sync::RwLock::new(Some(handle)))
-    }
-
-    pub fn get(&self) -> Result<T, StoreError> {
-        self.0.read().expect("handle lock").clone().ok_or(StoreError::Closed)
-    }
-
-    pub fn set(&self, handle: T) {
-        *self.0.write().expect("handle lock") = Some(handle);
-    }
-
-    pub fn close(&self) {
-        *self.0.write().expect("handle lock") = None;
     }
 }
 

@@ -17,9 +17,6 @@ pub enum StoreError {
     UnsupportedFormat { what: &'static str, found: u16, supported: u16 },
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// sled was let go of after a storage fault and is being opened again.
-    #[error("storage is closed while it is reopened after a fault")]
-    Closed,
 }
 
 impl StoreError {

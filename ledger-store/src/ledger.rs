@@ -119,6 +119,7 @@ struct Inner {
     queue: tokio::sync::mpsc::Sender<Message>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     sweeper: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    tokens: Tokens,
     replayed_at_open: u64,
 }
 
@@ -129,17 +130,15 @@ impl Ledger {
     }
 
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Ledger, StoreError> {
-        let config = sled_config(path.as_ref(), options.cache_capacity_bytes);
-        let disk = Arc::new(Disk::open_with(config, path.as_ref(), options.faults.clone())?);
-        let db = disk.db()?;
+        let db = open_db(path.as_ref(), options.cache_capacity_bytes)?;
         let log = Log::open(&db)?;
         let projections = Projections::open(&db)?;
-        drop(db);
+        let disk = Arc::new(Disk::open_with_faults(db, path.as_ref(), options.faults.clone())?);
         let tokens = Tokens::open(disk.clone())
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
         let Recovered { state, head, replayed, activity, dirty } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
-        let activity = ActivityIndex::new(projections.handle(), activity);
+        let activity = ActivityIndex::new(projections.tree().clone(), activity);
         let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
         let shared = Arc::new(Shared {
             activity,
@@ -154,7 +153,6 @@ impl Ledger {
             fault: Mutex::new(None),
             faulted: AtomicBool::new(false),
             wake: queue.downgrade(),
-            tokens,
         });
         let tuning = Tuning {
             group_commands_max: options.group_commands_max,
@@ -170,6 +168,7 @@ impl Ledger {
             queue,
             writer: Mutex::new(Some(writer)),
             sweeper: Mutex::new(sweeper),
+            tokens,
             replayed_at_open: replayed,
         };
         Ok(Ledger { inner: Arc::new(inner) })
@@ -193,7 +192,7 @@ impl Ledger {
     }
 
     pub fn tokens(&self) -> &Tokens {
-        &self.inner.shared.tokens
+        &self.inner.tokens
     }
 
     /// Decides and records one command; returns once it is durable.
@@ -521,7 +520,7 @@ impl Inner {
         let _ = writer.join();
         // Without the exact counts a restart would resume limited tokens at their
         // lease ceilings, ending them early.
-        if let Err(error) = self.shared.tokens.persist_usage() {
+        if let Err(error) = self.tokens.persist_usage() {
             tracing::warn!(%error, "limited tokens resume at their lease ceilings after this restart");
         }
     }
@@ -533,13 +532,14 @@ impl Drop for Inner {
     }
 }
 
-fn sled_config(path: &Path, cache_capacity_bytes: u64) -> sled::Config {
-    sled::Config::new()
+fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
         .path(path)
         .cache_capacity(cache_capacity_bytes)
         // Durability comes from our own flushes only; a timer flush promises no one anything.
         .flush_every_ms(None)
-        .mode(sled::Mode::HighThroughput)
+        .mode(sled::Mode::HighThroughput);
+    config.open().map_err(|error| StoreError::from_open(path, error))
 }
 
 /// The state at the end of the log: the checkpoint plus a replay of the tail after

@@ -12,23 +12,15 @@
 //! its log, so a crash keeps a prefix of the records); a silently edited event
 //! (the hash chain).
 
-use crate::disk::Handle;
 use crate::envelope::{self, Envelope, Hash, StoredEvent};
 use crate::error::StoreError;
-use std::sync::Arc;
-
-const TREE_NAME: &str = "log";
-
-/// Records as `Log::records_from` yields them.
-type Records = Box<dyn Iterator<Item = Result<(u64, Vec<StoredEvent>), StoreError>>>;
 
 /// The record format this build writes; the first byte of every record.
 pub const RECORD_FORMAT: u8 = 1;
 
-/// Clones share one handle, which a reopen after a storage fault swaps.
 #[derive(Clone)]
 pub struct Log {
-    tree: Arc<Handle<sled::Tree>>,
+    tree: sled::Tree,
 }
 
 pub fn key(sequence: u64) -> [u8; 8] {
@@ -116,27 +108,16 @@ pub struct LoggedEvent {
 
 impl Log {
     pub fn open(db: &sled::Db) -> Result<Log, StoreError> {
-        Ok(Log { tree: Arc::new(Handle::new(db.open_tree(TREE_NAME)?)) })
+        Ok(Log { tree: db.open_tree("log")? })
     }
 
-    pub fn tree(&self) -> Result<sled::Tree, StoreError> {
-        self.tree.get()
-    }
-
-    /// Lets go of the tree, before sled is reopened (`Disk::reopen`).
-    pub fn close(&self) {
-        self.tree.close();
-    }
-
-    /// Takes the tree from a reopened sled.
-    pub fn reattach(&self, db: &sled::Db) -> Result<(), StoreError> {
-        self.tree.set(db.open_tree(TREE_NAME)?);
-        Ok(())
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
     }
 
     /// The last event's sequence and hash; `(0, GENESIS_HASH)` for an empty log.
     pub fn head(&self) -> Result<(u64, Hash), StoreError> {
-        let Some((key, value)) = self.tree()?.last()? else {
+        let Some((key, value)) = self.tree.last()? else {
             return Ok((0, envelope::GENESIS_HASH));
         };
         let first = sequence_of(&key)?;
@@ -151,19 +132,15 @@ impl Log {
         &self,
         sequence: u64,
     ) -> impl Iterator<Item = Result<(u64, Vec<StoredEvent>), StoreError>> + use<> {
-        let tree = match self.tree() {
-            Ok(tree) => tree,
-            Err(error) => return Box::new(std::iter::once(Err(error))) as Records,
-        };
-        let start = match tree.range(..=key(sequence)).next_back() {
+        let start = match self.tree.range(..=key(sequence)).next_back() {
             Some(Ok((found, _))) => found.to_vec(),
             _ => key(sequence).to_vec(),
         };
-        Box::new(tree.range(start..).map(|entry| {
+        self.tree.range(start..).map(|entry| {
             let (key, value) = entry?;
             let first = sequence_of(&key)?;
             Ok((first, decode_record(first, &value)?))
-        }))
+        })
     }
 
     /// Decoded events from `sequence` on (inclusive), in order.
@@ -184,7 +161,7 @@ impl Log {
 
     /// The decoded record holding `sequence`, as (first sequence, events).
     pub fn record(&self, sequence: u64) -> Result<Option<(u64, Vec<LoggedEvent>)>, StoreError> {
-        let Some((key, value)) = self.tree()?.range(..=key(sequence)).next_back().transpose()? else {
+        let Some((key, value)) = self.tree.range(..=key(sequence)).next_back().transpose()? else {
             return Ok(None);
         };
         let first = sequence_of(&key)?;
@@ -209,7 +186,7 @@ impl Log {
         if sequence == 0 {
             return Ok(None);
         }
-        let Some((key, value)) = self.tree()?.range(..=key(sequence)).next_back().transpose()? else {
+        let Some((key, value)) = self.tree.range(..=key(sequence)).next_back().transpose()? else {
             return Ok(None);
         };
         let first = sequence_of(&key)?;

@@ -14,7 +14,6 @@
 //! checkpointer waits until the log is durable up to the cut); replaying the whole
 //! log at start-up (only the tail after the cut is replayed).
 
-use crate::disk::Handle;
 use crate::envelope::{GENESIS_HASH, Hash};
 use crate::error::StoreError;
 use ledger_core::event::EventBody;
@@ -25,7 +24,6 @@ use ledger_core::{Event, State, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// The row format this build writes. Rows are derived data: a build that finds
 /// another format rebuilds them from the log instead of reading them.
@@ -33,7 +31,6 @@ pub const PROJECTION_FORMAT: u16 = 2;
 
 /// Outside every tag's key space, so that no prefix scan of rows meets it.
 const META_KEY: &[u8] = b"#meta";
-const TREE_NAME: &str = "projections";
 const PROGRAM_TAG: u8 = b'p';
 const MEMBER_TAG: u8 = b'm';
 const REFERENCE_TAG: u8 = b'r';
@@ -180,40 +177,22 @@ fn split_key_program(key: &[u8]) -> Result<(String, &[u8]), StoreError> {
     Ok((program, rest))
 }
 
-/// Clones share one handle, which a reopen after a storage fault swaps.
 #[derive(Clone)]
 pub struct Projections {
-    tree: Arc<Handle<sled::Tree>>,
+    tree: sled::Tree,
 }
 
 impl Projections {
     pub fn open(db: &sled::Db) -> Result<Projections, StoreError> {
-        Ok(Projections { tree: Arc::new(Handle::new(db.open_tree(TREE_NAME)?)) })
+        Ok(Projections { tree: db.open_tree("projections")? })
     }
 
-    /// The tree, shared with the activity index (`ActivityIndex`), whose rows
-    /// ride in the same checkpoints.
-    pub fn handle(&self) -> Arc<Handle<sled::Tree>> {
-        self.tree.clone()
-    }
-
-    pub fn tree(&self) -> Result<sled::Tree, StoreError> {
-        self.tree.get()
-    }
-
-    /// Lets go of the tree, before sled is reopened (`Disk::reopen`).
-    pub fn close(&self) {
-        self.tree.close();
-    }
-
-    /// Takes the tree from a reopened sled.
-    pub fn reattach(&self, db: &sled::Db) -> Result<(), StoreError> {
-        self.tree.set(db.open_tree(TREE_NAME)?);
-        Ok(())
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
     }
 
     pub fn meta(&self) -> Result<Option<Meta>, StoreError> {
-        self.tree()?.get(META_KEY)?.map(|bytes| decode(META_KEY, &bytes)).transpose()
+        self.tree.get(META_KEY)?.map(|bytes| decode(META_KEY, &bytes)).transpose()
     }
 
     /// The checkpointed state and what it reflects; `None` when there is no
@@ -223,9 +202,8 @@ impl Projections {
         if meta.format != PROJECTION_FORMAT {
             return Ok(None);
         }
-        let tree = self.tree()?;
         let mut state = State::default();
-        for entry in tree.scan_prefix([PROGRAM_TAG]) {
+        for entry in self.tree.scan_prefix([PROGRAM_TAG]) {
             let (key, value) = entry?;
             let (program, _) = split_key(&key)?;
             let row: ProgramRow = decode(&key, &value)?;
@@ -248,7 +226,7 @@ impl Projections {
             };
             state.programs.insert(program, loaded);
         }
-        for entry in tree.scan_prefix([MEMBER_TAG]) {
+        for entry in self.tree.scan_prefix([MEMBER_TAG]) {
             let (key, value) = entry?;
             let (program, member_id) = split_key(&key)?;
             let member: Member = decode(&key, &value)?;
@@ -261,7 +239,7 @@ impl Projections {
             }
             program_mut(&mut state, &program, &key)?.members.insert(member_id, member);
         }
-        for entry in tree.scan_prefix([REFERENCE_TAG]) {
+        for entry in self.tree.scan_prefix([REFERENCE_TAG]) {
             let (key, value) = entry?;
             let (program, reference) = split_key(&key)?;
             let row: ReferenceEntry = decode(&key, &value)?;
@@ -271,7 +249,7 @@ impl Projections {
             }
             program.references.insert(reference, row);
         }
-        for entry in tree.scan_prefix([VOUCHER_TAG]) {
+        for entry in self.tree.scan_prefix([VOUCHER_TAG]) {
             let (key, value) = entry?;
             let (program, _) = split_key_program(&key)?;
             let record: VoucherRecord = decode(&key, &value)?;
@@ -322,13 +300,13 @@ impl Projections {
     }
 
     pub fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.tree()?.apply_batch(batch)?;
+        self.tree.apply_batch(batch)?;
         Ok(())
     }
 
     /// Drops every row, before a rebuild from the log.
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.tree()?.clear()?;
+        self.tree.clear()?;
         Ok(())
     }
 }

@@ -28,7 +28,7 @@
 //! `RecordV1` in bincode 2's standard configuration. The role is stored as its own byte code,
 //! not through the Rust enum's order.
 
-use crate::disk::{Disk, Handle};
+use crate::disk::Disk;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -124,8 +124,7 @@ const _: () = assert!(USED_LEASE_CALLS > 0);
 /// `authenticate` flush sled synchronously (about 0.1 ms, more on a slow disk): from async code,
 /// call `issue` and `revoke` in `spawn_blocking`.
 pub struct Tokens {
-    /// Swapped by a reopen after a storage fault (`Tokens::reattach`).
-    tree: Handle<sled::Tree>,
+    tree: sled::Tree,
     /// Flushes that make a token write durable.
     disk: Arc<Disk>,
     by_hash: RwLock<HashMap<[u8; 32], Arc<Entry>>>,
@@ -137,8 +136,7 @@ pub struct Tokens {
 impl Tokens {
     /// Opens the `tokens` tree and loads every record into memory.
     pub fn open(disk: Arc<Disk>) -> Result<Tokens, TokenError> {
-        let db = disk.db().map_err(|error| TokenError::Storage(error.to_string()))?;
-        let tree = db.open_tree(TREE_NAME).map_err(storage("open the tokens tree"))?;
+        let tree = disk.db().open_tree(TREE_NAME).map_err(storage("open the tokens tree"))?;
         let mut by_hash = HashMap::new();
         for item in tree.iter() {
             let (key, value) = item.map_err(storage("read the tokens tree"))?;
@@ -148,23 +146,7 @@ impl Tokens {
             let entry = Entry::from_record(decode_record(&value)?)?;
             by_hash.insert(hash, Arc::new(entry));
         }
-        Ok(Tokens { tree: Handle::new(tree), disk, by_hash: RwLock::new(by_hash), issue_lock: Mutex::new(()) })
-    }
-
-    /// Lets go of the tree, before sled is reopened (`Disk::reopen`).
-    pub fn close(&self) {
-        self.tree.close();
-    }
-
-    /// Takes the tree from a reopened sled. The records in memory stay: every
-    /// write of one was flushed before it was answered.
-    pub fn reattach(&self, db: &sled::Db) -> Result<(), TokenError> {
-        self.tree.set(db.open_tree(TREE_NAME).map_err(storage("open the tokens tree"))?);
-        Ok(())
-    }
-
-    fn tree(&self) -> Result<sled::Tree, TokenError> {
-        self.tree.get().map_err(|error| TokenError::Storage(error.to_string()))
+        Ok(Tokens { tree, disk, by_hash: RwLock::new(by_hash), issue_lock: Mutex::new(()) })
     }
 
     /// True when no token was ever issued (revoked tokens still count): the server's cue to
@@ -203,9 +185,7 @@ impl Tokens {
         let record = encode_record(&entry.record(&Durable { revoked: false, used_ceiling: 0 }))?;
         if let Err(error) = self.write_durably(&hash, record) {
             // Nobody holds this secret, but do not leave a half-written token to reappear.
-            if let Ok(tree) = self.tree() {
-                let _ = tree.remove(hash);
-            }
+            let _ = self.tree.remove(hash);
             return Err(error);
         }
         let previous = write(&self.by_hash).insert(hash, Arc::new(entry));
@@ -271,7 +251,7 @@ impl Tokens {
                 continue;
             }
             let next = Durable { revoked: durable.revoked, used_ceiling: used };
-            self.tree()?.insert(hash, encode_record(&entry.record(&next))?).map_err(storage("write a token"))?;
+            self.tree.insert(hash, encode_record(&entry.record(&next))?).map_err(storage("write a token"))?;
             *durable = next;
             entry.used_ceiling.store(used, Ordering::Release);
         }
@@ -310,7 +290,7 @@ impl Tokens {
     }
 
     fn write_durably(&self, hash: &[u8; 32], record: Vec<u8>) -> Result<(), TokenError> {
-        self.tree()?.insert(hash, record).map_err(storage("write a token"))?;
+        self.tree.insert(hash, record).map_err(storage("write a token"))?;
         self.disk.flush().map_err(TokenError::Storage)?;
         Ok(())
     }

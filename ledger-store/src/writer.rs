@@ -47,7 +47,6 @@ use crate::error::LedgerError;
 use crate::fold::fold;
 use crate::log::{self, Log, RecordBuilder};
 use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
-use crate::tokens::Tokens;
 use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
@@ -80,8 +79,6 @@ pub struct Shared {
     pub faulted: AtomicBool,
     /// The writer's queue, to wake it when a fault comes while it is idle.
     pub wake: tokio::sync::mpsc::WeakSender<Message>,
-    /// Here so that a reopen after a fault can hand it the new sled.
-    pub tokens: Tokens,
     /// sled and the sync that makes its flushes durable (`disk`).
     pub disk: Arc<Disk>,
     pub activity: ActivityIndex,
@@ -189,9 +186,6 @@ enum AfterFault {
 /// of its rows (about 15 µs each), and events spread over many members must not
 /// make one stall the log for seconds.
 const CHECKPOINT_ROWS_MAX: usize = 100_000;
-
-/// How many times a reopen waits for sled's lock (reads finishing with the old handles).
-const REOPEN_ATTEMPTS_MAX: u32 = 400;
 
 /// How often a faulted writer looks at its queue.
 const FAULT_POLL: Duration = Duration::from_millis(5);
@@ -317,14 +311,8 @@ impl Writer {
     /// `fault_probe_interval` and returns once a probe write is durable (or the
     /// ledger is told to stop, which it then does at once).
     fn ride_out_fault(&mut self, queue: &mut tokio::sync::mpsc::Receiver<Message>) -> AfterFault {
-        let mut reopen = false;
-        if let Err(reason) = self.drain() {
+        if let Err(reason) = self.drain().and_then(|()| self.roll_back_to_durable()) {
             self.shared.fail(reason);
-        } else if let Err(reason) = self.roll_back_to_durable() {
-            // sled keeps the first I/O error it met and answers it to every
-            // later write, and often to reads: only reopening it clears that.
-            tracing::warn!(%reason, "storage fault: sled is reopened at the next probe");
-            reopen = true;
         }
         let mut last_probe = Instant::now();
         loop {
@@ -341,16 +329,10 @@ impl Writer {
             }
             if self.shared.failure().is_none() && last_probe.elapsed() >= self.tuning.fault_probe_interval {
                 last_probe = Instant::now();
-                if reopen && let Err(reason) = self.reopen() {
-                    tracing::warn!(%reason, "storage fault: reopening sled failed; trying again");
-                    continue;
-                }
                 if self.probe() {
                     self.shared.clear_fault();
                     return AfterFault::Resumed;
                 }
-                // A failed probe may have left sled with its error again.
-                reopen = true;
             }
             std::thread::sleep(FAULT_POLL);
         }
@@ -375,7 +357,7 @@ impl Writer {
     fn roll_back_to_durable(&mut self) -> Result<(), String> {
         let durable = self.shared.durable.get();
         let mut state = self.shared.state.write().expect("state lock");
-        let tree = self.shared.log.tree().map_err(|error| error.to_string())?;
+        let tree = self.shared.log.tree();
         for key in tree.range(log::key(durable + 1)..).keys() {
             let removed = key.and_then(|key| tree.remove(key));
             if let Err(error) = removed {
@@ -398,60 +380,9 @@ impl Writer {
         Ok(())
     }
 
-    /// Lets go of sled and opens it again, which clears the error sled keeps after
-    /// an I/O error of its own; then the state is what sled recovered from its
-    /// files (records of writes answered UNAVAILABLE may be among them, as after a
-    /// crash), made durable before any read shows it.
-    fn reopen(&mut self) -> Result<(), String> {
-        let shared = &self.shared;
-        let mut state = shared.state.write().expect("state lock");
-        shared.log.close();
-        shared.projections.close();
-        shared.tokens.close();
-        shared.disk.close();
-        // A read may hold a tree for a moment: sled's lock is free once it is done.
-        let mut attempts = 0;
-        let db = loop {
-            match shared.disk.reopen() {
-                Ok(db) => break db,
-                Err(crate::StoreError::Locked { .. }) if attempts < REOPEN_ATTEMPTS_MAX => {
-                    attempts += 1;
-                    std::thread::sleep(FAULT_POLL);
-                }
-                Err(error) => return Err(format!("reopening sled failed: {error}")),
-            }
-        };
-        let reattached = shared
-            .log
-            .reattach(&db)
-            .and_then(|()| shared.projections.reattach(&db))
-            .map_err(|error| error.to_string())
-            .and_then(|()| shared.tokens.reattach(&db).map_err(|error| error.to_string()));
-        drop(db);
-        reattached.map_err(|error| format!("reopening sled's trees failed: {error}"))?;
-        let recovered = crate::ledger::recover(&shared.log, &shared.projections)
-            .map_err(|error| format!("recovering after reopening sled failed: {error}"))?;
-        shared.disk.flush()?;
-        let head = recovered.head;
-        *state = recovered.state;
-        shared.activity.reset(recovered.activity);
-        self.dirty = recovered.dirty;
-        self.next_sequence = head.sequence + 1;
-        self.head_hash = head.hash;
-        self.last_at = self.last_at.max(head.recorded_at);
-        self.events_since_checkpoint = 0;
-        shared.applied.store(head.sequence, Ordering::SeqCst);
-        shared.durable.advance(head.sequence);
-        tracing::warn!(sequence = head.sequence, "storage fault: sled reopened; reads answer from what it recovered");
-        Ok(())
-    }
-
     /// Writes a probe row and makes it durable; true once the disk takes writes again.
     fn probe(&self) -> bool {
-        let written = self.shared.projections.tree().and_then(|tree| {
-            tree.insert(PROBE_KEY, &self.next_sequence.to_be_bytes())?;
-            Ok(())
-        });
+        let written = self.shared.projections.tree().insert(PROBE_KEY, &self.next_sequence.to_be_bytes());
         written.is_ok() && self.shared.disk.flush().is_ok()
     }
 
@@ -494,8 +425,7 @@ impl Writer {
             let count = u64::try_from(events.len()).expect("len fits u64");
             self.events_since_checkpoint += count;
             let record = self.encode_record(first, at, &actor, &events);
-            let inserted = self.shared.log.tree().and_then(|tree| Ok(tree.insert(log::key(first), record)?));
-            if let Err(error) = inserted {
+            if let Err(error) = self.shared.log.tree().insert(log::key(first), record) {
                 self.shared.fault(format!("appending to the log failed: {error}"));
                 break;
             }
