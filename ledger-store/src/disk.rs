@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex};
 /// A sled database and the handles that make its flushes durable.
 pub struct Disk {
     db: sled::Db,
+    /// The data directory, whose file system's free space `short_of_space` reads.
+    dir: PathBuf,
     /// sled's main file: its log and page table.
     main: File,
     blobs: Blobs,
@@ -42,11 +44,30 @@ impl Disk {
         // Whatever sled wrote before the watch began (creating the directory,
         // recovering) is covered once, as a whole.
         sync_file_system(&main)?;
-        Ok(Disk { db, main, blobs, faults })
+        Ok(Disk { db, dir: dir.to_owned(), main, blobs, faults })
     }
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Why writes should stop: the file system holding the data has fewer than
+    /// `free_min_bytes` bytes free for us, or that cannot be read. `None` when
+    /// there is room (or `free_min_bytes` is 0).
+    pub fn short_of_space(&self, free_min_bytes: u64) -> Option<String> {
+        if free_min_bytes == 0 {
+            return None;
+        }
+        let free = free_bytes(&self.dir);
+        match free {
+            Ok(free) if free >= free_min_bytes => None,
+            Ok(free) => Some(format!(
+                "the disk holding {} is nearly full: {free} bytes free, below the reserve of {free_min_bytes} \
+                 (No space left on device for writes until space is freed)",
+                self.dir.display()
+            )),
+            Err(error) => Some(format!("reading the free space of {} failed: {error}", self.dir.display())),
+        }
     }
 
     pub fn db(&self) -> &sled::Db {
@@ -256,6 +277,12 @@ impl Watch {
     fn created(&mut self) -> std::io::Result<Option<Vec<std::ffi::OsString>>> {
         Ok(None)
     }
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let stats = rustix::fs::statvfs(dir)?;
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 #[cfg(target_os = "linux")]

@@ -25,6 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+/// The default disk reserve: room for a large checkpoint (100,000 rows) and
+/// sled's next segments.
+pub const DISK_FREE_MIN_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
+
 /// Knobs of the store. The defaults suit a server; tests shrink them so that the
 /// checkpoint and batching paths run all the time.
 #[derive(Clone, Debug)]
@@ -49,6 +53,11 @@ pub struct Options {
     /// After a storage fault, how often the writer tries a probe write to learn
     /// whether the disk takes writes again.
     pub fault_probe_interval: Duration,
+    /// Free bytes on the data directory's file system below which writes are
+    /// refused as a storage fault (and resume once there is room again): sled
+    /// must never meet a full disk itself, since it then refuses every write until
+    /// a restart. 0 turns the reserve off.
+    pub disk_free_min_bytes: u64,
     /// The fault seam (`disk::Faults`): unarmed unless a test or
     /// `ledgerd --fault-file` arms it.
     pub faults: Faults,
@@ -64,6 +73,7 @@ impl Default for Options {
             expiry_sweep_interval: Some(Duration::from_secs(60)),
             cache_capacity_bytes: 512 * 1024 * 1024,
             fault_probe_interval: Duration::from_secs(1),
+            disk_free_min_bytes: DISK_FREE_MIN_BYTES_DEFAULT,
             faults: Faults::default(),
         }
     }
@@ -159,6 +169,7 @@ impl Ledger {
             checkpoint_events: options.checkpoint_events,
             checkpoint_interval: options.checkpoint_interval,
             fault_probe_interval: options.fault_probe_interval,
+            disk_free_min_bytes: options.disk_free_min_bytes,
         };
         let writer =
             writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;

@@ -155,6 +155,8 @@ pub struct Tuning {
     pub checkpoint_interval: Duration,
     /// How often a faulted writer tries a probe write.
     pub fault_probe_interval: Duration,
+    /// Free bytes below which writes are refused as a storage fault.
+    pub disk_free_min_bytes: u64,
 }
 
 struct FlushJob {
@@ -187,6 +189,9 @@ enum AfterFault {
 /// make one stall the log for seconds.
 const CHECKPOINT_ROWS_MAX: usize = 100_000;
 
+/// How often the writer looks at the free space of the disk.
+const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+
 /// How often a faulted writer looks at its queue.
 const FAULT_POLL: Duration = Duration::from_millis(5);
 
@@ -202,6 +207,7 @@ pub struct Writer {
     dirty: Dirty,
     events_since_checkpoint: u64,
     last_checkpoint: Instant,
+    last_space_check: Instant,
     flusher: mpsc::Sender<FlushJob>,
     checkpointer: mpsc::Sender<CheckpointJob>,
 }
@@ -241,6 +247,7 @@ pub fn start(
         dirty,
         events_since_checkpoint: 0,
         last_checkpoint: Instant::now(),
+        last_space_check: Instant::now(),
         flusher: flush_tx,
         checkpointer: checkpoint_tx,
     };
@@ -312,7 +319,11 @@ impl Writer {
     /// ledger is told to stop, which it then does at once).
     fn ride_out_fault(&mut self, queue: &mut tokio::sync::mpsc::Receiver<Message>) -> AfterFault {
         if let Err(reason) = self.drain().and_then(|()| self.roll_back_to_durable()) {
-            self.shared.fail(reason);
+            // sled 0.34 keeps the first I/O error it meets and answers it to every
+            // later write (and often read) until it is reopened, and dropping it
+            // then blocks for good in its flush: only a restart clears that. The
+            // disk reserve (`disk_free_min_bytes`) keeps a full disk from reaching sled.
+            self.shared.fail(format!("{reason}; sled refuses writes after an I/O error of its own: restart ledgerd"));
         }
         let mut last_probe = Instant::now();
         loop {
@@ -380,13 +391,29 @@ impl Writer {
         Ok(())
     }
 
+    /// Why the disk is too full to write on, looked at every `SPACE_CHECK_INTERVAL`:
+    /// refusing writes before sled meets ENOSPC keeps the fault one that clears.
+    fn short_of_space(&mut self) -> Option<String> {
+        if self.last_space_check.elapsed() < SPACE_CHECK_INTERVAL {
+            return None;
+        }
+        self.last_space_check = Instant::now();
+        self.shared.disk.short_of_space(self.tuning.disk_free_min_bytes)
+    }
+
     /// Writes a probe row and makes it durable; true once the disk takes writes again.
     fn probe(&self) -> bool {
+        if self.shared.disk.short_of_space(self.tuning.disk_free_min_bytes).is_some() {
+            return false;
+        }
         let written = self.shared.projections.tree().insert(PROBE_KEY, &self.next_sequence.to_be_bytes());
         written.is_ok() && self.shared.disk.flush().is_ok()
     }
 
     fn commit(&mut self, group: Vec<Submission>) {
+        if let Some(reason) = self.short_of_space() {
+            self.shared.fault(reason);
+        }
         if let Some(reason) = self.shared.failure().or_else(|| self.shared.fault_reason()) {
             for submission in group {
                 let _ = submission.reply.send(Err(LedgerError::Unavailable(reason.clone())));

@@ -40,6 +40,11 @@ struct Args {
     /// Milliseconds between checkpoints when writes are few. Hidden, as above.
     #[arg(long, hide = true)]
     checkpoint_interval_ms: Option<u64>,
+    /// Free space (MiB) the data directory's file system must keep: below it,
+    /// writes are refused as UNAVAILABLE until space is freed, so that the
+    /// storage engine never meets a full disk itself (0 turns it off).
+    #[arg(long, default_value_t = ledger_store::ledger::DISK_FREE_MIN_BYTES_DEFAULT / (1024 * 1024))]
+    disk_free_min_mib: u64,
     /// A file that, while it exists and names ENOSPC, EIO or EROFS, makes every
     /// flush and sync fail with that error. Hidden: fault tests break a running
     /// server's disk with it.
@@ -80,6 +85,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         checkpoint_events: args.checkpoint_events.unwrap_or(defaults.checkpoint_events),
         checkpoint_interval: args.checkpoint_interval_ms.map_or(defaults.checkpoint_interval, Duration::from_millis),
         fault_probe_interval: args.fault_probe_ms.map_or(defaults.fault_probe_interval, Duration::from_millis),
+        disk_free_min_bytes: args.disk_free_min_mib.saturating_mul(1024 * 1024),
         faults: args.fault_file.map_or(defaults.faults.clone(), Faults::from_file),
         ..defaults
     };
@@ -102,10 +108,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     match closed {
         Ok(closed) => closed??,
         Err(_) => {
+            // The runtime would wait for the blocked close on its way out: leave now.
             tracing::error!(
                 "the ledger did not close within {CLOSE_GRACE:?}: exiting; the next start recovers from the log"
             );
-            return Err(format!("closing the ledger took longer than {CLOSE_GRACE:?}").into());
+            eprintln!("ledgerd: the ledger did not close within {CLOSE_GRACE:?}; exiting");
+            std::process::exit(1);
         }
     }
     tracing::info!("stopped; every acknowledged write is durable");
