@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod log;
 pub mod projections;
 pub mod replay;
+pub mod salvage;
 pub mod sweep;
 pub mod tokens;
 pub mod views;
