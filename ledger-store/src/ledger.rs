@@ -6,6 +6,7 @@ use crate::activity::{ActivityIndex, Generation};
 use crate::disk::Disk;
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
+use crate::integrity::{self, Integrity};
 use crate::log::{Log, LoggedEvent};
 use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
@@ -102,6 +103,8 @@ struct Inner {
     sweeper: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     tokens: Tokens,
     replayed_at_open: u64,
+    /// The background check of the whole chain; dropped last, which stops it.
+    integrity: integrity::Checker,
 }
 
 impl Ledger {
@@ -119,6 +122,7 @@ impl Ledger {
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
         let Recovered { state, head, replayed, activity, dirty } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
+        let integrity = integrity::Checker::start(log.clone(), head);
         let activity = ActivityIndex::new(projections.tree().clone(), activity);
         let shared = Arc::new(Shared {
             activity,
@@ -139,7 +143,9 @@ impl Ledger {
         let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
         let writer =
             writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;
-        let sweeper = options.expiry_sweep_interval.map(|interval| crate::sweep::start(queue.clone(), interval));
+        let sweeper = options
+            .expiry_sweep_interval
+            .map(|interval| crate::sweep::start(queue.clone(), interval, integrity.handle()));
         let inner = Inner {
             shared,
             queue,
@@ -147,6 +153,7 @@ impl Ledger {
             sweeper: Mutex::new(sweeper),
             tokens,
             replayed_at_open: replayed,
+            integrity,
         };
         Ok(Ledger { inner: Arc::new(inner) })
     }
@@ -156,12 +163,21 @@ impl Ledger {
         self.inner.replayed_at_open
     }
 
+    /// The background check of the whole hash chain (see `integrity`): while it is
+    /// `Broken`, every write is refused.
+    pub fn integrity(&self) -> Integrity {
+        self.inner.integrity.handle().integrity()
+    }
+
     pub fn tokens(&self) -> &Tokens {
         &self.inner.tokens
     }
 
     /// Decides and records one command; returns once it is durable.
     pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
+        if let Some(reason) = self.inner.integrity.handle().refusal() {
+            return Err(LedgerError::Unavailable(reason));
+        }
         if let Some(reason) = self.inner.shared.failure() {
             return Err(LedgerError::Unavailable(reason));
         }

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod durable;
 pub mod envelope;
 pub mod error;
+pub mod integrity;
 pub mod ledger;
 pub mod log;
 pub mod projections;
@@ -20,5 +21,6 @@ pub mod views;
 pub mod writer;
 
 pub use error::{LedgerError, StoreError};
+pub use integrity::Integrity;
 pub use ledger::{Ledger, Options};
 pub use replay::Until;
