@@ -3,7 +3,7 @@
 
 use crate::pb;
 use crate::service::Api;
-use ledger_store::Ledger;
+use ledger_store::{Integrity, Ledger};
 use std::future::Future;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -11,6 +11,9 @@ use tonic::transport::server::TcpIncoming;
 /// The largest request the server accepts: a 1,000-item bulk with long remarks
 /// fits well within it.
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// How often health looks at the background chain check until it settles.
+const INTEGRITY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long a shutdown waits for in-flight calls and connected clients.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -20,6 +23,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let ledger_for_health = ledger.clone();
     let api = Api { ledger };
     let admin =
         pb::admin_service_server::AdminServiceServer::new(api.clone()).max_decoding_message_size(REQUEST_BYTES_MAX);
@@ -42,6 +46,8 @@ pub async fn serve(
     reporter.set_serving::<pb::coupons_service_server::CouponsServiceServer<Api>>().await;
     reporter.set_serving::<pb::vouchers_service_server::VouchersServiceServer<Api>>().await;
     reporter.set_serving::<pb::tiers_service_server::TiersServiceServer<Api>>().await;
+
+    tokio::spawn(report_integrity(ledger_for_health, reporter.clone()));
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -88,4 +94,28 @@ pub async fn serve(
         () = grace => tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: closing their connections"),
     }
     Ok(())
+}
+
+/// Reports the background chain check in gRPC health: once it finds the log
+/// broken, the whole server (`""`) and every service that writes go NOT_SERVING
+/// and stay so (the ledger refuses writes until an operator salvages). Members and
+/// Audit stay SERVING: they are read services (SetMemberLevels is refused like
+/// every write), and reads keep answering.
+async fn report_integrity(ledger: Ledger, reporter: tonic_health::server::HealthReporter) {
+    use tonic_health::ServingStatus::NotServing;
+    let (sequence, reason) = loop {
+        match ledger.integrity() {
+            Integrity::Checking => tokio::time::sleep(INTEGRITY_POLL).await,
+            Integrity::Verified { .. } => return,
+            Integrity::Broken { sequence, reason } => break (sequence, reason),
+        }
+    };
+    tracing::error!(sequence, %reason, "health: NOT_SERVING for writes until the log is salvaged");
+    reporter.set_service_status("", NotServing).await;
+    reporter.set_not_serving::<pb::admin_service_server::AdminServiceServer<Api>>().await;
+    reporter.set_not_serving::<pb::points_service_server::PointsServiceServer<Api>>().await;
+    reporter.set_not_serving::<pb::credits_service_server::CreditsServiceServer<Api>>().await;
+    reporter.set_not_serving::<pb::coupons_service_server::CouponsServiceServer<Api>>().await;
+    reporter.set_not_serving::<pb::vouchers_service_server::VouchersServiceServer<Api>>().await;
+    reporter.set_not_serving::<pb::tiers_service_server::TiersServiceServer<Api>>().await;
 }
