@@ -579,3 +579,30 @@ async fn ledgerd_finds_an_old_tampered_event_in_the_background_and_refuses_write
     assert_eq!(client.member(PROGRAM, "alice").await.points, 10, "reads keep answering");
     assert!(server.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ledgerd_refuses_to_start_on_a_tampered_tail_and_says_what_to_run() {
+    let dir = fresh_dir("corrupt-tail");
+    let no_checkpoint = ["--checkpoint-interval-ms", "3600000", "--expiry-sweep-secs", "0"];
+    let server = Server::start_in(dir.clone(), &no_checkpoint);
+    let mut client = server.admin().await;
+    client.create_program(PROGRAM).await;
+    let last = client.add(PROGRAM, "alice", 10).await.transaction_id;
+    drop(client);
+    // Killed, not stopped: no checkpoint covers the events, start-up replays them.
+    server.kill();
+    tamper(&dir, last);
+
+    let output = Process::new(env!("CARGO_BIN_EXE_ledgerd"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(no_checkpoint)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run ledgerd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "ledgerd does not serve a log whose tail does not verify");
+    assert!(stderr.contains(&format!("corrupt log at sequence {last}")), "{stderr}");
+    assert!(stderr.contains("ledger salvage --data-dir"), "{stderr}");
+}

@@ -114,6 +114,15 @@ impl Checker {
     pub fn handle(&self) -> Handle {
         self.handle.clone()
     }
+
+    /// [`Handle::refusal`], without cloning the handle: it is asked on every write.
+    pub fn refusal(&self) -> Option<String> {
+        self.handle.refusal()
+    }
+
+    pub fn integrity(&self) -> Integrity {
+        self.handle.integrity()
+    }
 }
 
 impl Drop for Checker {

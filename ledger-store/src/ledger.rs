@@ -166,7 +166,7 @@ impl Ledger {
     /// The background check of the whole hash chain (see `integrity`): while it is
     /// `Broken`, every write is refused.
     pub fn integrity(&self) -> Integrity {
-        self.inner.integrity.handle().integrity()
+        self.inner.integrity.integrity()
     }
 
     pub fn tokens(&self) -> &Tokens {
@@ -175,7 +175,7 @@ impl Ledger {
 
     /// Decides and records one command; returns once it is durable.
     pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
-        if let Some(reason) = self.inner.integrity.handle().refusal() {
+        if let Some(reason) = self.inner.integrity.refusal() {
             return Err(LedgerError::Unavailable(reason));
         }
         if let Some(reason) = self.inner.shared.failure() {
