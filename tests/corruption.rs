@@ -31,7 +31,7 @@ use ledger_grpc::pb;
 use ledger_store::audit::open_offline;
 use ledger_store::log::{self, Log};
 use ledger_store::tokens::Role;
-use ledger_store::{Ledger, Options};
+use ledger_store::{Ledger, Options, StoreError};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ fn build() -> Built {
     ledger.close().expect("close");
     drop(ledger);
 
-    let db = open_offline(&dir).expect("open offline");
+    let db = released(|| open_offline(&dir)).expect("open offline");
     let log = Log::open(&db).expect("log");
     let mut events = Vec::new();
     let mut bulk_first = 0;
@@ -126,6 +126,8 @@ fn build() -> Built {
     }
     assert_ne!(bulk_first, 0, "the built ledger holds a three-event bulk record");
     let records = records(&log);
+    drop((log, db));
+    wait_released(&dir);
     Built { dir, events, bulk_first, records }
 }
 
@@ -319,6 +321,8 @@ fn tamper(dir: &Path, sequence: u64) {
     changed[at] ^= 0x01;
     log.tree().insert(key, changed).expect("rewrite the record");
     db.flush().expect("flush");
+    drop((log, db));
+    wait_released(dir);
 }
 
 /// Runs the `ledger` binary with `--json`; returns its exit code, its reply and its stderr.
@@ -348,7 +352,7 @@ fn salvage_cli(bad: &Path, out: &Path) -> Value {
 /// original's records byte for byte, and its rebuilt projections equal a replay.
 fn check_salvaged(out: &Path, kept: u64) {
     {
-        let ledger = Ledger::open_with(out, Options { expiry_sweep_interval: None, ..Options::default() })
+        let ledger = released(|| Ledger::open_with(out, Options { expiry_sweep_interval: None, ..Options::default() }))
             .expect("Ledger::open opens the salvaged directory");
         let report = ledger.verify().expect("verify");
         assert!(report.ok, "{}", report.first_mismatch);
@@ -356,11 +360,46 @@ fn check_salvaged(out: &Path, kept: u64) {
         assert_eq!(ledger.compare_with_replay().expect("replay"), None);
         ledger.close().expect("close");
     }
-    let salvaged = open_offline(out).expect("open the salvaged");
+    let salvaged = released(|| open_offline(out)).expect("open the salvaged");
     let salvaged = records(&Log::open(&salvaged).expect("log"));
     let kept_records: Vec<_> =
         built().records.iter().filter(|(key, _)| log::sequence_of(key).expect("key") <= kept).cloned().collect();
     assert_eq!(salvaged, kept_records, "the salvaged records are the original's, as stored");
+}
+
+/// Waits until no open file holds sled's lock on `dir` (sled takes it with
+/// `flock`): after the last handle drops, sled may still hold its files for a
+/// moment (background writes, crossbeam's epoch garbage collection), and a
+/// `ledger` or `ledgerd` started then would find the directory locked.
+fn wait_released(dir: &Path) {
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    loop {
+        let free = Process::new("flock")
+            .args(["--nonblock", "--exclusive"])
+            .arg(dir.join("db"))
+            .arg("true")
+            .status()
+            .is_ok_and(|status| status.success());
+        if free {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "sled never released {}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Opens a directory this process closed a moment ago: sled releases its lock
+/// some time after the last handle drops (crossbeam's epoch garbage collection).
+fn released<T>(open: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    loop {
+        match open() {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened,
+        }
+    }
 }
 
 fn records(log: &Log) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -430,6 +469,7 @@ fn a_flipped_byte_in_sleds_own_file_is_named_not_a_panic() {
     let (sequence, _, _) = built.events[built.events.len() / 2];
     let stored = Log::open(&db).expect("log").event(sequence).expect("read").expect("the event");
     drop(db);
+    wait_released(&dir);
     let needle = ledger_store::envelope::encode(&stored.envelope).bytes;
     let path = dir.join("db");
     let mut bytes = std::fs::read(&path).expect("read sled's file");

@@ -258,6 +258,25 @@ fn verify_unopenable(
     Ok(report)
 }
 
+/// How long an offline tool waits for sled to release a directory this process
+/// opened a moment before.
+const RELEASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens `path` with sled, waiting while it is still locked by a database this
+/// process dropped: sled frees its file, and with it the lock, through
+/// crossbeam's epoch garbage collection, some time after the last handle drops.
+pub(crate) fn open_released(path: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + RELEASE_PATIENCE;
+    loop {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Err(error) if error.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// Removes sled's snapshot files from a copy; returns how many there were.
 pub(crate) fn remove_snapshots(dir: &Path) -> Result<usize, StoreError> {
     let mut removed = 0;

@@ -176,3 +176,72 @@ fn broken(handle: &Handle, sequence: u64, reason: String) {
     );
     handle.settle(Integrity::Broken { sequence, reason });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Ledger, Options};
+    use ledger_core::command::AddPoints;
+    use std::time::{Duration, Instant};
+
+    /// Polls until the check settles; a passing test never waits long.
+    fn settled(ledger: &Ledger) -> Integrity {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let integrity = ledger.integrity();
+            if integrity != Integrity::Checking {
+                return integrity;
+            }
+            assert!(Instant::now() < deadline, "the check never settled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn options() -> Options {
+        Options { expiry_sweep_interval: None, ..Options::default() }
+    }
+
+    #[test]
+    fn integrity_verifies_every_event_up_to_the_head_at_open_and_then_takes_writes() {
+        let dir = std::env::temp_dir().join(format!("ledger-integrity-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        {
+            let ledger = Ledger::open_with(&dir, options()).expect("open");
+            assert_eq!(settled(&ledger), Integrity::Verified { events: 0 }, "an empty log verifies");
+            runtime.block_on(async {
+                ledger.create_program("cafe", "Cafe", "t").await.expect("create");
+                // More than one chunk, so the check resumes where a chunk stopped.
+                let events = CHUNK_EVENTS + 10;
+                let items = (0..events).map(|index| AddPoints {
+                    program: "cafe".into(),
+                    member: format!("m{index}"),
+                    points: 1,
+                    remark: "r".into(),
+                    ..AddPoints::default()
+                });
+                for chunk in items.collect::<Vec<_>>().chunks(1_000) {
+                    let bulk = ledger_core::command::BulkAddPoints {
+                        program: "cafe".into(),
+                        items: chunk.to_vec(),
+                        atomic: true,
+                    };
+                    ledger.bulk_add_points(bulk, "t").await.expect("bulk");
+                }
+            });
+            ledger.close().expect("close");
+        }
+        let ledger = Ledger::open_with(&dir, options()).expect("reopen");
+        assert_eq!(settled(&ledger), Integrity::Verified { events: CHUNK_EVENTS + 11 });
+        let add = AddPoints {
+            program: "cafe".into(),
+            member: "m0".into(),
+            points: 1,
+            remark: "r".into(),
+            ..AddPoints::default()
+        };
+        runtime.block_on(ledger.add_points(add, "t")).expect("a verified ledger takes writes");
+        drop(ledger);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}

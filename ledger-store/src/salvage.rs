@@ -180,7 +180,7 @@ fn open_source(
                 "{problem}; read it without sled's snapshot files ({removed} removed), so sled kept what its log \
                  holds up to the first damaged message"
             ));
-            let db = sled::Config::new().path(scratch.path()).open().map_err(StoreError::Sled)?;
+            let db = audit::open_released(scratch.path()).map_err(StoreError::Sled)?;
             Ok((db, Some(problem)))
         }
     }
@@ -273,7 +273,7 @@ fn carry_admin_token(bad: &Path, out: &Path, notes: &mut Vec<String>) -> bool {
 
 /// The new directory must verify, through exactly the kept head.
 fn confirm(out: &Path, head: &Head) -> Result<(), StoreError> {
-    let db = audit::open_offline(out)?;
+    let db = audit::open_released(out).map_err(|error| StoreError::from_open(out, error))?;
     let report = audit::verify_log(&Log::open(&db)?, Until::End, |_| {})?;
     let expected = envelope::hex(&head.hash);
     if !report.ok || report.events != head.sequence || report.head_hash != expected {
