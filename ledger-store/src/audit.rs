@@ -8,7 +8,10 @@
 //!   recovery state (a new snapshot, zeroed bytes after the last message it could
 //!   read) whenever it opens a directory. A directory the tool cannot write to (a
 //!   mounted backup) is therefore copied to a scratch directory first, and sled opens
-//!   the copy ([`open_audited`]); `salvage` always works on a copy.
+//!   the copy ([`open_audited`]); `salvage` always works on a copy. A writable
+//!   directory is opened in place, as a healthy one should be: sled may then zero
+//!   what follows a damaged message, bytes it could not read anyway; to keep a
+//!   damaged directory exactly as found, verify a copy of it, or salvage it.
 //! - **A break reported without a place.** Every failure names the first sequence that
 //!   does not verify and how many before it do; when sled itself cannot read its files,
 //!   the report names sled's error with the file (and the offset when sled gives one),

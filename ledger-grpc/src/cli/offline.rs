@@ -35,7 +35,9 @@ pub struct ReplayArgs {
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
     /// The data directory of a stopped ledgerd. A directory that cannot be written to (a
-    /// mounted backup) is copied under $TMPDIR first, and the copy verified.
+    /// mounted backup) is copied under $TMPDIR first, and the copy verified. sled opens a
+    /// writable one in place and may zero what follows a damaged message: verify a copy to
+    /// keep a damaged directory exactly as found.
     #[arg(long, value_name = "DIR", default_value = "./ledger-data")]
     pub data_dir: PathBuf,
 }
