@@ -19,9 +19,10 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5
 /// How often the health of the write path is looked at.
 const HEALTH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Keeps gRPC health in step with the ledger's write path: while a storage fault
-/// or a failure refuses writes, the services that write report NOT_SERVING; the
-/// server as a whole (`""`) and the read services stay SERVING, since reads go on.
+/// Keeps gRPC health in step with the ledger's write path: while a storage fault,
+/// a failure or a broken hash chain (the background integrity check) refuses
+/// writes, the services that write report NOT_SERVING; the server as a whole
+/// (`""`) and the read services (Members, Audit) stay SERVING, since reads go on.
 async fn report_writes(ledger: Ledger, reporter: tonic_health::server::HealthReporter) {
     let mut writable = true;
     loop {

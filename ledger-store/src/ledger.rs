@@ -7,6 +7,7 @@ use crate::disk::{Disk, Faults};
 use crate::durable::Durable;
 use crate::error::{LedgerError, StoreError};
 use crate::fold::fold;
+use crate::integrity::{self, Integrity};
 use crate::log::{Log, LoggedEvent};
 use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
@@ -131,6 +132,8 @@ struct Inner {
     sweeper: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     tokens: Tokens,
     replayed_at_open: u64,
+    /// The background check of the whole chain; dropped last, which stops it.
+    integrity: integrity::Checker,
 }
 
 impl Ledger {
@@ -148,6 +151,7 @@ impl Ledger {
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
         let Recovered { state, head, replayed, activity, dirty } = recover(&log, &projections)?;
         tracing::info!(sequence = head.sequence, replayed, "ledger opened");
+        let integrity = integrity::Checker::start(log.clone(), head);
         let activity = ActivityIndex::new(projections.tree().clone(), activity);
         let (queue, receiver) = tokio::sync::mpsc::channel(options.queue_max);
         let shared = Arc::new(Shared {
@@ -173,7 +177,9 @@ impl Ledger {
         };
         let writer =
             writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;
-        let sweeper = options.expiry_sweep_interval.map(|interval| crate::sweep::start(queue.clone(), interval));
+        let sweeper = options
+            .expiry_sweep_interval
+            .map(|interval| crate::sweep::start(queue.clone(), interval, integrity.handle()));
         let inner = Inner {
             shared,
             queue,
@@ -181,16 +187,19 @@ impl Ledger {
             sweeper: Mutex::new(sweeper),
             tokens,
             replayed_at_open: replayed,
+            integrity,
         };
         Ok(Ledger { inner: Arc::new(inner) })
     }
 
     /// Whether the ledger takes writes, and if not, why: a storage fault (writes
     /// resume by themselves once a probe write is durable) or a failure (a
-    /// restart is needed). Reads answer either way.
+    /// restart is needed, or a salvage when the hash chain is broken). Reads
+    /// answer either way.
     pub fn health(&self) -> Health {
         let shared = &self.inner.shared;
-        match (shared.failure(), shared.fault_reason()) {
+        let failure = self.inner.integrity.refusal().or_else(|| shared.failure());
+        match (failure, shared.fault_reason()) {
             (Some(reason), _) => Health::Failed(reason),
             (None, Some(reason)) => Health::Faulted(reason),
             (None, None) => Health::Writable,
@@ -202,6 +211,12 @@ impl Ledger {
         self.inner.replayed_at_open
     }
 
+    /// The background check of the whole hash chain (see `integrity`): while it is
+    /// `Broken`, every write is refused.
+    pub fn integrity(&self) -> Integrity {
+        self.inner.integrity.integrity()
+    }
+
     pub fn tokens(&self) -> &Tokens {
         &self.inner.tokens
     }
@@ -209,6 +224,9 @@ impl Ledger {
     /// Decides and records one command; returns once it is durable.
     pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
         let shared = &self.inner.shared;
+        if let Some(reason) = self.inner.integrity.refusal() {
+            return Err(LedgerError::Unavailable(reason));
+        }
         if let Some(reason) = shared.failure().or_else(|| shared.fault_reason()) {
             return Err(LedgerError::Unavailable(reason));
         }

@@ -10,15 +10,18 @@ pub mod durable;
 pub mod envelope;
 pub mod error;
 pub mod fold;
+pub mod integrity;
 pub mod ledger;
 pub mod log;
 pub mod projections;
 pub mod replay;
+pub mod salvage;
 pub mod sweep;
 pub mod tokens;
 pub mod views;
 pub mod writer;
 
 pub use error::{LedgerError, StoreError};
+pub use integrity::Integrity;
 pub use ledger::{Health, Ledger, Options};
 pub use replay::Until;

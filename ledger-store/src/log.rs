@@ -27,7 +27,8 @@ pub fn key(sequence: u64) -> [u8; 8] {
     sequence.to_be_bytes()
 }
 
-fn sequence_of(key: &[u8]) -> Result<u64, StoreError> {
+/// The first sequence of the record under `key`.
+pub fn sequence_of(key: &[u8]) -> Result<u64, StoreError> {
     let bytes: [u8; 8] = key
         .try_into()
         .map_err(|_| StoreError::Corrupt { sequence: 0, reason: format!("log key of {} bytes", key.len()) })?;

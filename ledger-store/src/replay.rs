@@ -2,7 +2,7 @@
 //! its hash chain. One loop serves both, so what an auditor verifies is exactly
 //! what start-up trusts.
 
-use crate::envelope::{self, GENESIS_HASH, Hash};
+use crate::envelope::{self, Envelope, GENESIS_HASH, Hash, StoredEvent};
 use crate::error::StoreError;
 use crate::fold::{Activities, fold};
 use crate::log::Log;
@@ -49,25 +49,7 @@ pub fn walk(
             {
                 return Ok(head);
             }
-            let corrupt = |reason: String| StoreError::Corrupt { sequence, reason };
-            if sequence != head.sequence + 1 {
-                return Err(corrupt(format!("expected sequence {}, the log jumps to {sequence}", head.sequence + 1)));
-            }
-            if !stored.hash_matches() {
-                return Err(corrupt("the stored hash is not the hash of the stored event".to_owned()));
-            }
-            let envelope = envelope::decode(&stored.bytes).map_err(|error| corrupt(error.to_string()))?;
-            if envelope.sequence != sequence {
-                return Err(corrupt(format!("the event says it is sequence {}", envelope.sequence)));
-            }
-            if envelope.prev_hash != head.hash {
-                return Err(corrupt(format!(
-                    "previous hash {} does not match the hash of event {}, {}",
-                    envelope::hex(&envelope.prev_hash),
-                    head.sequence,
-                    envelope::hex(&head.hash)
-                )));
-            }
+            let envelope = check(&head, sequence, &stored)?;
             if let Until::Time(time) = until
                 && envelope.recorded_at > time
             {
@@ -78,6 +60,32 @@ pub fn walk(
         }
     }
     Ok(head)
+}
+
+/// Checks one stored event as the event after `head`: its sequence, its hash,
+/// its encoding and its link to `head`. Walks and salvage share it, so what
+/// salvage keeps is exactly what a walk accepts.
+pub fn check(head: &Head, sequence: u64, stored: &StoredEvent) -> Result<Envelope, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { sequence, reason };
+    if sequence != head.sequence + 1 {
+        return Err(corrupt(format!("expected sequence {}, the log jumps to {sequence}", head.sequence + 1)));
+    }
+    if !stored.hash_matches() {
+        return Err(corrupt("the stored hash is not the hash of the stored event".to_owned()));
+    }
+    let envelope = envelope::decode(&stored.bytes).map_err(|error| corrupt(error.to_string()))?;
+    if envelope.sequence != sequence {
+        return Err(corrupt(format!("the event says it is sequence {}", envelope.sequence)));
+    }
+    if envelope.prev_hash != head.hash {
+        return Err(corrupt(format!(
+            "previous hash {} does not match the hash of event {}, {}",
+            envelope::hex(&envelope.prev_hash),
+            head.sequence,
+            envelope::hex(&head.hash)
+        )));
+    }
+    Ok(envelope)
 }
 
 /// Folds the log after `head` into `state` (and its activity entries into

@@ -12,12 +12,18 @@ use std::time::Duration;
 /// The actor recorded on events the ledger makes by itself.
 pub const SYSTEM_ACTOR: &str = "system";
 
-/// Starts the sweeper thread; dropping the returned sender stops it.
-pub fn start(queue: tokio::sync::mpsc::Sender<Message>, interval: Duration) -> mpsc::Sender<()> {
+/// Starts the sweeper thread; dropping the returned sender stops it. It records
+/// nothing once the integrity check found the log broken: the sweep writes
+/// without going through `Ledger::execute`, which refuses the other writes.
+pub fn start(
+    queue: tokio::sync::mpsc::Sender<Message>,
+    interval: Duration,
+    integrity: crate::integrity::Handle,
+) -> mpsc::Sender<()> {
     let (stop, stopped) = mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("ledger-sweeper".into()).spawn(move || {
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-            while sweep_once(&queue) == Some(EXPIRY_SWEEP_LOTS_MAX) {}
+            while integrity.refusal().is_none() && sweep_once(&queue) == Some(EXPIRY_SWEEP_LOTS_MAX) {}
         }
     });
     if let Err(error) = spawned {

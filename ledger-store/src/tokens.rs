@@ -309,7 +309,8 @@ impl Tokens {
     }
 }
 
-const TREE_NAME: &str = "tokens";
+/// The sled tree of token records; salvage carries it over as it is.
+pub const TREE_NAME: &str = "tokens";
 const SECRET_PREFIX: &str = "ldg_";
 const RECORD_FORMAT_V1: u8 = 1;
 

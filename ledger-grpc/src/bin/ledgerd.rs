@@ -15,7 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ledger_core::Timestamp;
 use ledger_store::disk::Faults;
 use ledger_store::tokens::Role;
-use ledger_store::{Ledger, Options};
+use ledger_store::{Ledger, Options, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,7 +89,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         faults: args.fault_file.map_or(defaults.faults.clone(), Faults::from_file),
         ..defaults
     };
-    let ledger = Ledger::open_with(&args.data_dir, options)?;
+    let ledger = Ledger::open_with(&args.data_dir, options).map_err(|error| unopenable(error, &args.data_dir))?;
     if ledger.tokens().is_empty() {
         write_admin_token(&ledger, &args.data_dir)?;
     }
@@ -118,6 +118,22 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     }
     tracing::info!("stopped; every acknowledged write is durable");
     Ok(())
+}
+
+/// An open that failed on what is stored says where, and what the operator can
+/// do: start-up checks the log after the last checkpoint, and sled its own files.
+fn unopenable(error: StoreError, data_dir: &Path) -> Box<dyn std::error::Error + Send + Sync> {
+    let problem = match &error {
+        StoreError::Sled(sled) => ledger_store::audit::sled_problem(sled, Some(data_dir)),
+        StoreError::Corrupt { .. } | StoreError::CorruptProjection { .. } => error.to_string(),
+        _ => return Box::new(error),
+    };
+    let dir = data_dir.display();
+    format!(
+        "cannot open {dir}: {problem}. `ledger verify --data-dir {dir}` names what is damaged; \
+         `ledger salvage --data-dir {dir} --out NEW` copies every event that still verifies into NEW"
+    )
+    .into()
 }
 
 fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -1,5 +1,5 @@
 //! `ledger`: the command-line client (SPEC §12). Online commands call `ledgerd`
-//! over gRPC with a bearer token; `replay` and `verify` open a stopped server's
+//! over gRPC with a bearer token; `replay`, `verify` and `salvage` open a stopped server's
 //! data directory themselves, so that an auditor needs no running server and no
 //! token.
 //!
@@ -122,8 +122,13 @@ pub enum Command {
     /// OFFLINE: rebuilds every projection from the log of a stopped server's data directory
     /// and compares it with the stored projections.
     Replay(offline::ReplayArgs),
-    /// OFFLINE: verifies the hash chain of a stopped server's data directory.
+    /// OFFLINE: verifies the hash chain of a stopped server's data directory; names the first
+    /// bad sequence and how many events before it verify.
     Verify(offline::VerifyArgs),
+    /// OFFLINE: copies every event that still verifies (the longest good prefix of the hash
+    /// chain, whole commands only), the tokens and admin.token into a new data directory, and
+    /// says what was lost.
+    Salvage(offline::SalvageArgs),
     /// Measures one operation's throughput and latency against a running server; prints one
     /// JSON line.
     Bench(crate::bench::BenchArgs),
@@ -137,6 +142,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Replay(args) => offline::replay(&args),
         Command::Verify(args) => offline::verify(&args),
+        Command::Salvage(args) => offline::salvage(&args),
         command => online(&cli.global, command),
     };
     match outcome {
@@ -189,7 +195,12 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         Command::Activities(args) => activities::list(server, args).await,
         Command::Activity(args) => activities::show(server, args).await,
         Command::VerifyLog => activities::verify_log(server).await,
-        Command::Replay(_) | Command::Verify(_) | Command::Bench(_) | Command::Bulk(_) | Command::Import(_) => {
+        Command::Replay(_)
+        | Command::Verify(_)
+        | Command::Salvage(_)
+        | Command::Bench(_)
+        | Command::Bulk(_)
+        | Command::Import(_) => {
             unreachable!("offline commands, bench, bulk and imports are dispatched before `call`")
         }
     }

@@ -1,14 +1,16 @@
-//! `ledger replay` and `ledger verify`: audits of a data directory, opened
-//! directly rather than through a server, so that they trust nothing a running
-//! server says. sled locks the directory, so ledgerd must be stopped; the store
-//! then answers `StoreError::Locked`, whose message says so.
+//! `ledger replay`, `ledger verify` and `ledger salvage`: audits and repair of a
+//! data directory, opened directly rather than through a server, so that they
+//! trust nothing a running server says. sled locks the directory, so ledgerd must
+//! be stopped; the store then answers `StoreError::Locked`, whose message says so.
+//! The store does the work (`audit`, `salvage`); this module only prints.
 
 use super::output::{Failure, Reply, fields};
 use super::time;
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::{State, Timestamp};
 use ledger_store::Until;
-use ledger_store::audit::{head_sequence, replay_dir, verify_dir};
+use ledger_store::audit::{VerifyReport, head_sequence, replay_dir, verify_dir_sized};
+use ledger_store::salvage::{SalvageReport, salvage as salvage_dir};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -32,17 +34,112 @@ pub struct ReplayArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// The data directory of a stopped ledgerd.
+    /// The data directory of a stopped ledgerd. A directory that cannot be written to (a
+    /// mounted backup) is copied under $TMPDIR first, and the copy verified. sled opens a
+    /// writable one in place and may zero what follows a damaged message: verify a copy to
+    /// keep a damaged directory exactly as found.
     #[arg(long, value_name = "DIR", default_value = "./ledger-data")]
     pub data_dir: PathBuf,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct SalvageArgs {
+    /// The damaged data directory of a stopped ledgerd; it is copied (next to --out) and left
+    /// as it is.
+    #[arg(long, value_name = "BAD")]
+    pub data_dir: PathBuf,
+    /// A new data directory (absent or empty) to write the events that still verify into.
+    #[arg(long, value_name = "NEW")]
+    pub out: PathBuf,
+}
+
 pub fn verify(args: &VerifyArgs) -> Result<Reply, Failure> {
-    let mut progress = Progress::start(&args.data_dir, None)?;
-    let report = verify_dir(&args.data_dir, |sequence| progress.advance(sequence));
+    let mut progress = Progress::hidden_until_sized();
+    let report = verify_dir_sized(&args.data_dir, |sequence, head| progress.advance_of(sequence, head));
     progress.finish();
-    let report = report?;
-    Ok(super::activities::verify_reply(report.events, &report.head_hash, report.ok, &report.first_mismatch))
+    Ok(verify_reply(&report?))
+}
+
+/// The offline verification's reply: the online one's fields, plus the first bad
+/// sequence and what the tool did (a copy of a read-only directory).
+fn verify_reply(report: &VerifyReport) -> Reply {
+    let verdict = if report.ok { "ok".to_owned() } else { format!("MISMATCH: {}", report.first_mismatch) };
+    let mut lines =
+        vec![("events", report.events.to_string()), ("head_hash", report.head_hash.clone()), ("result", verdict)];
+    if let Some(sequence) = report.first_bad_sequence {
+        lines.push(("first bad", format!("sequence {sequence}; events 1 through {} verify", report.events)));
+    }
+    for note in &report.notes {
+        lines.push(("note", note.clone()));
+    }
+    let json = json!({
+        "events": report.events,
+        "head_hash": report.head_hash,
+        "ok": report.ok,
+        "first_mismatch": report.first_mismatch,
+        "first_bad_sequence": report.first_bad_sequence,
+        "notes": report.notes,
+    });
+    Reply::new(fields(&lines), json).with_exit(u8::from(!report.ok))
+}
+
+/// Exit status 0 once NEW is written and verified, lost events or not: the
+/// report says what was lost, and `ledger verify` of BAD keeps failing.
+pub fn salvage(args: &SalvageArgs) -> Result<Reply, Failure> {
+    let mut progress = Progress::hidden_until_sized();
+    let report = salvage_dir(&args.data_dir, &args.out, |sequence| progress.advance_of(sequence, 0));
+    progress.finish();
+    Ok(salvage_reply(&report?, &args.out))
+}
+
+fn salvage_reply(report: &SalvageReport, out: &Path) -> Reply {
+    let kept = format!("{} events (sequences 1 through {0}), verified in {}", report.kept_events, out.display());
+    let lost = match (report.first_bad_sequence, report.dropped_events) {
+        (None, _) => "nothing: the whole log verified".to_owned(),
+        (Some(sequence), Some(dropped)) => format!(
+            "{dropped} events from sequence {} on; the first bad one is sequence {sequence}: {}",
+            report.kept_events + 1,
+            report.reason
+        ),
+        (Some(sequence), None) => format!(
+            "every event after sequence {} (how many is unknown); the first bad one is sequence {sequence}: {}",
+            report.kept_events, report.reason
+        ),
+    };
+    let mut lines = vec![("kept", kept), ("head_hash", report.head_hash.clone()), ("lost", lost)];
+    if report.dropped_before_bad > 0 {
+        lines.push((
+            "whole command",
+            format!(
+                "{} good events before sequence {} were dropped with it: they are one command (one record), \
+                 kept whole or not at all",
+                report.dropped_before_bad,
+                report.first_bad_sequence.unwrap_or_default()
+            ),
+        ));
+    }
+    let tokens = match (report.tokens_carried, report.admin_token_copied) {
+        (0, _) => "none carried: ledgerd writes a new admin.token when it first starts on NEW".to_owned(),
+        (carried, true) => format!("{carried} carried, and admin.token: operators log in as before"),
+        (carried, false) => format!("{carried} carried (operators log in as before); no admin.token to copy"),
+    };
+    lines.push(("tokens", tokens));
+    for note in &report.notes {
+        lines.push(("note", note.clone()));
+    }
+    let json = json!({
+        "kept_events": report.kept_events,
+        "head_hash": report.head_hash,
+        "first_bad_sequence": report.first_bad_sequence,
+        "reason": report.reason,
+        "dropped_events": report.dropped_events,
+        "dropped_before_bad": report.dropped_before_bad,
+        "tokens_carried": report.tokens_carried,
+        "admin_token_copied": report.admin_token_copied,
+        "out": out.display().to_string(),
+        "notes": report.notes,
+    });
+    Reply::new(fields(&lines), json)
 }
 
 pub fn replay(args: &ReplayArgs) -> Result<Reply, Failure> {
@@ -127,6 +224,23 @@ impl Progress {
                 .expect("the template is valid");
         bar.set_style(style);
         Ok(Progress { bar, shown: 0 })
+    }
+
+    /// A bar whose length comes with the first event (`advance_of`): the directory
+    /// is opened once, by the store, which may first have to copy it.
+    fn hidden_until_sized() -> Progress {
+        let bar = ProgressBar::new(0);
+        let style = ProgressStyle::with_template("{wide_bar} {human_pos}/{human_len} events, {elapsed} elapsed")
+            .expect("the template is valid");
+        bar.set_style(style);
+        Progress { bar, shown: 0 }
+    }
+
+    fn advance_of(&mut self, sequence: u64, head: u64) {
+        if head > self.bar.length().unwrap_or(0) {
+            self.bar.set_length(head);
+        }
+        self.advance(sequence);
     }
 
     fn advance(&mut self, sequence: u64) {
