@@ -131,8 +131,9 @@ impl Drop for SmallFileSystem {
 }
 
 /// The real full disk, with the server's reserve (4 MiB of a 16 MiB tmpfs): writes
-/// are refused before sled itself meets ENOSPC, reads answer, and once the file
-/// system grows, writes resume without a restart.
+/// are refused before sled itself meets ENOSPC, reads answer (also from a server
+/// started on the full disk), and once the file system grows, writes resume
+/// without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_full_file_system_refuses_writes_and_writes_resume_when_it_grows() {
     let Some(small) = SmallFileSystem::mount("faults-tmpfs", "16m") else {
@@ -150,6 +151,17 @@ async fn a_real_full_file_system_refuses_writes_and_writes_resume_when_it_grows(
     let points_service = "ledger.v1.PointsService";
     until_status(&server, points_service, ServingStatus::NotServing).await;
     assert_eq!(points(&mut clients, "alice").await, 100, "reads answer on a full disk");
+
+    // A server started on the full disk serves reads too.
+    let dir = server.data_dir.clone();
+    drop(clients);
+    tokio::task::spawn_blocking(move || server.stop()).await.expect("stop on a full disk");
+    let server = Server::start_in(dir, &flags);
+    let mut clients = server.admin().await;
+    until_status(&server, points_service, ServingStatus::NotServing).await;
+    assert_eq!(points(&mut clients, "alice").await, 100, "reads after a start on a full disk");
+    let refused = clients.points.add_points(add("alice", 10, "after")).await.expect_err("still full");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
 
     small.resize("64m");
     until_status(&server, points_service, ServingStatus::Serving).await;

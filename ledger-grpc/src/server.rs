@@ -26,23 +26,21 @@ const HEALTH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 async fn report_writes(ledger: Ledger, reporter: tonic_health::server::HealthReporter) {
     let mut writable = true;
     loop {
-        tokio::time::sleep(HEALTH_POLL).await;
         let health = ledger.health();
-        let now = health == Health::Writable;
-        if now == writable {
-            continue;
-        }
-        writable = now;
-        match &health {
-            Health::Writable => tracing::warn!("writes resume: health SERVING"),
-            Health::Faulted(reason) | Health::Failed(reason) => {
-                tracing::error!(%reason, "writes refused: health NOT_SERVING for the services that write");
+        if (health == Health::Writable) != writable {
+            writable = !writable;
+            match &health {
+                Health::Writable => tracing::warn!("writes resume: health SERVING"),
+                Health::Faulted(reason) | Health::Failed(reason) => {
+                    tracing::error!(%reason, "writes refused: health NOT_SERVING for the services that write");
+                }
+            }
+            let status = if writable { ServingStatus::Serving } else { ServingStatus::NotServing };
+            for name in WRITE_SERVICES {
+                reporter.set_service_status(name, status).await;
             }
         }
-        let status = if writable { ServingStatus::Serving } else { ServingStatus::NotServing };
-        for name in WRITE_SERVICES {
-            reporter.set_service_status(name, status).await;
-        }
+        tokio::time::sleep(HEALTH_POLL).await;
     }
 }
 

@@ -275,6 +275,10 @@ fn tick(last: Timestamp) -> Timestamp {
 impl Writer {
     fn run(mut self, mut queue: tokio::sync::mpsc::Receiver<Message>) -> Option<std::sync::mpsc::Sender<()>> {
         let mut shutdown = None;
+        // A ledger opened on a disk already below its reserve says so at once.
+        if let Some(reason) = self.shared.disk.short_of_space(self.tuning.disk_free_min_bytes) {
+            self.shared.fault(reason);
+        }
         while shutdown.is_none() {
             if self.shared.faulted.load(Ordering::SeqCst) {
                 match self.ride_out_fault(&mut queue) {
