@@ -6,7 +6,8 @@
 //! connections piling up does not stop the server.
 //!
 //! The sizes are small so that the suite stays fast; `LEDGER_LIMITS_STREAMS=N`
-//! opens N idle streams instead of 300 (the caps follow).
+//! opens N idle streams instead of 300 (the caps follow), and
+//! `LEDGER_LIMITS_READ_ALL=1` times one stream reading the whole log.
 
 mod support;
 
@@ -76,9 +77,26 @@ async fn idle_subscribers_cost_a_bounded_buffer_and_streams_beyond_the_caps_are_
     client.create_program(PROGRAM).await;
     // A log of about 10 MB: every stream has far more to send than HTTP/2 lets
     // through before its client reads.
+    let mut head = 0;
     for round in 0..20 {
-        client.points.bulk_add_points(bulk(round, 1_000)).await.expect("bulk add");
+        head =
+            client.points.bulk_add_points(bulk(round, 1_000)).await.expect("bulk add").into_inner().last_transaction_id;
     }
+    // One client that reads: how fast a stream catches up (printed, not asserted;
+    // `LEDGER_LIMITS_READ_ALL=1` reads the whole log rather than its start).
+    let until = if std::env::var_os("LEDGER_LIMITS_READ_ALL").is_some() { head } else { head.min(2_000) };
+    let started = Instant::now();
+    let mut reader = client.audit.stream_events(stream_request()).await.expect("open a stream").into_inner();
+    let mut read = 0_u32;
+    while let Some(event) = tokio_stream::StreamExt::next(&mut reader).await {
+        read += 1;
+        if event.expect("an event").sequence >= until {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    eprintln!("one stream read {read} events in {took:?} ({:.0} events/s)", f64::from(read) / took.as_secs_f64());
+    drop(reader);
     let before_kib = resident_kib(pid);
 
     // Streams that are never polled, over a few connections.
