@@ -36,6 +36,44 @@ pub const COUPONS_PER_GRANT_MAX: u32 = 10_000;
 /// preceded by nothing else; a replacement makes two.
 pub const COMMAND_EVENTS_MAX: usize = 2 * BULK_ITEMS_MAX;
 
+// What one caller may cost the server (`ledgerd`). The counts are defaults of
+// `ledgerd` flags; a caller beyond one gets RESOURCE_EXHAUSTED with a
+// `google.rpc.ErrorInfo` reason, or waits (connections, per-connection requests).
+
+/// Open client connections. Beyond it the server stops accepting and new
+/// connections wait in the kernel's listen queue until one closes. `ledgerd`
+/// lowers it to fit its descriptor limit, keeping `DESCRIPTORS_RESERVED`.
+pub const CONNECTIONS_MAX: usize = 1_024;
+/// Descriptors `ledgerd` keeps for its store (sled's files, blob files, the
+/// inotify watch) and logs when it fits `CONNECTIONS_MAX` under its limit.
+pub const DESCRIPTORS_RESERVED: u64 = 64;
+/// Calls being handled in the whole server (a stream counts until it opens, then
+/// against `STREAMS_MAX`). Beyond it: RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS`.
+pub const REQUESTS_MAX: usize = 4_096;
+/// Concurrent calls on one connection: HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`,
+/// so a client queues its own calls beyond it.
+pub const REQUESTS_PER_CONNECTION_MAX: u32 = 256;
+/// Open StreamEvents calls in the server, and per token. Beyond either:
+/// RESOURCE_EXHAUSTED `TOO_MANY_STREAMS`.
+pub const STREAMS_MAX: usize = 1_024;
+pub const STREAMS_PER_TOKEN_MAX: usize = 16;
+/// Events an event stream reads from the log per step: at most this many sit
+/// decoded in memory per stream, besides HTTP/2's window.
+pub const FEED_BATCH_EVENTS_MAX: u64 = 64;
+/// Event streams reading the log at once (each read is one blocking task), so
+/// that a thousand subscribers catching up hold a few threads, not a thousand.
+pub const FEED_READS_MAX: usize = 4;
+/// A new connection must send HTTP/2's preface (its first 24 bytes; with TLS,
+/// the first 24 bytes of its handshake) within this, or it is closed.
+pub const PREFACE_TIMEOUT_MS: u64 = 5_000;
+/// A connection with no call in flight for this long is closed.
+pub const CONNECTION_IDLE_TIMEOUT_MS: u64 = 300_000;
+/// HTTP/2 pings on a connection quiet for this long; no answer within
+/// `KEEPALIVE_TIMEOUT_MS` closes it (a peer gone without a FIN, a stream whose
+/// client vanished).
+pub const KEEPALIVE_INTERVAL_MS: u64 = 60_000;
+pub const KEEPALIVE_TIMEOUT_MS: u64 = 20_000;
+
 const _: () = assert!(EXPIRY_SWEEP_LOTS_MAX <= COMMAND_EVENTS_MAX);
 const _: () = assert!(BULK_ITEMS_MAX <= COMMAND_EVENTS_MAX);
 const _: () = assert!(IMPORT_ITEMS_MAX <= COMMAND_EVENTS_MAX);
@@ -43,3 +81,7 @@ const _: () = assert!(LEVELS_ITEMS_MAX <= COMMAND_EVENTS_MAX);
 const _: () = assert!(REPORT_PAGE_SIZE_DEFAULT <= REPORT_PAGE_SIZE_MAX);
 const _: () = assert!(CREDIT_SCALE <= DECIMAL_SCALE_MAX);
 const _: () = assert!(POINTS_PER_ADD_MAX <= i64::MAX as u64);
+const _: () = assert!(STREAMS_PER_TOKEN_MAX <= STREAMS_MAX);
+const _: () = assert!(FEED_READS_MAX >= 1);
+const _: () = assert!(PREFACE_TIMEOUT_MS < CONNECTION_IDLE_TIMEOUT_MS);
+const _: () = assert!(KEEPALIVE_TIMEOUT_MS < KEEPALIVE_INTERVAL_MS);

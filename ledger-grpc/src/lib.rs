@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod limits;
+pub mod listener;
 pub mod mapping;
 pub mod pb;
 pub mod server;

@@ -1,12 +1,14 @@
 //! Builds the tonic server: the ledger's services, gRPC health (the whole server as
-//! service `""` and each service by name) and reflection (v1 and v1alpha).
+//! service `""` and each service by name) and reflection (v1 and v1alpha), over
+//! the capped listener (`listener`, `limits`), in TLS when given an identity.
 
+use crate::limits::{CallLimitLayer, Limits};
 use crate::pb;
 use crate::service::Api;
 use ledger_store::{Health, Ledger};
 use std::future::Future;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 /// The largest request the server accepts: a 1,000-item bulk with long remarks
@@ -54,13 +56,32 @@ const WRITE_SERVICES: [&str; 6] = [
     <pb::tiers_service_server::TiersServiceServer<Api> as tonic::server::NamedService>::NAME,
 ];
 
+/// How the server meets its clients.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub limits: Limits,
+    /// The server's certificate chain and key; plaintext HTTP/2 without one.
+    pub tls: Option<Identity>,
+}
+
+/// Serves with the default limits, in plaintext.
 pub async fn serve(
     ledger: Ledger,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    serve_with(ledger, listener, Config::default(), shutdown).await
+}
+
+pub async fn serve_with(
+    ledger: Ledger,
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let limits = config.limits;
     let api_ledger = ledger.clone();
-    let api = Api { ledger };
+    let api = Api::new(ledger, &limits);
     let admin =
         pb::admin_service_server::AdminServiceServer::new(api.clone()).max_decoding_message_size(REQUEST_BYTES_MAX);
     let points =
@@ -98,8 +119,26 @@ pub async fn serve(
         shutdown.await;
         let _ = stopping.send(());
     };
-    let server = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.requests_per_connection_max)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+    match config.tls {
+        // A handshake gets as long as a plaintext client has to send its preface.
+        Some(identity) => {
+            builder = builder.tls_config(ServerTlsConfig::new().identity(identity).timeout(limits.preface_timeout))?;
+        }
+        None => tracing::info!("serving plaintext HTTP/2: tokens cross the network readable (--tls-cert, --tls-key)"),
+    }
+    let connections = crate::listener::ConnectionLimits {
+        connections_max: crate::listener::fit_to_descriptors(
+            limits.connections_max,
+            ledger_core::limits::DESCRIPTORS_RESERVED,
+        ),
+        ..limits.connections()
+    };
+    let server = builder
+        .layer(CallLimitLayer::new(limits.requests_max))
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -111,10 +150,7 @@ pub async fn serve(
         .add_service(vouchers)
         .add_service(tiers)
         .add_service(audit)
-        // `tcp_nodelay` above applies only to `serve()`: the accepted connections
-        // need it here, or every reply of more than a few KB (a bulk's balances)
-        // waits for a delayed ACK, about 40 ms.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
+        .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections), signal);
     // A graceful shutdown waits for clients to hang up; one that never does must
     // not keep the server up. Whatever was acknowledged is durable already.
     let grace = async {

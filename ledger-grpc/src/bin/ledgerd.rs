@@ -12,13 +12,16 @@ use clap::Parser;
 /// bulks), mimalloc a small fraction.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use ledger_core::Timestamp;
+use ledger_core::{Timestamp, limits};
+use ledger_grpc::limits::Limits;
+use ledger_grpc::server::Config;
 use ledger_store::disk::Faults;
 use ledger_store::tokens::Role;
 use ledger_store::{Ledger, Options, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tonic::transport::Identity;
 
 #[derive(Parser, Debug)]
 #[command(name = "ledgerd", version, about = "The points and voucher ledger, served over gRPC")]
@@ -53,6 +56,63 @@ struct Args {
     /// Milliseconds between probe writes while the disk is faulted. Hidden, as above.
     #[arg(long, hide = true)]
     fault_probe_ms: Option<u64>,
+    /// The server's certificate chain (PEM): serve TLS. Needs --tls-key; without
+    /// both the server speaks plaintext HTTP/2.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// What one caller may cost (ledger_core::limits has the defaults and why).
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Limits")]
+struct LimitArgs {
+    /// Open connections; more wait to be accepted. Lowered to fit the descriptor limit.
+    #[arg(long, default_value_t = limits::CONNECTIONS_MAX)]
+    connections_max: usize,
+    /// Calls being handled at once in the whole server (open streams count against
+    /// the stream caps instead); beyond it RESOURCE_EXHAUSTED (TOO_MANY_REQUESTS).
+    #[arg(long, default_value_t = limits::REQUESTS_MAX)]
+    requests_max: usize,
+    /// Concurrent calls on one connection (HTTP/2 max concurrent streams).
+    #[arg(long, default_value_t = limits::REQUESTS_PER_CONNECTION_MAX)]
+    requests_per_connection_max: u32,
+    /// Open StreamEvents calls in the whole server; beyond it RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
+    #[arg(long, default_value_t = limits::STREAMS_MAX)]
+    streams_max: usize,
+    /// Open StreamEvents calls per token; beyond it RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
+    #[arg(long, default_value_t = limits::STREAMS_PER_TOKEN_MAX)]
+    streams_per_token_max: usize,
+    /// Seconds a connection may stay open with no call in flight.
+    #[arg(long, default_value_t = limits::CONNECTION_IDLE_TIMEOUT_MS / 1_000)]
+    idle_timeout_secs: u64,
+    /// Milliseconds a new connection has to send HTTP/2's preface. Hidden: tests
+    /// shorten it, and the idle timeout below.
+    #[arg(long, hide = true, default_value_t = limits::PREFACE_TIMEOUT_MS)]
+    preface_timeout_ms: u64,
+    #[arg(long, hide = true)]
+    idle_timeout_ms: Option<u64>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            connections_max: self.connections_max.max(1),
+            requests_max: self.requests_max.max(1),
+            requests_per_connection_max: self.requests_per_connection_max.max(1),
+            streams_max: self.streams_max,
+            streams_per_token_max: self.streams_per_token_max,
+            preface_timeout: Duration::from_millis(self.preface_timeout_ms),
+            idle_timeout: Duration::from_millis(
+                self.idle_timeout_ms.unwrap_or(self.idle_timeout_secs.saturating_mul(1_000)),
+            ),
+            ..Limits::default()
+        }
+    }
 }
 
 /// How long a stop waits for the ledger to checkpoint and close before the
@@ -86,9 +146,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         checkpoint_interval: args.checkpoint_interval_ms.map_or(defaults.checkpoint_interval, Duration::from_millis),
         fault_probe_interval: args.fault_probe_ms.map_or(defaults.fault_probe_interval, Duration::from_millis),
         disk_free_min_bytes: args.disk_free_min_mib.saturating_mul(1024 * 1024),
-        faults: args.fault_file.map_or(defaults.faults.clone(), Faults::from_file),
+        faults: args.fault_file.clone().map_or(defaults.faults.clone(), Faults::from_file),
         ..defaults
     };
+    let config = Config { limits: args.limits.limits(), tls: tls_identity(&args)? };
     let ledger = Ledger::open_with(&args.data_dir, options).map_err(|error| unopenable(error, &args.data_dir))?;
     if ledger.tokens().is_empty() {
         write_admin_token(&ledger, &args.data_dir)?;
@@ -101,7 +162,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     std::io::stdout().flush()?;
     tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
 
-    ledger_grpc::server::serve(ledger.clone(), listener, shutdown).await?;
+    ledger_grpc::server::serve_with(ledger.clone(), listener, config, shutdown).await?;
     tracing::info!("shutting down: checkpointing and flushing");
     let closing = ledger.clone();
     let closed = tokio::time::timeout(CLOSE_GRACE, tokio::task::spawn_blocking(move || closing.close())).await;
@@ -134,6 +195,15 @@ fn unopenable(error: StoreError, data_dir: &Path) -> Box<dyn std::error::Error +
          `ledger salvage --data-dir {dir} --out NEW` copies every event that still verifies into NEW"
     )
     .into()
+}
+
+/// The TLS identity from --tls-cert and --tls-key, read before the ledger opens
+/// so that a wrong path fails at once.
+fn tls_identity(args: &Args) -> Result<Option<Identity>, Box<dyn std::error::Error + Send + Sync>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
+    let read =
+        |flag: &str, path: &Path| std::fs::read(path).map_err(|error| format!("{flag} {}: {error}", path.display()));
+    Ok(Some(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?)))
 }
 
 fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

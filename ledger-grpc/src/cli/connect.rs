@@ -15,7 +15,7 @@ use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// A wrong address should fail fast rather than hang the command.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,11 +31,9 @@ pub struct Server {
 impl Server {
     pub async fn connect(global: &Global) -> Result<Server, Failure> {
         let bearer = Bearer::new(&token(global)?)?;
-        let addr = bare_addr(&global.addr)?;
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|error| Failure::message(format!("--addr {addr:?}: {error}")))?
-            .connect_timeout(CONNECT_TIMEOUT);
-        let channel = endpoint
+        let addr = &global.addr;
+        let channel = endpoint(global)?
+            .connect_timeout(CONNECT_TIMEOUT)
             .connect()
             .await
             .map_err(|error| Failure::message(format!("connecting to {addr}: {}", with_causes(&error))))?;
@@ -75,10 +73,43 @@ impl Server {
     }
 }
 
-/// `--addr` with or without `http://`; HOST:PORT is what the transport needs.
+/// The endpoint `--addr` names: `https://` speaks TLS, trusting `--ca` (or the
+/// system's roots without it); HOST:PORT and `http://` speak plaintext.
+fn endpoint(global: &Global) -> Result<Endpoint, Failure> {
+    let addr = &global.addr;
+    let Some(rest) = addr.strip_prefix("https://") else {
+        if let Some(ca) = &global.ca {
+            return Err(Failure::message(format!(
+                "--ca {} is for TLS: give --addr as https://HOST:PORT, not {addr:?}",
+                ca.display()
+            )));
+        }
+        let bare = bare_addr(addr)?;
+        return Endpoint::from_shared(format!("http://{bare}"))
+            .map_err(|error| Failure::message(format!("--addr {addr:?}: {error}")));
+    };
+    if rest.trim_end_matches('/').is_empty() {
+        return Err(Failure::message("--addr https:// names no server: give https://HOST:PORT"));
+    }
+    let tls = match &global.ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|error| Failure::message(format!("reading the CA file --ca {}: {error}", path.display())))?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+        }
+        None => ClientTlsConfig::new().with_native_roots(),
+    };
+    Endpoint::from_shared(addr.trim_end_matches('/').to_owned())
+        .and_then(|endpoint| endpoint.tls_config(tls))
+        .map_err(|error| Failure::message(format!("--addr {addr:?}: {}", with_causes(&error))))
+}
+
+/// `--addr` with or without `http://`; HOST:PORT is what a plaintext transport needs.
 pub fn bare_addr(addr: &str) -> Result<&str, Failure> {
     if addr.starts_with("https://") {
-        return Err(Failure::message(format!("--addr {addr}: ledgerd serves plain HTTP/2; use http:// or HOST:PORT")));
+        return Err(Failure::message(format!(
+            "--addr {addr}: this command speaks plaintext HTTP/2 only; use http:// or HOST:PORT"
+        )));
     }
     let bare = addr.strip_prefix("http://").unwrap_or(addr).trim_end_matches('/');
     if bare.is_empty() {

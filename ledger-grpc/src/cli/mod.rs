@@ -54,9 +54,13 @@ pub struct Cli {
 /// Flags every subcommand takes, before or after its name.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// The server, HOST:PORT or http://HOST:PORT (plain HTTP/2, no TLS).
+    /// The server: HOST:PORT or http://HOST:PORT (plaintext HTTP/2), or https://HOST:PORT (TLS).
     #[arg(long, global = true, help_heading = "Global options", default_value = "127.0.0.1:50051")]
     pub addr: String,
+    /// The CA certificate (PEM) that signed an https:// server's certificate; without it
+    /// the system's trusted roots.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// A file holding the bearer token; ledgerd writes DIR/admin.token on first start.
     #[arg(long, global = true, help_heading = "Global options", default_value = "./ledger-data/admin.token")]
     pub token_file: PathBuf,

@@ -2,22 +2,24 @@
 
 use super::{Api, blocking};
 use crate::auth::{self, Access};
+use crate::limits::StreamPermit;
 use crate::mapping;
 use crate::pb::{self, audit_service_server::AuditService};
 use crate::status::{bad_request, from_ledger};
 use ledger_core::event::ActivityKind;
+use ledger_core::limits::FEED_BATCH_EVENTS_MAX;
 use ledger_store::Ledger;
 use ledger_store::activities::ActivityQuery;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::Semaphore;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 pub const ACTIVITIES_PAGE_DEFAULT: usize = 10;
 pub const ACTIVITIES_PAGE_MAX: usize = 100;
-/// Events a feed reads from the log per step, and buffers toward a slow client.
-pub const FEED_BATCH_MAX: u64 = 512;
-pub const FEED_BUFFER_MAX: usize = 1_024;
 
 #[tonic::async_trait]
 impl AuditService for Api {
@@ -76,11 +78,20 @@ impl AuditService for Api {
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let program = request.get_ref().program_id.clone();
         let access = if program.is_empty() { Access::Admin } else { Access::Read(&program) };
-        auth::check(&self.ledger, &request, access)?;
-        let from = request.into_inner().from_sequence.max(1);
-        let (sender, receiver) = tokio::sync::mpsc::channel(FEED_BUFFER_MAX);
-        tokio::spawn(feed(self.ledger.clone(), program, from, sender));
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        let caller = auth::check(&self.ledger, &request, access)?;
+        let permit = self.streams.acquire(&caller.token_id)?;
+        let next = request.into_inner().from_sequence.max(1);
+        let feed = Feed {
+            ledger: self.ledger.clone(),
+            reads: Arc::clone(&self.feed_reads),
+            program,
+            next,
+            batch: Vec::new().into_iter(),
+            reading: None,
+            failed: false,
+            _permit: permit,
+        };
+        Ok(Response::new(Box::pin(feed)))
     }
 
     async fn verify_log(
@@ -99,31 +110,81 @@ impl AuditService for Api {
     }
 }
 
-/// Sends the durable log from `next` on, then follows it live, until the client
-/// goes away. It reads from the log rather than a broadcast, so a slow client
-/// never loses events: it only falls behind.
-async fn feed(
+/// An event stream: the durable log from `next` on, then the log as it grows,
+/// read as its client reads. tonic polls it only when HTTP/2 flow control lets
+/// the reply move on, so an idle or slow client costs one batch of at most
+/// `FEED_BATCH_EVENTS_MAX` decoded events (besides what its window holds), not a
+/// copy of the log, and no task or thread while it waits. It reads from the log
+/// rather than a broadcast, so a slow client never loses events: it only falls
+/// behind.
+struct Feed {
     ledger: Ledger,
+    reads: Arc<Semaphore>,
     program: String,
-    mut next: u64,
-    sender: tokio::sync::mpsc::Sender<Result<pb::Event, Status>>,
-) {
+    next: u64,
+    batch: std::vec::IntoIter<pb::Event>,
+    reading: Option<Reading>,
+    failed: bool,
+    _permit: StreamPermit,
+}
+
+/// A feed's read in progress.
+type Reading = Pin<Box<dyn Future<Output = Result<Batch, Status>> + Send>>;
+
+/// Events read for a feed, and the sequence to read next.
+struct Batch {
+    events: Vec<pb::Event>,
+    next: u64,
+}
+
+impl Stream for Feed {
+    type Item = Result<pb::Event, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(event) = this.batch.next() {
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if this.failed {
+                return Poll::Ready(None);
+            }
+            let reading = this.reading.get_or_insert_with(|| {
+                Box::pin(read_batch(this.ledger.clone(), Arc::clone(&this.reads), this.program.clone(), this.next))
+            });
+            let read = std::task::ready!(reading.as_mut().poll(cx));
+            this.reading = None;
+            match read {
+                Ok(batch) => {
+                    this.batch = batch.events.into_iter();
+                    this.next = batch.next;
+                }
+                Err(status) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(status)));
+                }
+            }
+        }
+    }
+}
+
+/// The next events of `program` (every program when empty) from `next` on,
+/// waiting until the log has some. Reads happen on a blocking thread, at most
+/// `FEED_READS_MAX` feeds at once, one batch at a time.
+async fn read_batch(ledger: Ledger, reads: Arc<Semaphore>, program: String, mut next: u64) -> Result<Batch, Status> {
     loop {
         let durable = ledger.durable_sequence();
         if next > durable {
-            tokio::select! {
-                waited = ledger.wait_beyond(next - 1) => if let Err(error) = waited {
-                    let _ = sender.send(Err(from_ledger(error))).await;
-                    return;
-                },
-                () = sender.closed() => return,
-            }
+            ledger.wait_beyond(next - 1).await.map_err(from_ledger)?;
             continue;
         }
-        let last = durable.min(next + FEED_BATCH_MAX - 1);
+        let last = durable.min(next + FEED_BATCH_EVENTS_MAX - 1);
+        let permit =
+            Arc::clone(&reads).acquire_owned().await.map_err(|_| Status::unavailable("the server is stopping"))?;
         let reader = ledger.clone();
         let wanted = program.clone();
-        let read = super::blocking(move || {
+        let events = super::blocking(move || {
+            let _reading = permit;
             reader
                 .events(next, last)
                 .filter(|event| {
@@ -132,23 +193,12 @@ async fn feed(
                 .map(|event| event.map(|event| mapping::event(&event)))
                 .collect::<Result<Vec<_>, _>>()
         })
-        .await;
-        let events = match read {
-            Ok(Ok(events)) => events,
-            Ok(Err(error)) => {
-                let _ = sender.send(Err(from_ledger(error.into()))).await;
-                return;
-            }
-            Err(status) => {
-                let _ = sender.send(Err(status)).await;
-                return;
-            }
-        };
-        for event in events {
-            if sender.send(Ok(event)).await.is_err() {
-                return;
-            }
-        }
+        .await?
+        .map_err(|error| from_ledger(error.into()))?;
         next = last + 1;
+        // Another program's events only: read on rather than end the stream.
+        if !events.is_empty() {
+            return Ok(Batch { events, next });
+        }
     }
 }

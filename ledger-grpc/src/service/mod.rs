@@ -10,12 +10,30 @@ pub mod points;
 pub mod tiers;
 pub mod vouchers;
 
+use crate::limits::{Limits, StreamCaps};
 use ledger_store::Ledger;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
-/// What every service holds: the ledger (cheap to clone).
+/// What every service holds (cheap to clone): the ledger, and what bounds the
+/// event streams.
 #[derive(Clone)]
 pub struct Api {
     pub ledger: Ledger,
+    /// Open event streams, in total and per token.
+    pub streams: StreamCaps,
+    /// Event streams reading the log at once (`FEED_READS_MAX`).
+    pub feed_reads: Arc<Semaphore>,
+}
+
+impl Api {
+    pub fn new(ledger: Ledger, limits: &Limits) -> Api {
+        Api {
+            ledger,
+            streams: StreamCaps::new(limits),
+            feed_reads: Arc::new(Semaphore::new(ledger_core::limits::FEED_READS_MAX)),
+        }
+    }
 }
 
 /// Runs blocking store work (flushing token writes, verifying the log) off the
