@@ -593,11 +593,15 @@ async fn lookup_all(clients: &Clients, references: Vec<String>) -> Found {
 
 /// The activity with `reference`, or `None` if the ledger has none.
 async fn activity(clients: &mut Clients, reference: &str) -> Option<pb::Activity> {
-    let request = pb::GetActivityRequest { program_id: PROGRAM.into(), transaction_id: 0, reference: reference.into() };
+    activity_in(clients, PROGRAM, reference).await
+}
+
+async fn activity_in(clients: &mut Clients, program: &str, reference: &str) -> Option<pb::Activity> {
+    let request = pb::GetActivityRequest { program_id: program.into(), transaction_id: 0, reference: reference.into() };
     match clients.audit.get_activity(request).await {
         Ok(reply) => Some(reply.into_inner()),
         Err(status) if status.code() == Code::NotFound => None,
-        Err(status) => panic!("get activity {reference}: {status:?}"),
+        Err(status) => panic!("get activity {reference} in {program}: {status:?}"),
     }
 }
 
@@ -847,13 +851,7 @@ impl Wallets {
 }
 
 async fn wallet_activity(clients: &mut Clients, reference: &str) -> Option<pb::Activity> {
-    let request =
-        pb::GetActivityRequest { program_id: WALLET_PROGRAM.into(), transaction_id: 0, reference: reference.into() };
-    match clients.audit.get_activity(request).await {
-        Ok(reply) => Some(reply.into_inner()),
-        Err(status) if status.code() == Code::NotFound => None,
-        Err(status) => panic!("get activity {reference}: {status:?}"),
-    }
+    activity_in(clients, WALLET_PROGRAM, reference).await
 }
 
 /// The activity history of every kind reads the same after a SIGKILL as before

@@ -85,6 +85,16 @@ fn prefix(program: &str, member: &str) -> Vec<u8> {
     key
 }
 
+/// The entries of one activity row.
+fn decode_row(key: &[u8], value: &[u8]) -> Result<Vec<Entry>, StoreError> {
+    let decoded = bincode::serde::decode_from_slice(value, bincode::config::standard());
+    let (entries, _): (Vec<Entry>, usize) = decoded.map_err(|error| StoreError::CorruptProjection {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: error.to_string(),
+    })?;
+    Ok(entries)
+}
+
 /// The (program, member) of an activity row's key.
 fn parse_prefix(key: &[u8]) -> Option<(String, String)> {
     let mut rest = key.strip_prefix(&[ACTIVITY_TAG])?;
@@ -222,13 +232,7 @@ impl ActivityIndex {
                 break;
             }
             let (key, value) = row?;
-            let (entries, _): (Vec<Entry>, usize) =
-                bincode::serde::decode_from_slice(&value, bincode::config::standard()).map_err(|error| {
-                    StoreError::CorruptProjection {
-                        key: String::from_utf8_lossy(&key).into_owned(),
-                        reason: error.to_string(),
-                    }
-                })?;
+            let entries = decode_row(&key, &value)?;
             take(&mut entries.into_iter().rev(), &mut found);
         }
         Ok(found)
@@ -245,13 +249,7 @@ impl ActivityIndex {
                 key: String::from_utf8_lossy(&key).into_owned(),
                 reason: "an activity key that does not parse".to_owned(),
             })?;
-            let (entries, _): (Vec<Entry>, usize) =
-                bincode::serde::decode_from_slice(&value, bincode::config::standard()).map_err(|error| {
-                    StoreError::CorruptProjection {
-                        key: String::from_utf8_lossy(&key).into_owned(),
-                        reason: error.to_string(),
-                    }
-                })?;
+            let entries = decode_row(&key, &value)?;
             all.entry((program, member)).or_default().extend(entries);
         }
         let memory = self.memory.read().expect("activity lock");
