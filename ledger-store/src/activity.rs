@@ -243,22 +243,24 @@ impl ActivityIndex {
     /// on disk; each transaction is listed once.
     pub fn entries(&self) -> Result<Entries, StoreError> {
         let mut all = Entries::new();
+        // Memory first: a checkpoint writes a generation's rows before it drops
+        // the generation from memory, so nothing falls between the two looks.
+        {
+            let memory = self.memory.read().expect("activity lock");
+            let sealed = memory.sealed.iter().map(|(_, generation)| &**generation);
+            for generation in sealed.chain(std::iter::once(&memory.current)) {
+                for (who, entries) in generation.entries() {
+                    all.entry(who).or_default().extend(entries);
+                }
+            }
+        }
         for row in self.tree.scan_prefix([ACTIVITY_TAG]) {
             let (key, value) = row?;
             let (program, member) = parse_prefix(&key).ok_or_else(|| StoreError::CorruptProjection {
                 key: String::from_utf8_lossy(&key).into_owned(),
                 reason: "an activity key that does not parse".to_owned(),
             })?;
-            let entries = decode_row(&key, &value)?;
-            all.entry((program, member)).or_default().extend(entries);
-        }
-        let memory = self.memory.read().expect("activity lock");
-        let generations =
-            memory.sealed.iter().map(|(_, generation)| &**generation).chain(std::iter::once(&memory.current));
-        for generation in generations {
-            for (who, entries) in generation.entries() {
-                all.entry(who).or_default().extend(entries);
-            }
+            all.entry((program, member)).or_default().extend(decode_row(&key, &value)?);
         }
         for entries in all.values_mut() {
             entries.sort_unstable();

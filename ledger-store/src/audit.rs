@@ -112,7 +112,7 @@ pub struct ReplayReport {
 
 pub fn open_offline(path: &Path) -> Result<sled::Db, StoreError> {
     ensure_ledger(path)?;
-    sled::Config::new().path(path).open().map_err(|error| StoreError::from_open(path, error))
+    crate::error::open_sled(&sled::Config::new().path(path), path)
 }
 
 fn ensure_ledger(path: &Path) -> Result<(), StoreError> {

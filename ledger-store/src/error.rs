@@ -19,6 +19,25 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// How long an open waits for sled's lock. sled lets go of a directory some time
+/// after its last handle drops (crossbeam's epoch garbage collection), so a
+/// process that closes a ledger and opens it again at once (a library user, an
+/// audit after a close, the tests) would otherwise be told it is in use.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled with `config`, waiting up to `LOCK_WAIT` for a lock that is being let go of.
+pub fn open_sled(config: &sled::Config, path: &std::path::Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open().map_err(|error| StoreError::from_open(path, error)) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl StoreError {
     /// An error opening a data directory: sled says "lock" when another process
     /// (a running ledgerd) holds it, which deserves words a user can act on.

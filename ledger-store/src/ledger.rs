@@ -568,7 +568,7 @@ fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreErro
         // Durability comes from our own flushes only; a timer flush promises no one anything.
         .flush_every_ms(None)
         .mode(sled::Mode::HighThroughput);
-    config.open().map_err(|error| StoreError::from_open(path, error))
+    crate::error::open_sled(&config, path)
 }
 
 /// The state at the end of the log: the checkpoint plus a replay of the tail after
