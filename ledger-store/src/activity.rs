@@ -154,7 +154,7 @@ impl ActivityIndex {
             }
             let (key, value) = row?;
             let (entries, _): (Vec<Entry>, usize) =
-                bincode::serde::decode_from_slice(&value, bincode::config::standard()).map_err(|error| {
+                bincode::serde::decode_from_slice(&value, crate::envelope::decode_config()).map_err(|error| {
                     StoreError::CorruptProjection {
                         key: String::from_utf8_lossy(&key).into_owned(),
                         reason: error.to_string(),
