@@ -3,7 +3,7 @@
 //! problems are collected, so that the caller sees them all at once, as the core
 //! does for the rules it checks.
 
-use super::{page_size, timestamp, to_timestamp};
+use super::{page_size, to_timestamp};
 use crate::pb;
 use crate::status::{bad_request, bad_request_many};
 use ledger_core::Timestamp;
@@ -20,12 +20,11 @@ fn item_time(
     name: &str,
     value: Option<prost_types::Timestamp>,
 ) -> Option<Timestamp> {
-    value.as_ref()?;
-    let field = format!("data[{index}].{name}");
-    match timestamp(&field, value) {
-        Ok(time) => time,
-        Err(_) => {
-            problems.push((field, "not a valid timestamp".to_owned()));
+    let value = value?;
+    match Timestamp::from_unix(value.seconds, i64::from(value.nanos)) {
+        Ok(time) => Some(time),
+        Err(error) => {
+            problems.push((format!("data[{index}].{name}"), error.to_string()));
             None
         }
     }

@@ -5,16 +5,15 @@ use crate::auth::{self, Access};
 use crate::mapping;
 use crate::pb::{self, audit_service_server::AuditService};
 use crate::status::{bad_request, from_ledger};
-use ledger_core::event::ActivityKind;
 use ledger_store::Ledger;
-use ledger_store::activities::ActivityQuery;
 use std::pin::Pin;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-pub const ACTIVITIES_PAGE_DEFAULT: usize = 10;
-pub const ACTIVITIES_PAGE_MAX: usize = 100;
+pub use ledger_core::limits::{
+    ACTIVITIES_PAGE_SIZE_DEFAULT as ACTIVITIES_PAGE_DEFAULT, ACTIVITIES_PAGE_SIZE_MAX as ACTIVITIES_PAGE_MAX,
+};
 /// Events a feed reads from the log per step, and buffers toward a slow client.
 pub const FEED_BATCH_MAX: u64 = 512;
 pub const FEED_BUFFER_MAX: usize = 1_024;
@@ -26,27 +25,7 @@ impl AuditService for Api {
         request: Request<pb::ListActivitiesRequest>,
     ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
-        let request = request.into_inner();
-        let mut kinds = Vec::with_capacity(request.kinds.len());
-        for (index, text) in request.kinds.iter().enumerate() {
-            match ActivityKind::parse(text).filter(|kind| *kind != ActivityKind::Admin) {
-                Some(kind) => kinds.push(kind),
-                None => {
-                    let field = format!("kinds[{index}]");
-                    let message = format!("{field}: {text:?} is not one of POINTS, CREDITS, COUPONS, VOUCHERS, TIERS");
-                    return Err(bad_request(&field, &message));
-                }
-            }
-        }
-        let query = ActivityQuery {
-            program: request.program_id,
-            member: request.member_id,
-            from: mapping::timestamp("from", request.from)?,
-            to: mapping::timestamp("to", request.to)?,
-            kinds,
-            page_size: mapping::page_size(request.page_size, ACTIVITIES_PAGE_DEFAULT, ACTIVITIES_PAGE_MAX),
-            before: mapping::page_token(&request.page_token)?,
-        };
+        let query = mapping::activity_query(request.into_inner())?;
         let page = self.ledger.activities(query).await.map_err(from_ledger)?;
         Ok(Response::new(pb::ListActivitiesResponse {
             activities: page.activities.into_iter().map(mapping::activity).collect(),
