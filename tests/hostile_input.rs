@@ -260,7 +260,7 @@ async fn every_request_timestamp_outside_the_protobuf_range_names_its_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_and_tokens_past_their_limits_are_refused_by_field() {
-    let (_server, mut client) = started("hostile-limits", &[PROGRAM]).await;
+    let (_server, mut client) = started("hostile-limits", &[PROGRAM, "1"]).await;
     let kinds = ["POINTS", "CREDITS", "COUPONS", "VOUCHERS", "TIERS", "POINTS"].map(String::from).to_vec();
     let activities = pb::ListActivitiesRequest {
         program_id: PROGRAM.into(),
@@ -272,6 +272,23 @@ async fn lists_and_tokens_past_their_limits_are_refused_by_field() {
     let page =
         pb::ListMembersRequest { program_id: PROGRAM.into(), page_token: "ab".repeat(129), ..Default::default() };
     assert_invalid_field(&refused(client.members.list_members(page).await, Code::InvalidArgument), "page_token");
+    // Ids a read names are bounded like a write's: no reply echoes a megabyte back.
+    let long = "m".repeat(1 << 20);
+    let status = refused(client.members.get_member(get_member(PROGRAM, &long)).await, Code::InvalidArgument);
+    assert_invalid_field(&status, "member_id");
+    assert!(status.message().len() < 1_024, "{}", status.message().len());
+    let status = refused(client.members.get_member(get_member(&long, "alice")).await, Code::InvalidArgument);
+    assert_invalid_field(&status, "program_id");
+    let coupons = pb::ListMemberCouponsRequest { program_id: PROGRAM.into(), member_id: long.clone() };
+    assert_invalid_field(
+        &refused(client.coupons.list_member_coupons(coupons).await, Code::InvalidArgument),
+        "member_id",
+    );
+    let activity = pb::GetActivityRequest { program_id: PROGRAM.into(), transaction_id: 0, reference: long.clone() };
+    assert_invalid_field(&refused(client.audit.get_activity(activity).await, Code::InvalidArgument), "reference");
+    let report = pb::ListVoucherStatementsRequest { brand_id: 1, voucher_name: long, ..Default::default() };
+    let status = refused(client.vouchers.list_voucher_statements(report).await, Code::InvalidArgument);
+    assert_invalid_field(&status, "voucher_name");
     // A page size past the maximum is the maximum (SPEC §10), not an error.
     let page = pb::ListMembersRequest { program_id: PROGRAM.into(), page_size: u32::MAX, ..Default::default() };
     client.members.list_members(page).await.expect("the largest page");

@@ -5,7 +5,7 @@
 
 use super::{bulk_add_items, bulk_use_items, decimal, page_size, page_token, timestamp};
 use crate::pb;
-use crate::status::bad_request;
+use crate::status::{bad_request, from_rejection};
 use ledger_core::command::{
     BulkAddPoints, BulkUsePoints, CreateMemberCard, CreateProgram, DefineCredit, DefineFormula, DefineReward,
     DefineShop, DeleteMemberCard, GrantCoupons, SetMemberLevels, UpdateMemberCard, UseCoupon, brand_program,
@@ -15,6 +15,7 @@ use ledger_core::limits::{
     ACTIVITIES_PAGE_SIZE_DEFAULT, ACTIVITIES_PAGE_SIZE_MAX, ACTIVITY_KINDS_MAX, MEMBERS_PAGE_SIZE_DEFAULT,
     MEMBERS_PAGE_SIZE_MAX, PAGE_TOKEN_BYTES_MAX,
 };
+use ledger_core::validate;
 use ledger_store::activities::ActivityQuery;
 use ledger_store::views::PageRequest;
 use tonic::Status;
@@ -108,6 +109,13 @@ pub fn set_member_levels(request: pb::SetMemberLevelsRequest) -> SetMemberLevels
     SetMemberLevels { program: request.program_id, levels }
 }
 
+/// An id a read names: at most `ID_BYTES_MAX` bytes, as a write's ids, so that
+/// no reply (a NOT_FOUND that names what was asked for) echoes megabytes of a
+/// caller's string back in its trailers.
+pub fn read_id(field: &str, value: &str) -> Result<(), Status> {
+    validate::optional_id(field, value).map_err(|rejection| from_rejection(&rejection))
+}
+
 /// ListMembers: the page, from a page token (the hex of the last member id) or
 /// an offset.
 pub fn members_page(request: &pb::ListMembersRequest) -> Result<PageRequest, Status> {
@@ -140,6 +148,7 @@ fn decode_member_token(token: &str) -> Result<String, Status> {
 
 /// ListActivities: the query, its kinds named (at most one entry a kind).
 pub fn activity_query(request: pb::ListActivitiesRequest) -> Result<ActivityQuery, Status> {
+    read_id("member_id", &request.member_id)?;
     if request.kinds.len() > ACTIVITY_KINDS_MAX {
         let message = format!("kinds: at most {ACTIVITY_KINDS_MAX} entries, one a kind, got {}", request.kinds.len());
         return Err(bad_request("kinds", &message));

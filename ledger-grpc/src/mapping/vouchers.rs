@@ -5,10 +5,11 @@
 
 use super::{page_size, to_timestamp};
 use crate::pb;
-use crate::status::{bad_request, bad_request_many};
+use crate::status::{bad_request, bad_request_many, from_rejection};
 use ledger_core::Timestamp;
 use ledger_core::command::{ImportPointStatements, ImportVoucherStatements, PointStatementItem, VoucherImportItem};
-use ledger_core::limits::{REPORT_PAGE_SIZE_DEFAULT, REPORT_PAGE_SIZE_MAX};
+use ledger_core::limits::{NAME_BYTES_MAX, PAGE_TOKEN_BYTES_MAX, REPORT_PAGE_SIZE_DEFAULT, REPORT_PAGE_SIZE_MAX};
+use ledger_core::validate;
 use ledger_core::vouchers::{ReportOrder, ReportQuery, VoucherState, day_range};
 use ledger_store::views::VoucherView;
 use tonic::Status;
@@ -80,6 +81,11 @@ pub fn point_statements(data: Vec<pb::PointStatementData>) -> Result<ImportPoint
 }
 
 pub fn report_query(request: &pb::ListVoucherStatementsRequest) -> Result<ReportQuery, Status> {
+    validate::max_bytes("voucher_name", &request.voucher_name, NAME_BYTES_MAX)
+        .map_err(|rejection| from_rejection(&rejection))?;
+    if request.page_token.len() > PAGE_TOKEN_BYTES_MAX {
+        return Err(bad_request("page_token", "page_token: not a token this server issued"));
+    }
     let day = |field: &str, text: &str| -> Result<Option<(Timestamp, Timestamp)>, Status> {
         if text.trim().is_empty() {
             return Ok(None);

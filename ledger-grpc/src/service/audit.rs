@@ -36,6 +36,7 @@ impl AuditService for Api {
     async fn get_activity(&self, request: Request<pb::GetActivityRequest>) -> Result<Response<pb::Activity>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
         let request = request.into_inner();
+        mapping::read_id("reference", &request.reference)?;
         if request.transaction_id == 0 && request.reference.is_empty() {
             return Err(bad_request("transaction_id", "transaction_id: give a transaction id or a reference"));
         }

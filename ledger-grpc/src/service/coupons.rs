@@ -46,6 +46,7 @@ impl CouponsService for Api {
     ) -> Result<Response<pb::ListMemberCouponsResponse>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
         let r = request.into_inner();
+        mapping::read_id("member_id", &r.member_id)?;
         let coupons = self.ledger.member_coupons(&r.program_id, &r.member_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::ListMemberCouponsResponse {
             coupons: coupons.into_iter().map(mapping::member_coupon).collect(),

@@ -18,6 +18,7 @@ impl MembersService for Api {
     async fn get_member(&self, request: Request<pb::GetMemberRequest>) -> Result<Response<pb::Member>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
         let request = request.into_inner();
+        mapping::read_id("member_id", &request.member_id)?;
         let view = self.ledger.member(&request.program_id, &request.member_id).await.map_err(from_ledger)?;
         Ok(Response::new(mapping::member(view)))
     }

@@ -61,6 +61,7 @@ impl VouchersService for Api {
         let program = brand_program(request.get_ref().brand_id);
         auth::check(&self.ledger, &request, Access::Read(&program))?;
         let r = request.into_inner();
+        mapping::read_id("voucher_identifier", &r.voucher_identifier)?;
         let view = self
             .ledger
             .voucher_statement(r.brand_id, r.promotion_id, &r.voucher_identifier)
