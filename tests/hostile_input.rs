@@ -476,12 +476,15 @@ proptest! {
     }
 }
 
+/// A fuzz target's harness: bytes in, a panic the only failure.
+type Harness = fn(&[u8]);
+
 /// Every input under `tests/fixtures/fuzz/<target>/` (crashes a fuzzer found,
 /// minimized, and inputs that once broke something) through its harness.
 #[test]
 fn fuzz_regressions_stay_fixed() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/fuzz");
-    let targets: [(&str, fn(&[u8])); 3] = [
+    let targets: [(&str, Harness); 3] = [
         ("event_decoding", fuzzing::event_decoding),
         ("request_mapping", fuzzing::request_mapping),
         ("files", fuzzing::files),
