@@ -289,6 +289,11 @@ async fn lists_and_tokens_past_their_limits_are_refused_by_field() {
     let report = pb::ListVoucherStatementsRequest { brand_id: 1, voucher_name: long, ..Default::default() };
     let status = refused(client.vouchers.list_voucher_statements(report).await, Code::InvalidArgument);
     assert_invalid_field(&status, "voucher_name");
+    // A request larger than REQUEST_BYTES_MAX is refused before it is decoded, saying so.
+    let huge = pb::AddPointsRequest { remark: "r".repeat(ledger_core::limits::REQUEST_BYTES_MAX), ..add("alice") };
+    let status = refused(client.points.add_points(huge).await, Code::OutOfRange);
+    assert!(status.message().contains("message length too large"), "{status:?}");
+    refused(client.members.get_member(get_member(PROGRAM, "alice")).await, Code::NotFound);
     // A page size past the maximum is the maximum (SPEC §10), not an error.
     let page = pb::ListMembersRequest { program_id: PROGRAM.into(), page_size: u32::MAX, ..Default::default() };
     client.members.list_members(page).await.expect("the largest page");
