@@ -161,6 +161,11 @@ fn decide_and_apply(command: &Command) {
         let mut state = state.clone();
         for (sequence, event) in (*next_sequence..).zip(&decision.events) {
             state.apply(Stamp { sequence, recorded_at: FUZZ_AT }, event);
+            // What a reply carries as an int64 must fit one, not be clamped.
+            if let Some(member) = state.member(&event.program, &event.member) {
+                assert!(member.points <= POINTS_BALANCE_MAX, "{event:?} took the balance past the limit");
+                assert!(member.qualifying_amount <= POINTS_BALANCE_MAX, "{event:?}: qualifying amount past the limit");
+            }
         }
     }
 }
