@@ -35,6 +35,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     fs::write(out_dir.join("ledger_descriptor.bin"), fds.encode_to_vec())?;
 
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
+    // Undecodable requests answer INVALID_ARGUMENT, not tonic-prost's INTERNAL:
+    // see `src/codec.rs`.
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .codec_path("crate::codec::ValidatingCodec")
+        .compile_fds(fds)?;
     Ok(())
 }

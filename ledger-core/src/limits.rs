@@ -32,6 +32,35 @@ pub const CREDIT_SCALE: u32 = 4;
 pub const CREDITS_PER_CHANGE_MAX: u64 = 1_000_000;
 /// Coupons one grant may add.
 pub const COUPONS_PER_GRANT_MAX: u32 = 10_000;
+/// The largest request the server decodes, in bytes (gRPC's own default is 4 MiB):
+/// a 1,000-item bulk or import with long remarks fits well within it.
+pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Members of a ListMembers page when the caller gives no page size, and at most.
+pub const MEMBERS_PAGE_SIZE_DEFAULT: usize = 10;
+pub const MEMBERS_PAGE_SIZE_MAX: usize = 100;
+/// Activities of a ListActivities page when the caller gives no page size, and at most.
+pub const ACTIVITIES_PAGE_SIZE_DEFAULT: usize = 10;
+pub const ACTIVITIES_PAGE_SIZE_MAX: usize = 100;
+/// Entries of ListActivities `kinds[]`: there are five kinds, so more is a mistake.
+pub const ACTIVITY_KINDS_MAX: usize = 5;
+/// Bytes of a page token: a member page token is the hex of a member id.
+pub const PAGE_TOKEN_BYTES_MAX: usize = 2 * ID_BYTES_MAX;
+/// The points balance (and qualifying amount) a member may reach: replies carry it
+/// as an `int64`, so a larger balance could not be shown, only wrapped or clamped.
+pub const POINTS_BALANCE_MAX: u64 = i64::MAX as u64;
+/// The range of google.protobuf.Timestamp, which every time the ledger takes must
+/// fit so that every reply's timestamps are valid for standard clients:
+/// 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999999Z.
+pub const TIMESTAMP_SECONDS_MIN: i64 = -62_135_596_800;
+pub const TIMESTAMP_SECONDS_MAX: i64 = 253_402_300_799;
+pub const TIMESTAMP_NANOS_MAX: i32 = 999_999_999;
+/// Bytes a stored value (a log record, a checkpoint row, a token) may claim for its
+/// strings when it is decoded. A length prefix is trusted only this far: a
+/// corrupt one (the fuzzer's first find) otherwise made bincode allocate what it
+/// said, a capacity-overflow panic or an abort for lack of memory. The largest
+/// record the writer makes (a 1,000-item bulk, an import of 1,000 statements) is
+/// a few MiB.
+pub const STORED_VALUE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Events one command may produce: a bulk of `BULK_ITEMS_MAX` items, each possibly
 /// preceded by nothing else; a replacement makes two.
 pub const COMMAND_EVENTS_MAX: usize = 2 * BULK_ITEMS_MAX;
@@ -85,3 +114,11 @@ const _: () = assert!(STREAMS_PER_TOKEN_MAX <= STREAMS_MAX);
 const _: () = assert!(FEED_READS_MAX >= 1);
 const _: () = assert!(PREFACE_TIMEOUT_MS < CONNECTION_IDLE_TIMEOUT_MS);
 const _: () = assert!(KEEPALIVE_TIMEOUT_MS < KEEPALIVE_INTERVAL_MS);
+const _: () = assert!(POINTS_PER_ADD_MAX <= POINTS_BALANCE_MAX);
+const _: () = assert!(REQUEST_BYTES_MAX < STORED_VALUE_BYTES_MAX / 8);
+const _: () = assert!(MEMBERS_PAGE_SIZE_DEFAULT <= MEMBERS_PAGE_SIZE_MAX);
+const _: () = assert!(ACTIVITIES_PAGE_SIZE_DEFAULT <= ACTIVITIES_PAGE_SIZE_MAX);
+const _: () = assert!(TIMESTAMP_SECONDS_MIN < 0 && 0 < TIMESTAMP_SECONDS_MAX);
+// The whole Timestamp range fits the core's microseconds in an i64.
+const _: () = assert!(TIMESTAMP_SECONDS_MAX < i64::MAX / 1_000_000 - 1);
+const _: () = assert!(TIMESTAMP_SECONDS_MIN > i64::MIN / 1_000_000 + 1);

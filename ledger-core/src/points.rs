@@ -5,13 +5,12 @@
 use crate::command::{AddPoints, PointsReceipt, UsePoints};
 use crate::event::{Event, EventBody, PointsAdded, PointsReversal, PointsUsed};
 use crate::field::FieldPath;
-use crate::limits::POINTS_PER_ADD_MAX;
+use crate::limits::{POINTS_BALANCE_MAX, POINTS_PER_ADD_MAX};
 use crate::overlay::Overlay;
 use crate::references;
 use crate::rejection::Rejection;
 use crate::state::{ReferenceEntry, ReferenceKind};
 use crate::validate;
-use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 /// Decides one add on the overlay and applies it there.
@@ -30,6 +29,7 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
         Earlier::Replace(entry) => Some(entry),
     };
     let points = add_amount(view, command)?;
+    room_for(view, &command.program, &command.member, points, "points")?;
     if let Some(expires_at) = command.expires_at
         && expires_at <= view.at()
     {
@@ -150,7 +150,7 @@ fn add_amount(view: &Overlay<'_>, command: &AddPoints) -> Result<u64, Rejection>
                         "cost {cost} × multiplier {} of formula {:?} must give 1..={POINTS_PER_ADD_MAX} points, got {}",
                         formula.multiplier,
                         command.formula_id,
-                        points.unwrap_or(Decimal::MAX)
+                        points.map_or_else(|| "more than a decimal holds".to_owned(), |points| points.to_string())
                     ),
                 }),
             }
@@ -225,6 +225,26 @@ fn earlier(
     })
 }
 
+/// Refuses a change that would raise a member's balance or qualifying amount
+/// past `POINTS_BALANCE_MAX`: `State::apply` trusts `decide` and would stop the
+/// server on an overflow, and a reply could only show such a balance wrapped.
+pub fn room_for(view: &Overlay<'_>, program: &str, member: &str, points: u64, field: &str) -> Result<(), Rejection> {
+    let (balance, qualifying) =
+        view.member(program, member).map_or((0, 0), |member| (member.points, member.qualifying_amount));
+    let fits = |held: u64| held.checked_add(points).is_some_and(|after| after <= POINTS_BALANCE_MAX);
+    if fits(balance) && fits(qualifying) {
+        return Ok(());
+    }
+    Err(Rejection::Conflict {
+        field: FieldPath::new(field),
+        code: "BALANCE_LIMIT",
+        rule: format!(
+            "adding {points} points would take member {member:?} (balance {balance}, qualifying amount \
+             {qualifying}) beyond {POINTS_BALANCE_MAX}, the most a balance may hold"
+        ),
+    })
+}
+
 /// Records the reversal of the transaction a reference named.
 fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &ReferenceEntry) -> Result<(), Rejection> {
     let body = match entry.kind {
@@ -233,13 +253,16 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
         | ReferenceKind::CouponsGrant
         | ReferenceKind::CouponUse
         | ReferenceKind::PointStatement => unreachable!("`earlier` refuses references of other kinds"),
-        ReferenceKind::PointsUse => EventBody::PointsUseReversed(PointsReversal {
-            transaction_id: entry.transaction_id,
-            points: entry.points,
-            lots: entry.taken.clone(),
-            reference: reference.to_owned(),
-            earned: 0,
-        }),
+        ReferenceKind::PointsUse => {
+            room_for(view, program, &entry.member, entry.points, "replace_duplicate")?;
+            EventBody::PointsUseReversed(PointsReversal {
+                transaction_id: entry.transaction_id,
+                points: entry.points,
+                lots: entry.taken.clone(),
+                reference: reference.to_owned(),
+                earned: 0,
+            })
+        }
         ReferenceKind::PointsAdd => {
             // What expired from the lot is gone already; the rest comes back, from
             // the add's own lot first.

@@ -107,6 +107,9 @@ fn apply_point_statement(
     }
     let magnitude = item.point_change_record.unsigned_abs();
     let live = view.live_points(&program, &item.line_id);
+    if item.point_change_record > 0 {
+        crate::points::room_for(view, &program, &item.line_id, magnitude, "point_change_record")?;
+    }
     let taken = if item.point_change_record < 0 {
         let member = view.member(&program, &item.line_id);
         let planned = member.map_or(Err(magnitude), |member| member.lots.plan_take(magnitude, view.at(), None));

@@ -45,6 +45,11 @@ pub fn check_writes<T>(ledger: &Ledger, request: &Request<T>, programs: &[String
 
 pub fn check<T>(ledger: &Ledger, request: &Request<T>, access: Access<'_>) -> Result<Caller, Status> {
     let info = authenticate(ledger, request)?;
+    if let Access::Read(program) | Access::Write(program) = access {
+        // Checked before the program is looked up, so that no refusal echoes a
+        // caller's megabyte-long program id back.
+        crate::mapping::read_id("program_id", program)?;
+    }
     permit(&info, access)?;
     Ok(Caller { token_id: info.token_id, role: info.role, program: info.program })
 }

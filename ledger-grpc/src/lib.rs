@@ -5,6 +5,9 @@
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod listener;
 pub mod mapping;

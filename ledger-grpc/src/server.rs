@@ -11,9 +11,7 @@ use tokio::net::TcpListener;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-/// The largest request the server accepts: a 1,000-item bulk with long remarks
-/// fits well within it.
-pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+pub use ledger_core::limits::REQUEST_BYTES_MAX;
 
 /// How long a shutdown waits for in-flight calls and connected clients.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

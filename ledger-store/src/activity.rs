@@ -87,7 +87,7 @@ fn prefix(program: &str, member: &str) -> Vec<u8> {
 
 /// The entries of one activity row.
 fn decode_row(key: &[u8], value: &[u8]) -> Result<Vec<Entry>, StoreError> {
-    let decoded = bincode::serde::decode_from_slice(value, bincode::config::standard());
+    let decoded = bincode::serde::decode_from_slice(value, crate::envelope::decode_config());
     let (entries, _): (Vec<Entry>, usize) = decoded.map_err(|error| StoreError::CorruptProjection {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: error.to_string(),

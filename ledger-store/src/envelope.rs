@@ -57,6 +57,20 @@ pub fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// The configuration every stored value is decoded with: `config()`'s byte
+/// format (a limit changes no byte), but a length prefix may claim at most
+/// `STORED_VALUE_BYTES_MAX`, so that corrupt bytes are an error, not an
+/// allocation of whatever they say.
+pub type DecodeConfig = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<{ ledger_core::limits::STORED_VALUE_BYTES_MAX }>,
+>;
+
+pub fn decode_config() -> DecodeConfig {
+    config().with_limit::<{ ledger_core::limits::STORED_VALUE_BYTES_MAX }>()
+}
+
 pub fn encode(envelope: &Envelope) -> StoredEvent {
     let bytes = bincode::serde::encode_to_vec(envelope, config()).expect("an envelope always encodes");
     let hash = *blake3::hash(&bytes).as_bytes();
@@ -74,7 +88,7 @@ pub enum DecodeError {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    let (envelope, read): (Envelope, usize) = bincode::serde::decode_from_slice(bytes, config())?;
+    let (envelope, read): (Envelope, usize) = bincode::serde::decode_from_slice(bytes, decode_config())?;
     if envelope.format > EVENT_FORMAT {
         return Err(DecodeError::Format(envelope.format));
     }

@@ -89,8 +89,8 @@ pub fn decode_record(first: u64, bytes: &[u8]) -> Result<Vec<StoredEvent>, Store
             supported: u16::from(RECORD_FORMAT),
         });
     }
-    let (events, read): (Vec<StoredEvent>, usize) =
-        bincode::serde::decode_from_slice(body, envelope::config()).map_err(|error| corrupt(error.to_string()))?;
+    let (events, read): (Vec<StoredEvent>, usize) = bincode::serde::decode_from_slice(body, envelope::decode_config())
+        .map_err(|error| corrupt(error.to_string()))?;
     if read != body.len() {
         return Err(corrupt(format!("{} trailing bytes", body.len() - read)));
     }

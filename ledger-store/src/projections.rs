@@ -125,9 +125,12 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map(|(value, _)| value).map_err(|error| {
-        StoreError::CorruptProjection { key: String::from_utf8_lossy(key).into_owned(), reason: error.to_string() }
-    })
+    bincode::serde::decode_from_slice(bytes, crate::envelope::decode_config()).map(|(value, _)| value).map_err(
+        |error| StoreError::CorruptProjection {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: error.to_string(),
+        },
+    )
 }
 
 /// `tag`, then the program's length and bytes, then the rest: programs never run

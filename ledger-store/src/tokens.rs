@@ -443,8 +443,10 @@ fn decode_record(bytes: &[u8]) -> Result<RecordV1, TokenError> {
             "tokens tree: record format {format}, this build reads format {RECORD_FORMAT_V1} (a newer ledger wrote it?)"
         )));
     }
-    let (record, read_len): (RecordV1, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-        .map_err(|error| TokenError::Storage(format!("tokens tree: undecodable record ({error}) (corrupt store)")))?;
+    let (record, read_len): (RecordV1, usize) =
+        bincode::serde::decode_from_slice(body, crate::envelope::decode_config()).map_err(|error| {
+            TokenError::Storage(format!("tokens tree: undecodable record ({error}) (corrupt store)"))
+        })?;
     if read_len != body.len() {
         return Err(TokenError::Storage(format!(
             "token {}: trailing bytes in its record (corrupt store)",

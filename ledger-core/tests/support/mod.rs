@@ -63,6 +63,13 @@ impl Store {
                 self.at = Timestamp::from_micros(*micros);
                 Ok(Outcome::FormulaDefined)
             }
+            Step::Apply(event) => {
+                let stamp = Stamp { sequence: self.next_sequence, recorded_at: self.at };
+                self.state.apply(stamp, event);
+                self.log.push((stamp, event.clone()));
+                self.next_sequence += 1;
+                Ok(Outcome::FormulaDefined)
+            }
         }
     }
 
@@ -93,6 +100,10 @@ impl Default for Store {
 pub enum Step {
     Run(Command),
     At(i64),
+    /// An event appended as if the log held it, without `decide`: how a test puts
+    /// a member where no command sequence gets in a test's time (a balance at the
+    /// edge of its type).
+    Apply(Event),
 }
 
 pub fn at(micros: i64) -> Step {
@@ -168,14 +179,14 @@ impl Step {
     fn command(&mut self) -> &mut Command {
         match self {
             Step::Run(command) => command,
-            Step::At(_) => panic!("a clock step has no fields"),
+            Step::At(_) | Step::Apply(_) => panic!("a clock or event step has no fields"),
         }
     }
 
     pub fn into_command(self) -> Command {
         match self {
             Step::Run(command) => command,
-            Step::At(_) => panic!("a clock step is not a command"),
+            Step::At(_) | Step::Apply(_) => panic!("a clock or event step is not a command"),
         }
     }
 

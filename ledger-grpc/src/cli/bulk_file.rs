@@ -87,8 +87,13 @@ pub fn from_json(text: &str, kind: Kind) -> Result<Vec<Item>, String> {
 /// A header row naming the columns, then one item a row; an empty cell is the
 /// same as leaving the field out.
 pub fn from_csv(path: &Path, kind: Kind) -> Result<Vec<Item>, String> {
-    let mut reader =
-        csv::ReaderBuilder::new().trim(csv::Trim::Headers).from_path(path).map_err(|error| error.to_string())?;
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    from_csv_reader(file, kind)
+}
+
+/// [`from_csv`] on any reader: the file, or bytes in a test or a fuzz target.
+pub fn from_csv_reader(input: impl std::io::Read, kind: Kind) -> Result<Vec<Item>, String> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::Headers).from_reader(input);
     let header = reader.headers().map_err(|error| format!("reading the header row: {error}"))?.clone();
     for column in &header {
         if !kind.columns().contains(&column) {

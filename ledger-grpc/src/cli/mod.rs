@@ -8,13 +8,15 @@
 
 mod activities;
 mod bulk;
-mod bulk_file;
+#[doc(hidden)] // `pub` for the fuzz targets and their tests (`fuzzing`).
+pub mod bulk_file;
 mod cards;
 mod connect;
 mod coupons;
 mod credits;
 mod definitions;
-mod echoss_file;
+#[doc(hidden)]
+pub mod echoss_file;
 mod imports;
 mod levels;
 mod members;
@@ -22,7 +24,8 @@ mod offline;
 mod output;
 mod points;
 mod programs;
-mod time;
+#[doc(hidden)]
+pub mod time;
 mod tokens;
 mod vouchers;
 

@@ -9,17 +9,18 @@ use crate::mapping;
 use ledger_core::Timestamp;
 use serde_json::Value;
 
-/// A clap value parser and the bulk files' cell parser.
+/// A clap value parser and the bulk files' cell parser. Times outside
+/// google.protobuf.Timestamp's range are refused here as the server would refuse
+/// them, so that a typo in a year is named before anything is sent.
 pub fn parse(text: &str) -> Result<Timestamp, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<i64>() {
-        return chrono::DateTime::from_timestamp(seconds, 0)
-            .map(Timestamp::from_chrono)
-            .ok_or_else(|| format!("{seconds} Unix seconds is out of range"));
+        return Timestamp::from_unix(seconds, 0).map_err(|error| format!("{seconds} Unix seconds: {error}"));
     }
-    chrono::DateTime::parse_from_rfc3339(text).map(|time| Timestamp::from_chrono(time.to_utc())).map_err(|error| {
+    let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|error| {
         format!("{text:?} is not an RFC 3339 time such as 2025-01-31T12:00:00+08:00, nor Unix seconds ({error})")
-    })
+    })?;
+    in_range(text, time.to_utc())
 }
 
 /// The same as [`parse`], straight to the wire type.
@@ -30,11 +31,18 @@ pub fn parse_proto(text: &str) -> Result<prost_types::Timestamp, String> {
 /// An Echoss file's time: ISO 8601 with an offset, the date and time parted by
 /// `T` or a space (`2021-02-17 02:06:55+00:00`, `2021-02-17T02:06:55Z`).
 pub fn parse_iso8601(text: &str) -> Result<prost_types::Timestamp, String> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|time| mapping::to_timestamp(Timestamp::from_chrono(time.to_utc())))
-        .map_err(|error| {
-            format!("{text:?} is not an ISO 8601 time with an offset such as 2021-03-01T00:00:00+08:00 ({error})")
-        })
+    let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|error| {
+        format!("{text:?} is not an ISO 8601 time with an offset such as 2021-03-01T00:00:00+08:00 ({error})")
+    })?;
+    in_range(text, time.to_utc()).map(mapping::to_timestamp)
+}
+
+/// A parsed time checked by the rule the server applies: `0000-12-31T23:00:00-02:00`
+/// parses, but is year 1 only after the offset, and `9999-12-31T23:00:00-02:00` is
+/// year 10000 in UTC.
+fn in_range(text: &str, time: chrono::DateTime<chrono::Utc>) -> Result<Timestamp, String> {
+    Timestamp::from_unix(time.timestamp(), i64::from(time.timestamp_subsec_nanos()))
+        .map_err(|error| format!("{text:?}: {error}"))
 }
 
 /// A clap value parser for a calendar day, `YYYY-MM-DD`.
@@ -93,7 +101,7 @@ pub fn json(time: Option<prost_types::Timestamp>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_iso8601, parse_utc_offset, show_in};
+    use super::{parse, parse_iso8601, parse_utc_offset, show_in};
 
     #[test]
     fn echoss_times_take_a_t_or_a_space_and_need_an_offset() {
@@ -102,6 +110,20 @@ mod tests {
         assert_eq!(parse_iso8601("2021-02-17T10:06:55+08:00").unwrap().seconds, 1_613_527_615);
         assert!(parse_iso8601("2021-02-17 02:06:55").is_err());
         assert!(parse_iso8601("1613527615").is_err());
+    }
+
+    #[test]
+    fn times_outside_the_protobuf_range_are_refused_in_every_form() {
+        assert_eq!(parse("253402300799").unwrap().micros(), 253_402_300_799_000_000);
+        let error = parse("253402300800").unwrap_err();
+        assert!(error.contains("9999-12-31T23:59:59.999999999Z"), "{error}");
+        assert!(parse("-62135596801").is_err());
+        assert_eq!(parse("-62135596800").unwrap().micros(), -62_135_596_800_000_000);
+        assert!(parse("9999-12-31T23:00:00-02:00").is_err());
+        assert!(parse("0001-01-01T00:30:00+01:00").is_err());
+        assert!(parse_iso8601("9999-12-31T23:59:59Z").is_ok());
+        assert!(parse_iso8601("9999-12-31 23:00:00-02:00").is_err());
+        assert!(parse_iso8601("0001-01-01T00:00:00+00:01").is_err());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Proto messages to domain commands and back, by hand: the domain types know
 //! nothing of protobuf (STYLE.md). Conversions that can fail name the field.
 
+mod requests;
 mod tiers;
 mod vouchers;
 mod wallets;
 
+pub use requests::*;
 pub use tiers::card;
 pub use vouchers::{point_statements, report_query, state as voucher_state, voucher_statement, voucher_statements};
 pub use wallets::{credits_change, credits_receipt, member_coupon};
@@ -17,15 +19,14 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 use tonic::Status;
 
+/// A request's time: INVALID_ARGUMENT naming `field` when it is outside
+/// google.protobuf.Timestamp's range (the rule is the core's, shared with the
+/// `ledger` client's flags and files).
 pub fn timestamp(field: &str, value: Option<prost_types::Timestamp>) -> Result<Option<Timestamp>, Status> {
     let Some(value) = value else { return Ok(None) };
-    let nanos = u32::try_from(value.nanos).ok().filter(|nanos| *nanos < 1_000_000_000);
-    let time = nanos.and_then(|nanos| chrono::DateTime::from_timestamp(value.seconds, nanos));
-    match time {
-        Some(time) => Ok(Some(Timestamp::from_chrono(time))),
-        None => {
-            Err(bad_request(field, &format!("{field}: not a valid timestamp ({}s, {}ns)", value.seconds, value.nanos)))
-        }
+    match Timestamp::from_unix(value.seconds, i64::from(value.nanos)) {
+        Ok(time) => Ok(Some(time)),
+        Err(error) => Err(bad_request(field, &format!("{field}: {error}"))),
     }
 }
 

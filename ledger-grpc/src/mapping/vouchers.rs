@@ -3,12 +3,13 @@
 //! problems are collected, so that the caller sees them all at once, as the core
 //! does for the rules it checks.
 
-use super::{page_size, timestamp, to_timestamp};
+use super::{page_size, to_timestamp};
 use crate::pb;
-use crate::status::{bad_request, bad_request_many};
+use crate::status::{bad_request, bad_request_many, from_rejection};
 use ledger_core::Timestamp;
 use ledger_core::command::{ImportPointStatements, ImportVoucherStatements, PointStatementItem, VoucherImportItem};
-use ledger_core::limits::{REPORT_PAGE_SIZE_DEFAULT, REPORT_PAGE_SIZE_MAX};
+use ledger_core::limits::{NAME_BYTES_MAX, PAGE_TOKEN_BYTES_MAX, REPORT_PAGE_SIZE_DEFAULT, REPORT_PAGE_SIZE_MAX};
+use ledger_core::validate;
 use ledger_core::vouchers::{ReportOrder, ReportQuery, VoucherState, day_range};
 use ledger_store::views::VoucherView;
 use tonic::Status;
@@ -20,12 +21,11 @@ fn item_time(
     name: &str,
     value: Option<prost_types::Timestamp>,
 ) -> Option<Timestamp> {
-    value.as_ref()?;
-    let field = format!("data[{index}].{name}");
-    match timestamp(&field, value) {
-        Ok(time) => time,
-        Err(_) => {
-            problems.push((field, "not a valid timestamp".to_owned()));
+    let value = value?;
+    match Timestamp::from_unix(value.seconds, i64::from(value.nanos)) {
+        Ok(time) => Some(time),
+        Err(error) => {
+            problems.push((format!("data[{index}].{name}"), error.to_string()));
             None
         }
     }
@@ -81,6 +81,11 @@ pub fn point_statements(data: Vec<pb::PointStatementData>) -> Result<ImportPoint
 }
 
 pub fn report_query(request: &pb::ListVoucherStatementsRequest) -> Result<ReportQuery, Status> {
+    validate::max_bytes("voucher_name", &request.voucher_name, NAME_BYTES_MAX)
+        .map_err(|rejection| from_rejection(&rejection))?;
+    if request.page_token.len() > PAGE_TOKEN_BYTES_MAX {
+        return Err(bad_request("page_token", "page_token: not a token this server issued"));
+    }
     let day = |field: &str, text: &str| -> Result<Option<(Timestamp, Timestamp)>, Status> {
         if text.trim().is_empty() {
             return Ok(None);

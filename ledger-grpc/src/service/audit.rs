@@ -6,10 +6,8 @@ use crate::limits::StreamPermit;
 use crate::mapping;
 use crate::pb::{self, audit_service_server::AuditService};
 use crate::status::{bad_request, from_ledger};
-use ledger_core::event::ActivityKind;
 use ledger_core::limits::FEED_BATCH_EVENTS_MAX;
 use ledger_store::Ledger;
-use ledger_store::activities::ActivityQuery;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,8 +16,9 @@ use tokio::sync::Semaphore;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-pub const ACTIVITIES_PAGE_DEFAULT: usize = 10;
-pub const ACTIVITIES_PAGE_MAX: usize = 100;
+pub use ledger_core::limits::{
+    ACTIVITIES_PAGE_SIZE_DEFAULT as ACTIVITIES_PAGE_DEFAULT, ACTIVITIES_PAGE_SIZE_MAX as ACTIVITIES_PAGE_MAX,
+};
 
 #[tonic::async_trait]
 impl AuditService for Api {
@@ -28,27 +27,7 @@ impl AuditService for Api {
         request: Request<pb::ListActivitiesRequest>,
     ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
-        let request = request.into_inner();
-        let mut kinds = Vec::with_capacity(request.kinds.len());
-        for (index, text) in request.kinds.iter().enumerate() {
-            match ActivityKind::parse(text).filter(|kind| *kind != ActivityKind::Admin) {
-                Some(kind) => kinds.push(kind),
-                None => {
-                    let field = format!("kinds[{index}]");
-                    let message = format!("{field}: {text:?} is not one of POINTS, CREDITS, COUPONS, VOUCHERS, TIERS");
-                    return Err(bad_request(&field, &message));
-                }
-            }
-        }
-        let query = ActivityQuery {
-            program: request.program_id,
-            member: request.member_id,
-            from: mapping::timestamp("from", request.from)?,
-            to: mapping::timestamp("to", request.to)?,
-            kinds,
-            page_size: mapping::page_size(request.page_size, ACTIVITIES_PAGE_DEFAULT, ACTIVITIES_PAGE_MAX),
-            before: mapping::page_token(&request.page_token)?,
-        };
+        let query = mapping::activity_query(request.into_inner())?;
         let page = self.ledger.activities(query).await.map_err(from_ledger)?;
         Ok(Response::new(pb::ListActivitiesResponse {
             activities: page.activities.into_iter().map(mapping::activity).collect(),
@@ -59,6 +38,7 @@ impl AuditService for Api {
     async fn get_activity(&self, request: Request<pb::GetActivityRequest>) -> Result<Response<pb::Activity>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
         let request = request.into_inner();
+        mapping::read_id("reference", &request.reference)?;
         if request.transaction_id == 0 && request.reference.is_empty() {
             return Err(bad_request("transaction_id", "transaction_id: give a transaction id or a reference"));
         }

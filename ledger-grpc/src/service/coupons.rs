@@ -5,7 +5,6 @@ use crate::auth::{self, Access};
 use crate::mapping::{self, to_timestamp};
 use crate::pb::{self, coupons_service_server::CouponsService};
 use crate::status::from_ledger;
-use ledger_core::command::{GrantCoupons, UseCoupon};
 use ledger_core::{Command, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -16,15 +15,7 @@ impl CouponsService for Api {
         request: Request<pb::GrantCouponsRequest>,
     ) -> Result<Response<pb::GrantCouponsResponse>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let r = request.into_inner();
-        let command = GrantCoupons {
-            program: r.program_id,
-            member: r.member_id,
-            coupon_id: r.coupon_id,
-            name: r.name,
-            count: r.count,
-            reference: r.reference,
-        };
+        let command = mapping::grant_coupons(request.into_inner());
         match self.ledger.execute(Command::GrantCoupons(command), &caller.token_id).await.map_err(from_ledger)? {
             Outcome::CouponsGranted { transaction_id, count } => {
                 Ok(Response::new(pb::GrantCouponsResponse { transaction_id, count }))
@@ -38,14 +29,7 @@ impl CouponsService for Api {
         request: Request<pb::UseCouponRequest>,
     ) -> Result<Response<pb::UseCouponResponse>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let r = request.into_inner();
-        let command = UseCoupon {
-            program: r.program_id,
-            member: r.member_id,
-            coupon_id: r.coupon_id,
-            remark: r.remark,
-            reference: r.reference,
-        };
+        let command = mapping::use_coupon(request.into_inner());
         match self.ledger.execute(Command::UseCoupon(command), &caller.token_id).await.map_err(from_ledger)? {
             Outcome::CouponUsed { transaction_id, remaining, used_at } => Ok(Response::new(pb::UseCouponResponse {
                 transaction_id,
@@ -62,6 +46,7 @@ impl CouponsService for Api {
     ) -> Result<Response<pb::ListMemberCouponsResponse>, Status> {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
         let r = request.into_inner();
+        mapping::read_id("member_id", &r.member_id)?;
         let coupons = self.ledger.member_coupons(&r.program_id, &r.member_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::ListMemberCouponsResponse {
             coupons: coupons.into_iter().map(mapping::member_coupon).collect(),

@@ -5,7 +5,6 @@ use crate::auth::{self, Access};
 use crate::mapping;
 use crate::pb::{self, credits_service_server::CreditsService};
 use crate::status::from_ledger;
-use ledger_core::command::DefineCredit;
 use ledger_core::{Command, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -13,20 +12,15 @@ use tonic::{Request, Response, Status};
 impl CreditsService for Api {
     async fn define_credit(&self, request: Request<pb::DefineCreditRequest>) -> Result<Response<pb::Credit>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let request = request.into_inner();
-        let command = DefineCredit {
-            program: request.program_id.clone(),
-            credit_id: request.credit_id.clone(),
-            name: request.name.clone(),
-            unit: request.unit.clone(),
+        let command = mapping::define_credit(request.into_inner());
+        let credit = pb::Credit {
+            program_id: command.program.clone(),
+            credit_id: command.credit_id.clone(),
+            name: command.name.clone(),
+            unit: command.unit.clone(),
         };
         self.ledger.execute(Command::DefineCredit(command), &caller.token_id).await.map_err(from_ledger)?;
-        Ok(Response::new(pb::Credit {
-            program_id: request.program_id,
-            credit_id: request.credit_id,
-            name: request.name,
-            unit: request.unit,
-        }))
+        Ok(Response::new(credit))
     }
 
     async fn add_credits(

@@ -6,7 +6,6 @@ use crate::mapping::{self, to_timestamp};
 use crate::pb::{self, points_service_server::PointsService};
 use crate::status::from_ledger;
 use ledger_core::Command;
-use ledger_core::command::{BulkAddPoints, BulkUsePoints, DefineFormula, DefineReward};
 use tonic::{Request, Response, Status};
 
 #[tonic::async_trait]
@@ -30,9 +29,7 @@ impl PointsService for Api {
         request: Request<pb::BulkAddPointsRequest>,
     ) -> Result<Response<pb::BulkPointsResult>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let request = request.into_inner();
-        let items = mapping::bulk_add_items(&request.program_id, request.items)?;
-        let command = BulkAddPoints { program: request.program_id, items, atomic: request.atomic };
+        let command = mapping::bulk_add_points(request.into_inner())?;
         let result = self.ledger.bulk_add_points(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(mapping::bulk_result(result)))
     }
@@ -42,9 +39,7 @@ impl PointsService for Api {
         request: Request<pb::BulkUsePointsRequest>,
     ) -> Result<Response<pb::BulkPointsResult>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let request = request.into_inner();
-        let items = mapping::bulk_use_items(&request.program_id, request.items)?;
-        let command = BulkUsePoints { program: request.program_id, items, atomic: request.atomic };
+        let command = mapping::bulk_use_points(request.into_inner())?;
         let result = self.ledger.bulk_use_points(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(mapping::bulk_result(result)))
     }
@@ -54,22 +49,15 @@ impl PointsService for Api {
         request: Request<pb::DefineFormulaRequest>,
     ) -> Result<Response<pb::Formula>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let request = request.into_inner();
-        let multiplier = mapping::decimal("multiplier", &request.multiplier)?
-            .ok_or_else(|| crate::status::bad_request("multiplier", "multiplier: is required"))?;
-        let command = DefineFormula {
-            program: request.program_id.clone(),
-            formula_id: request.formula_id.clone(),
-            name: request.name.clone(),
-            multiplier,
+        let command = mapping::define_formula(request.into_inner())?;
+        let formula = pb::Formula {
+            program_id: command.program.clone(),
+            formula_id: command.formula_id.clone(),
+            name: command.name.clone(),
+            multiplier: mapping::decimal_text(command.multiplier),
         };
         self.ledger.execute(Command::DefineFormula(command), &caller.token_id).await.map_err(from_ledger)?;
-        Ok(Response::new(pb::Formula {
-            program_id: request.program_id,
-            formula_id: request.formula_id,
-            name: request.name,
-            multiplier: mapping::decimal_text(multiplier),
-        }))
+        Ok(Response::new(formula))
     }
 
     async fn list_formulas(
@@ -104,13 +92,7 @@ impl PointsService for Api {
     async fn define_reward(&self, request: Request<pb::DefineRewardRequest>) -> Result<Response<pb::Reward>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
         let request = request.into_inner();
-        let command = DefineReward {
-            program: request.program_id.clone(),
-            reward_id: request.reward_id.clone(),
-            name: request.name.clone(),
-            points: request.points,
-            expires_at: mapping::timestamp("expires_at", request.expires_at)?,
-        };
+        let command = mapping::define_reward(request.clone())?;
         self.ledger.execute(Command::DefineReward(command), &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::Reward {
             program_id: request.program_id,

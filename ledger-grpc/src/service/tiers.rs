@@ -6,7 +6,6 @@ use crate::auth::{self, Access};
 use crate::mapping;
 use crate::pb::{self, tiers_service_server::TiersService};
 use crate::status::from_ledger;
-use ledger_core::command::{CreateMemberCard, DeleteMemberCard, UpdateMemberCard};
 use ledger_core::{Command, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -17,14 +16,7 @@ impl TiersService for Api {
         request: Request<pb::CreateMemberCardRequest>,
     ) -> Result<Response<pb::MemberCard>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let r = request.into_inner();
-        let command = CreateMemberCard {
-            program: r.program_id,
-            name: r.name,
-            benefit: r.benefit,
-            lowest_amount: r.lowest_amount,
-            image_url: r.image_url,
-        };
+        let command = mapping::create_member_card(request.into_inner());
         self.card(Command::CreateMemberCard(command), &caller.token_id).await
     }
 
@@ -33,15 +25,7 @@ impl TiersService for Api {
         request: Request<pb::UpdateMemberCardRequest>,
     ) -> Result<Response<pb::MemberCard>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let r = request.into_inner();
-        let command = UpdateMemberCard {
-            program: r.program_id,
-            card_id: r.card_id,
-            name: r.name,
-            benefit: r.benefit,
-            lowest_amount: r.lowest_amount,
-            image_url: r.image_url,
-        };
+        let command = mapping::update_member_card(request.into_inner());
         self.card(Command::UpdateMemberCard(command), &caller.token_id).await
     }
 
@@ -50,8 +34,7 @@ impl TiersService for Api {
         request: Request<pb::DeleteMemberCardRequest>,
     ) -> Result<Response<pb::DeleteMemberCardResponse>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
-        let r = request.into_inner();
-        let command = DeleteMemberCard { program: r.program_id, card_id: r.card_id };
+        let command = mapping::delete_member_card(request.into_inner());
         self.ledger.execute(Command::DeleteMemberCard(command), &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::DeleteMemberCardResponse {}))
     }

@@ -7,7 +7,7 @@ use crate::auth::{self, Access};
 use crate::mapping;
 use crate::pb::{self, vouchers_service_server::VouchersService};
 use crate::status::from_ledger;
-use ledger_core::command::{DefineShop, brand_program};
+use ledger_core::command::brand_program;
 use ledger_core::{Command, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -49,7 +49,7 @@ impl VouchersService for Api {
         let program = brand_program(request.get_ref().brand_id);
         let caller = auth::check(&self.ledger, &request, Access::Write(&program))?;
         let r = request.into_inner();
-        let command = DefineShop { program, shop_id: r.shop_id, name: r.name.clone() };
+        let command = mapping::define_shop(r.clone());
         self.ledger.execute(Command::DefineShop(command), &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::Shop { brand_id: r.brand_id, shop_id: r.shop_id, name: r.name }))
     }
@@ -61,6 +61,7 @@ impl VouchersService for Api {
         let program = brand_program(request.get_ref().brand_id);
         auth::check(&self.ledger, &request, Access::Read(&program))?;
         let r = request.into_inner();
+        mapping::read_id("voucher_identifier", &r.voucher_identifier)?;
         let view = self
             .ledger
             .voucher_statement(r.brand_id, r.promotion_id, &r.voucher_identifier)
