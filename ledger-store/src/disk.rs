@@ -30,6 +30,12 @@ pub struct Disk {
     main: File,
     blobs: Blobs,
     faults: Faults,
+    /// The first real flush or sync error. Never retried: Linux reports a failed
+    /// write-back once and drops the pages that failed, so a later sync that
+    /// succeeds proves nothing about them (PostgreSQL's fsync lesson), and sled
+    /// keeps its own first I/O error until it is reopened. Every later flush and
+    /// sync answers this, and the ledger fails until a restart.
+    broken: Mutex<Option<String>>,
 }
 
 impl Disk {
@@ -44,7 +50,7 @@ impl Disk {
         // Whatever sled wrote before the watch began (creating the directory,
         // recovering) is covered once, as a whole.
         sync_file_system(&main)?;
-        Ok(Disk { db, dir: dir.to_owned(), main, blobs, faults })
+        Ok(Disk { db, dir: dir.to_owned(), main, blobs, faults, broken: Mutex::new(None) })
     }
 
     pub fn faults(&self) -> &Faults {
@@ -84,37 +90,61 @@ impl Disk {
     /// sled's flush alone: what it wrote survives a crash of the process only,
     /// until a `sync` that starts after it returns.
     pub fn flush_sled(&self) -> Result<(), String> {
+        self.check_broken()?;
         self.faults.check().map_err(|error| format!("flushing sled failed: {error}"))?;
-        self.db.flush().map(|_| ()).map_err(|error| format!("flushing sled failed: {error}"))
+        let flushed = self.db.flush().map_err(|error| format!("flushing sled failed: {error}"));
+        flushed.map(|_| ()).map_err(|reason| self.break_with(reason))
     }
 
     /// Makes durable everything sled wrote before the call; returns how it did.
     pub fn sync(&self) -> Result<Synced, String> {
+        self.check_broken()?;
+        self.faults.check().map_err(|error| format!("syncing sled's files failed: {error}"))?;
         let synced = self
-            .faults
-            .check()
-            .and_then(|()| self.blobs.sync(&self.main))
-            .map_err(|error| format!("syncing sled's blob files failed: {error}"))?;
-        self.main.sync_data().map_err(|error| format!("syncing sled's main file failed: {error}"))?;
+            .blobs
+            .sync(&self.main)
+            .map_err(|error| self.break_with(format!("syncing sled's blob files failed: {error}")))?;
+        self.faults
+            .check_sync()
+            .and_then(|()| self.main.sync_data())
+            .map_err(|error| self.break_with(format!("syncing sled's main file failed: {error}")))?;
         Ok(synced)
+    }
+
+    /// The real flush or sync error that broke this disk for the rest of the process.
+    pub fn broken(&self) -> Option<String> {
+        self.broken.lock().expect("broken lock").clone()
+    }
+
+    fn check_broken(&self) -> Result<(), String> {
+        self.broken().map_or(Ok(()), Err)
+    }
+
+    fn break_with(&self, reason: String) -> String {
+        self.broken.lock().expect("broken lock").get_or_insert(reason).clone()
     }
 }
 
 /// The fault seam: while armed, every flush and sync fails with the armed error
 /// before touching the disk, as a full disk (ENOSPC), a failing one (EIO) or a
-/// file system remounted read-only (EROFS) would fail them. Clones share one seam.
+/// file system remounted read-only (EROFS) would fail them, and so the fault
+/// clears once disarmed. `arm_sync` instead fails the sync after sled wrote,
+/// which breaks the disk for the rest of the process. Clones share one seam.
 /// With a file (`ledgerd --fault-file`), the fault is armed while that file exists
 /// and names it, so a test can break a running server's disk from outside.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     armed: Arc<AtomicI32>,
+    /// An error the sync of sled's main file itself returns, after sled wrote:
+    /// what a failed write-back looks like.
+    sync_armed: Arc<AtomicI32>,
     file: Option<Arc<PathBuf>>,
 }
 
 impl Faults {
     /// A seam armed while `file` exists, holding `ENOSPC`, `EIO` or `EROFS`.
     pub fn from_file(file: PathBuf) -> Faults {
-        Faults { armed: Arc::default(), file: Some(Arc::new(file)) }
+        Faults { file: Some(Arc::new(file)), ..Faults::default() }
     }
 
     /// Makes every flush and sync fail with `errno` until `clear`.
@@ -122,8 +152,22 @@ impl Faults {
         self.armed.store(errno, Ordering::SeqCst);
     }
 
+    /// Makes the `fdatasync` of sled's main file fail with `errno`, after sled
+    /// wrote its pages, until `clear`: a failed write-back, which is never retried.
+    pub fn arm_sync(&self, errno: i32) {
+        self.sync_armed.store(errno, Ordering::SeqCst);
+    }
+
     pub fn clear(&self) {
         self.armed.store(0, Ordering::SeqCst);
+        self.sync_armed.store(0, Ordering::SeqCst);
+    }
+
+    fn check_sync(&self) -> std::io::Result<()> {
+        match self.sync_armed.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            errno => Err(std::io::Error::from_raw_os_error(errno)),
+        }
     }
 
     fn check(&self) -> std::io::Result<()> {

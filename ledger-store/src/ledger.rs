@@ -166,6 +166,7 @@ impl Ledger {
             failed: AtomicBool::new(false),
             fault: Mutex::new(None),
             faulted: AtomicBool::new(false),
+            rollbacks: AtomicU64::new(0),
             wake: queue.downgrade(),
         });
         let tuning = Tuning {
@@ -305,11 +306,16 @@ impl Ledger {
     /// Runs `read` on the state, and returns once everything it saw is durable: a
     /// read never shows a write that a crash could still take back.
     pub async fn read<T>(&self, read: impl FnOnce(&State) -> T) -> Result<T, LedgerError> {
-        let (value, seen) = {
-            let state = self.inner.shared.state.read().expect("state lock");
-            (read(&state), self.inner.shared.applied.load(Ordering::SeqCst))
+        let shared = &self.inner.shared;
+        let (value, seen, rollbacks) = {
+            let state = shared.state.read().expect("state lock");
+            (read(&state), shared.applied.load(Ordering::SeqCst), shared.rollbacks.load(Ordering::SeqCst))
         };
         self.wait_durable(seen).await?;
+        if shared.rollbacks.load(Ordering::SeqCst) != rollbacks {
+            // What it saw was folded back after a storage fault: it never was durable.
+            return Err(LedgerError::Unavailable("a storage fault took back what this read saw; retry".to_owned()));
+        }
         Ok(value)
     }
 
@@ -509,6 +515,10 @@ impl Ledger {
             (state.clone(), shared.activity.entries()?, shared.applied.load(Ordering::SeqCst))
         };
         shared.durable.wait_until(applied, || shared.stalled());
+        if shared.stalled() {
+            let reason = shared.failure().or_else(|| shared.fault_reason()).unwrap_or_default();
+            return Err(StoreError::Io(std::io::Error::other(format!("storage unavailable: {reason}"))));
+        }
         let mut replayed = State::default();
         let mut replayed_activities = Generation::default();
         let until = Until::Sequence(applied);

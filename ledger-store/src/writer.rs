@@ -77,6 +77,8 @@ pub struct Shared {
     /// A storage fault (transient): writes refused until a probe succeeds.
     pub fault: Mutex<Option<String>>,
     pub faulted: AtomicBool,
+    /// How many times a fault folded the state back; written under the state lock.
+    pub rollbacks: AtomicU64,
     /// The writer's queue, to wake it when a fault comes while it is idle.
     pub wake: tokio::sync::mpsc::WeakSender<Message>,
     /// sled and the sync that makes its flushes durable (`disk`).
@@ -175,6 +177,15 @@ enum CheckpointJob {
     },
     /// Told when every job before it is done.
     Barrier(mpsc::Sender<()>),
+}
+
+/// What a probe write found.
+enum Probe {
+    Durable,
+    /// The fault has not cleared (no room yet, or the seam is still armed).
+    NotYet,
+    /// The disk or sled failed for the rest of the process.
+    Broken(String),
 }
 
 /// How a faulted writer's wait ended.
@@ -328,6 +339,8 @@ impl Writer {
             // then blocks for good in its flush: only a restart clears that. The
             // disk reserve (`disk_free_min_bytes`) keeps a full disk from reaching sled.
             self.shared.fail(format!("{reason}; sled refuses writes after an I/O error of its own: restart ledgerd"));
+        } else if let Some(reason) = self.shared.disk.broken() {
+            self.shared.fail(format!("{reason}; a failed flush or sync is never retried: restart ledgerd"));
         }
         let mut last_probe = Instant::now();
         loop {
@@ -344,9 +357,13 @@ impl Writer {
             }
             if self.shared.failure().is_none() && last_probe.elapsed() >= self.tuning.fault_probe_interval {
                 last_probe = Instant::now();
-                if self.probe() {
-                    self.shared.clear_fault();
-                    return AfterFault::Resumed;
+                match self.probe() {
+                    Probe::Durable => {
+                        self.shared.clear_fault();
+                        return AfterFault::Resumed;
+                    }
+                    Probe::NotYet => {}
+                    Probe::Broken(reason) => self.shared.fail(format!("{reason}: restart ledgerd")),
                 }
             }
             std::thread::sleep(FAULT_POLL);
@@ -371,19 +388,24 @@ impl Writer {
     /// from the checkpoint and the log up to it, as a restart would.
     fn roll_back_to_durable(&mut self) -> Result<(), String> {
         let durable = self.shared.durable.get();
-        let mut state = self.shared.state.write().expect("state lock");
         let tree = self.shared.log.tree();
+        // One batch, so that a crash keeps all of the removals or none: removed
+        // one by one, a crash could keep a later record without an earlier one.
+        let mut removals = sled::Batch::default();
         for key in tree.range(log::key(durable + 1)..).keys() {
-            let removed = key.and_then(|key| tree.remove(key));
-            if let Err(error) = removed {
-                // sled refuses writes after an I/O error of its own until it is
-                // reopened: nothing more can be written in this process.
-                return Err(format!("removing records past the durable sequence {durable} failed: {error}"));
-            }
+            removals.remove(key.map_err(|error| format!("reading records past the durable sequence failed: {error}"))?);
         }
+        tree.apply_batch(removals).map_err(|error| {
+            // sled refuses writes after an I/O error of its own until it is
+            // reopened: nothing more can be written in this process.
+            format!("removing records past the durable sequence {durable} failed: {error}")
+        })?;
+        // The stages are drained and the writer is here: nothing else changes
+        // the log or the projections while the state is recovered.
         let recovered = crate::ledger::recover(&self.shared.log, &self.shared.projections)
             .map_err(|error| format!("recovering the durable state failed: {error}"))?;
         assert_eq!(recovered.head.sequence, durable, "the log ends at the durable sequence after the rollback");
+        let mut state = self.shared.state.write().expect("state lock");
         *state = recovered.state;
         self.shared.activity.reset(recovered.activity);
         self.dirty = recovered.dirty;
@@ -391,6 +413,10 @@ impl Writer {
         self.head_hash = recovered.head.hash;
         self.events_since_checkpoint = 0;
         self.shared.applied.store(durable, Ordering::SeqCst);
+        // A read that saw the state before this must not be answered once the
+        // sequences it waited for are given out again.
+        self.shared.rollbacks.fetch_add(1, Ordering::SeqCst);
+        drop(state);
         tracing::warn!(durable, "storage fault: the state is back at the durable sequence; reads answer from it");
         Ok(())
     }
@@ -405,13 +431,20 @@ impl Writer {
         self.shared.disk.short_of_space(self.tuning.disk_free_min_bytes)
     }
 
-    /// Writes a probe row and makes it durable; true once the disk takes writes again.
-    fn probe(&self) -> bool {
+    /// Writes a probe row and makes it durable, once there is room for it.
+    fn probe(&self) -> Probe {
         if self.shared.disk.short_of_space(self.tuning.disk_free_min_bytes).is_some() {
-            return false;
+            return Probe::NotYet;
         }
         let written = self.shared.projections.tree().insert(PROBE_KEY, &self.next_sequence.to_be_bytes());
-        written.is_ok() && self.shared.disk.flush().is_ok()
+        if let Err(error) = written {
+            return Probe::Broken(format!("sled refused a probe write: {error}"));
+        }
+        match (self.shared.disk.flush(), self.shared.disk.broken()) {
+            (Ok(()), _) => Probe::Durable,
+            (Err(_), Some(reason)) => Probe::Broken(reason),
+            (Err(_), None) => Probe::NotYet,
+        }
     }
 
     fn commit(&mut self, group: Vec<Submission>) {
@@ -552,34 +585,36 @@ fn stage(
             Some(reason) => Err(reason),
             None => work().inspect_err(|reason| shared.fault(reason.clone())),
         };
-        let barriers: Vec<_> = taken.iter_mut().filter_map(|job| job.barrier.take()).collect();
-        match (done, next) {
-            (Ok(()), Some(next)) => {
-                let replies = taken.into_iter().flat_map(|job| job.replies).collect();
-                let barrier = barriers.into_iter().next_back();
+        let barrier = taken.iter_mut().filter_map(|job| job.barrier.take()).next_back();
+        // A failed batch is answered here and goes no further: nothing of it
+        // becomes durable as far as any caller can tell.
+        let (replies, last_sequence) = match done {
+            Ok(()) => (taken.into_iter().flat_map(|job| job.replies).collect(), last_sequence),
+            Err(reason) => {
+                for (reply, _) in taken.into_iter().flat_map(|job| job.replies) {
+                    let _ = reply.send(Err(LedgerError::Unavailable(reason.clone())));
+                }
+                (Vec::new(), 0)
+            }
+        };
+        match next {
+            // The barrier goes on to the last stage even after a fault: the
+            // writer's drain must not return while a later stage is still working
+            // on (and may still acknowledge) an earlier batch.
+            Some(next) => {
                 if next.send(FlushJob { replies, last_sequence, barrier }).is_err() {
                     shared.fail("the syncer stopped".to_owned());
                 }
-                continue;
             }
-            (Ok(()), None) => {
+            None => {
                 shared.durable.advance(last_sequence);
-                for job in taken {
-                    for (reply, result) in job.replies {
-                        let _ = reply.send(result);
-                    }
+                for (reply, result) in replies {
+                    let _ = reply.send(result);
+                }
+                if let Some(barrier) = barrier {
+                    let _ = barrier.send(());
                 }
             }
-            (Err(reason), _) => {
-                for job in taken {
-                    for (reply, _) in job.replies {
-                        let _ = reply.send(Err(LedgerError::Unavailable(reason.clone())));
-                    }
-                }
-            }
-        }
-        for barrier in barriers {
-            let _ = barrier.send(());
         }
     }
 }

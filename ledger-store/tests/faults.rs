@@ -184,3 +184,40 @@ async fn close_during_a_fault_ends_and_the_next_open_recovers() {
     ledger.close().expect("close");
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// A sync that fails after sled wrote (a failed write-back) is never retried:
+/// Linux drops the pages it could not write and reports that once, so a later
+/// sync that succeeds would prove nothing. The ledger refuses writes until it is
+/// opened again, reads go on from what is durable, and the next open has every
+/// acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_back_fails_the_ledger_until_it_is_opened_again() {
+    let path = dir("write-back");
+    let faults = Faults::default();
+    let ledger = Ledger::open_with(&path, options(&faults, 1_000_000)).expect("open");
+    ledger.create_program("cafe", "Corner Cafe", "test").await.expect("program");
+    ledger.add_points(add("alice", 100, "a1"), "test").await.expect("add");
+    faults.arm_sync(EIO);
+    let refused = ledger.add_points(add("alice", 10, "a2"), "test").await.expect_err("a failed sync");
+    assert!(
+        matches!(&refused, LedgerError::Unavailable(reason) if reason.contains("Input/output error")),
+        "{refused:?}"
+    );
+    faults.clear();
+    while !matches!(ledger.health(), Health::Failed(_)) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let still = ledger.add_points(add("alice", 10, "a3"), "test").await.expect_err("no retry of a failed sync");
+    assert!(matches!(&still, LedgerError::Unavailable(reason) if reason.contains("restart")), "{still:?}");
+    assert_eq!(points(&ledger, "alice").await, 100, "reads answer from what is durable");
+    let closing = ledger.clone();
+    let _ = tokio::task::spawn_blocking(move || closing.close()).await.expect("close task");
+    drop(ledger);
+
+    let ledger = Ledger::open_with(&path, options(&Faults::default(), 1_000_000)).expect("reopen");
+    assert_eq!(ledger.compare_with_replay().expect("replay"), None);
+    let retried = ledger.add_points(add("alice", 10, "a2"), "test").await.expect("retry after reopening");
+    assert_eq!(retried.balance, 110, "the refused add applies once, whether or not sled kept it");
+    ledger.close().expect("close");
+    let _ = std::fs::remove_dir_all(&path);
+}
