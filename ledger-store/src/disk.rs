@@ -100,10 +100,13 @@ impl Disk {
     pub fn sync(&self) -> Result<Synced, String> {
         self.check_broken()?;
         self.faults.check().map_err(|error| format!("syncing sled's files failed: {error}"))?;
-        let synced = self
-            .blobs
-            .sync(&self.main)
-            .map_err(|error| self.break_with(format!("syncing sled's blob files failed: {error}")))?;
+        let synced = self.blobs.sync(&self.main).map_err(|error| {
+            let reason = format!("syncing sled's blob files failed: {error}");
+            // Out of descriptors to open a blob file with: nothing was synced and
+            // nothing failed to write back, so the next sync (of the whole file
+            // system, since the names were taken) covers it.
+            if matches!(error.raw_os_error(), Some(EMFILE | ENFILE)) { reason } else { self.break_with(reason) }
+        })?;
         self.faults
             .check_sync()
             .and_then(|()| self.main.sync_data())
@@ -185,13 +188,16 @@ impl Faults {
     }
 }
 
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+
 /// The errno a fault file names; anything else is an I/O error.
 fn errno_named(name: &str) -> i32 {
     match name {
         "" => 0,
         "ENOSPC" => 28,
         "EROFS" => 30,
-        "EMFILE" => 24,
+        "EMFILE" => EMFILE,
         _ => 5,
     }
 }
