@@ -45,36 +45,6 @@ const ACTOR: &str = "tok_corrupt";
 const PROGRAM: &str = "cafe";
 const BRAND: i64 = 7;
 
-/// The number of `EventBody` variants; `kind_index` names each.
-const KINDS: usize = 20;
-
-/// Where a variant sits in 0..KINDS. No `_` arm: a new variant does not compile
-/// here until the ledger built below records one of it.
-fn kind_index(body: &EventBody) -> usize {
-    match body {
-        EventBody::ProgramCreated { .. } => 0,
-        EventBody::FormulaDefined { .. } => 1,
-        EventBody::RewardDefined { .. } => 2,
-        EventBody::PointsAdded(_) => 3,
-        EventBody::PointsUsed(_) => 4,
-        EventBody::PointsAddReversed(_) => 5,
-        EventBody::PointsUseReversed(_) => 6,
-        EventBody::PointsExpired { .. } => 7,
-        EventBody::CreditDefined { .. } => 8,
-        EventBody::CreditsAdded(_) => 9,
-        EventBody::CreditsUsed(_) => 10,
-        EventBody::CouponsGranted { .. } => 11,
-        EventBody::CouponUsed { .. } => 12,
-        EventBody::ShopDefined { .. } => 13,
-        EventBody::VoucherRecorded { .. } => 14,
-        EventBody::PointStatementApplied(_) => 15,
-        EventBody::MemberCardCreated(_) => 16,
-        EventBody::MemberCardUpdated(_) => 17,
-        EventBody::MemberCardDeleted { .. } => 18,
-        EventBody::MemberLevelSet { .. } => 19,
-    }
-}
-
 /// The ledger every case copies, closed.
 struct Built {
     dir: PathBuf,
@@ -115,13 +85,13 @@ fn build() -> Built {
         let count = u64::try_from(stored.len()).expect("fits");
         for (sequence, stored) in (first..).zip(&stored) {
             let envelope = ledger_store::envelope::decode(&stored.bytes).expect("decode");
-            events.push((sequence, kind_index(&envelope.event.body), first));
+            events.push((sequence, envelope.event.body.index(), first));
         }
         if count == 3 && bulk_first == 0 {
             bulk_first = first;
         }
     }
-    for kind in 0..KINDS {
+    for kind in 0..EventBody::KINDS_COUNT {
         assert!(events.iter().any(|&(_, found, _)| found == kind), "the built ledger has no event of kind {kind}");
     }
     assert_ne!(bulk_first, 0, "the built ledger holds a three-event bulk record");
@@ -410,7 +380,7 @@ fn records(log: &Log) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn a_flipped_byte_in_any_kind_of_event_is_named_and_salvage_keeps_the_records_before_it() {
     let built = built();
     let head = built.events.last().expect("events").0;
-    for kind in 0..KINDS {
+    for kind in 0..EventBody::KINDS_COUNT {
         let &(sequence, _, record_first) = built.events.iter().find(|event| event.1 == kind).expect("kind");
         let dir = copy_of_built(&format!("corrupt-kind-{kind}"));
         tamper(&dir, sequence);

@@ -24,9 +24,9 @@
 //!
 //! which writes every file and passes; review the diff as a format change.
 //!
-//! A new `EventBody` variant does not compile here until `pinned_index` has an arm
-//! for it, which needs an entry in `PINNED` naming its samples, which the tests then
-//! require to exist in `samples()` and on disk.
+//! A new `EventBody` variant raises `EventBody::KINDS_COUNT`, so `PINNED` does not
+//! compile until it has an entry naming its samples, which the tests then require
+//! to exist in `samples()` and on disk.
 
 use ledger_core::event::{
     ChangeReason, CreditsChange, EventBody, LotTake, MemberCardFields, PointStatementApplied, PointsAdded,
@@ -40,8 +40,8 @@ use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// Each variant of `EventBody` with the samples that pin it, in `pinned_index` order.
-const PINNED: [(&str, &[&str]); 20] = [
+/// Each variant of `EventBody` with the samples that pin it, in `EventBody::index` order.
+const PINNED: [(&str, &[&str]); EventBody::KINDS_COUNT] = [
     ("ProgramCreated", &["program_created"]),
     ("FormulaDefined", &["formula_defined"]),
     ("RewardDefined", &["reward_defined", "reward_defined_expiring"]),
@@ -63,32 +63,6 @@ const PINNED: [(&str, &[&str]); 20] = [
     ("MemberCardDeleted", &["member_card_deleted"]),
     ("MemberLevelSet", &["member_level_set"]),
 ];
-
-/// Where a variant sits in `PINNED`. No `_` arm on purpose: see the module docs.
-fn pinned_index(body: &EventBody) -> usize {
-    match body {
-        EventBody::ProgramCreated { .. } => 0,
-        EventBody::FormulaDefined { .. } => 1,
-        EventBody::RewardDefined { .. } => 2,
-        EventBody::PointsAdded(_) => 3,
-        EventBody::PointsUsed(_) => 4,
-        EventBody::PointsAddReversed(_) => 5,
-        EventBody::PointsUseReversed(_) => 6,
-        EventBody::PointsExpired { .. } => 7,
-        EventBody::CreditDefined { .. } => 8,
-        EventBody::CreditsAdded(_) => 9,
-        EventBody::CreditsUsed(_) => 10,
-        EventBody::CouponsGranted { .. } => 11,
-        EventBody::CouponUsed { .. } => 12,
-        EventBody::ShopDefined { .. } => 13,
-        EventBody::VoucherRecorded { .. } => 14,
-        EventBody::PointStatementApplied(_) => 15,
-        EventBody::MemberCardCreated(_) => 16,
-        EventBody::MemberCardUpdated(_) => 17,
-        EventBody::MemberCardDeleted { .. } => 18,
-        EventBody::MemberLevelSet { .. } => 19,
-    }
-}
 
 /// The record sample: one command's events in one log record.
 const RECORD_SAMPLE: &str = "bulk_add";
@@ -507,8 +481,8 @@ fn every_event_kind_is_pinned() {
     assert_eq!(names.len(), samples.len(), "sample names are unique");
     for (name, sample) in &samples {
         let body = &sample.event.body;
-        let (kind, pinned) = PINNED[pinned_index(body)];
-        assert_eq!(kind, body.name(), "pinned_index maps {} to the entry of {kind}", body.name());
+        let (kind, pinned) = PINNED[body.index()];
+        assert_eq!(kind, body.name(), "EventBody::index maps {} to the entry of {kind}", body.name());
         assert!(pinned.contains(name), "{name} is listed under {kind} in PINNED");
     }
     for (kind, pinned) in PINNED {

@@ -272,30 +272,64 @@ impl ActivityKind {
 }
 
 impl EventBody {
+    /// How many kinds of event there are: `index` is below it.
+    pub const KINDS_COUNT: usize = 20;
+
+    /// The stable names of the kinds, by `index`.
+    pub const NAMES: [&'static str; EventBody::KINDS_COUNT] = [
+        "ProgramCreated",
+        "FormulaDefined",
+        "RewardDefined",
+        "PointsAdded",
+        "PointsUsed",
+        "PointsAddReversed",
+        "PointsUseReversed",
+        "PointsExpired",
+        "CreditDefined",
+        "CreditsAdded",
+        "CreditsUsed",
+        "CouponsGranted",
+        "CouponUsed",
+        "ShopDefined",
+        "VoucherRecorded",
+        "PointStatementApplied",
+        "MemberCardCreated",
+        "MemberCardUpdated",
+        "MemberCardDeleted",
+        "MemberLevelSet",
+    ];
+
+    /// The kind's place in 0..`KINDS_COUNT`, in the order the variants were added.
+    /// Tests that must cover every kind (golden files, corruption) count on it, so
+    /// a new variant fails them until they do.
+    pub fn index(&self) -> usize {
+        match self {
+            EventBody::ProgramCreated { .. } => 0,
+            EventBody::FormulaDefined { .. } => 1,
+            EventBody::RewardDefined { .. } => 2,
+            EventBody::PointsAdded(_) => 3,
+            EventBody::PointsUsed(_) => 4,
+            EventBody::PointsAddReversed(_) => 5,
+            EventBody::PointsUseReversed(_) => 6,
+            EventBody::PointsExpired { .. } => 7,
+            EventBody::CreditDefined { .. } => 8,
+            EventBody::CreditsAdded(_) => 9,
+            EventBody::CreditsUsed(_) => 10,
+            EventBody::CouponsGranted { .. } => 11,
+            EventBody::CouponUsed { .. } => 12,
+            EventBody::ShopDefined { .. } => 13,
+            EventBody::VoucherRecorded { .. } => 14,
+            EventBody::PointStatementApplied(_) => 15,
+            EventBody::MemberCardCreated(_) => 16,
+            EventBody::MemberCardUpdated(_) => 17,
+            EventBody::MemberCardDeleted { .. } => 18,
+            EventBody::MemberLevelSet { .. } => 19,
+        }
+    }
+
     /// A short stable name for feeds and audits.
     pub fn name(&self) -> &'static str {
-        match self {
-            EventBody::ProgramCreated { .. } => "ProgramCreated",
-            EventBody::FormulaDefined { .. } => "FormulaDefined",
-            EventBody::RewardDefined { .. } => "RewardDefined",
-            EventBody::PointsAdded(_) => "PointsAdded",
-            EventBody::PointsUsed(_) => "PointsUsed",
-            EventBody::PointsAddReversed(_) => "PointsAddReversed",
-            EventBody::PointsUseReversed(_) => "PointsUseReversed",
-            EventBody::PointsExpired { .. } => "PointsExpired",
-            EventBody::CreditDefined { .. } => "CreditDefined",
-            EventBody::CreditsAdded(_) => "CreditsAdded",
-            EventBody::CreditsUsed(_) => "CreditsUsed",
-            EventBody::CouponsGranted { .. } => "CouponsGranted",
-            EventBody::CouponUsed { .. } => "CouponUsed",
-            EventBody::ShopDefined { .. } => "ShopDefined",
-            EventBody::VoucherRecorded { .. } => "VoucherRecorded",
-            EventBody::PointStatementApplied(_) => "PointStatementApplied",
-            EventBody::MemberCardCreated(_) => "MemberCardCreated",
-            EventBody::MemberCardUpdated(_) => "MemberCardUpdated",
-            EventBody::MemberCardDeleted { .. } => "MemberCardDeleted",
-            EventBody::MemberLevelSet { .. } => "MemberLevelSet",
-        }
+        EventBody::NAMES[self.index()]
     }
 
     pub fn activity_kind(&self) -> ActivityKind {
