@@ -153,11 +153,8 @@ async fn a_real_full_file_system_refuses_writes_and_writes_resume_when_it_grows(
     assert_eq!(points(&mut clients, "alice").await, 100, "reads answer on a full disk");
 
     // A server started on the full disk serves reads too.
-    let dir = server.data_dir.clone();
     drop(clients);
-    tokio::task::spawn_blocking(move || server.stop()).await.expect("stop on a full disk");
-    let server = Server::start_in(dir, &flags);
-    let mut clients = server.admin().await;
+    let (server, mut clients, _) = restart(server, &flags).await;
     until_status(&server, points_service, ServingStatus::NotServing).await;
     assert_eq!(points(&mut clients, "alice").await, 100, "reads after a start on a full disk");
     let refused = clients.points.add_points(add("alice", 10, "after")).await.expect_err("still full");
@@ -169,11 +166,10 @@ async fn a_real_full_file_system_refuses_writes_and_writes_resume_when_it_grows(
     assert_eq!(receipt.balance, 110);
     let verified = clients.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify").into_inner();
     assert!(verified.ok, "{}", verified.first_mismatch);
-    let dir = server.data_dir.clone();
     drop(clients);
-    assert!(tokio::task::spawn_blocking(move || server.stop()).await.expect("stop").success());
-    let server = Server::start_in(dir, &["--disk-free-min-mib", "4", "--expiry-sweep-secs", "0"]);
-    let mut clients = server.admin().await;
+    let flags = ["--disk-free-min-mib", "4", "--expiry-sweep-secs", "0"];
+    let (server, mut clients, stopped) = restart(server, &flags).await;
+    assert!(stopped.success());
     assert_eq!(points(&mut clients, "alice").await, 110, "after a restart");
     drop(clients);
     tokio::task::spawn_blocking(move || server.stop()).await.expect("stop");
@@ -209,6 +205,17 @@ async fn sled_meeting_a_full_disk_needs_a_restart_and_a_stop_still_ends() {
     assert!(verified.ok, "{}", verified.first_mismatch);
     drop(clients);
     tokio::task::spawn_blocking(move || server.stop()).await.expect("stop");
+}
+
+/// Stops `server` with SIGTERM (which must end it, whatever its disk) and starts
+/// it again on the same directory with `flags`.
+/// Returns how the stopped server exited.
+async fn restart(server: Server, flags: &[&str]) -> (Server, Clients, std::process::ExitStatus) {
+    let dir = server.data_dir.clone();
+    let status = tokio::task::spawn_blocking(move || server.stop()).await.expect("a stop ends");
+    let server = Server::start_in(dir, flags);
+    let clients = server.admin().await;
+    (server, clients, status)
 }
 
 /// Adds bulks of 100 items with long remarks until one is refused; returns why.
