@@ -16,6 +16,7 @@ pub mod diff;
 pub mod event;
 pub mod expiry;
 pub mod field;
+pub mod footprint;
 pub mod limits;
 pub mod lots;
 pub mod overlay;

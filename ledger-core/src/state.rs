@@ -32,11 +32,19 @@ pub struct Program {
     pub created_at: Timestamp,
     pub formulas: BTreeMap<String, Formula>,
     pub rewards: BTreeMap<String, Reward>,
+    /// The members in memory. A store may keep only some of them here (a cache
+    /// over its rows); it then makes resident, before `decide` or `apply`, every
+    /// member a command or event names (`footprint`), so that a member absent
+    /// here is one no event has named.
     pub members: BTreeMap<String, Member>,
-    /// The client's idempotency keys, each naming the transaction it applied.
+    /// Members that any event ever named, resident or not.
+    pub member_count: u64,
+    /// The client's idempotency keys, each naming the transaction it applied;
+    /// resident ones only, like `members`.
     pub references: BTreeMap<String, ReferenceEntry>,
     /// The reference of each add that had one, by its lot, so that an expiry can
-    /// tell the reference what a later reversal no longer needs to take back.
+    /// tell the reference what a later reversal no longer needs to take back;
+    /// resident ones only, like `members`.
     pub lot_references: BTreeMap<u64, String>,
     pub credits: BTreeMap<String, CreditType>,
     /// Member cards by level: `cards[0]` is level 1.
@@ -301,6 +309,7 @@ impl Program {
             formulas: BTreeMap::new(),
             rewards: BTreeMap::new(),
             members: BTreeMap::new(),
+            member_count: 0,
             references: BTreeMap::new(),
             lot_references: BTreeMap::new(),
             credits: BTreeMap::new(),
@@ -445,6 +454,17 @@ impl State {
     /// (`Member::fold`: what the activity index records); `None` for
     /// program events.
     pub fn apply(&mut self, stamp: Stamp, event: &Event) -> Option<u64> {
+        self.apply_noting(stamp, event, &mut |_, _| {})
+    }
+
+    /// `apply`, telling `expiry` of each key the expiry index gains (`true`) or
+    /// loses (`false`): what a store that keeps the index on disk must write.
+    pub fn apply_noting(
+        &mut self,
+        stamp: Stamp,
+        event: &Event,
+        expiry: &mut impl FnMut(&ExpiryKey, bool),
+    ) -> Option<u64> {
         if let EventBody::ProgramCreated { name } = &event.body {
             let program = Program::new(name.clone(), stamp.recorded_at);
             let previous = self.programs.insert(event.program.clone(), program);
@@ -460,6 +480,7 @@ impl State {
         // Looked up before inserting, so that a known member costs no key copy.
         if !program.members.contains_key(&event.member) {
             program.members.insert(event.member.clone(), Member::new(stamp.recorded_at));
+            program.member_count += 1;
         }
         let member = program.members.get_mut(&event.member).expect("inserted above");
         let balance_after = member.fold(stamp, &event.body, &mut changes);
@@ -470,6 +491,7 @@ impl State {
                 LotChange::Removed { lot, expires_at } => (lot, expires_at, false),
             };
             let key = ExpiryKey { expires_at, program: event.program.clone(), member: event.member.clone(), lot };
+            expiry(&key, created);
             if created {
                 self.expiries.insert(key);
             } else {

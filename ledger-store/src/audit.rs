@@ -396,7 +396,8 @@ pub fn replay_dir(path: &Path, until: Until, mut progress: impl FnMut(u64)) -> R
     let projections = Projections::open(&db)?;
     let live = crate::ledger::recover(&log, &projections)?;
     let live_activities = ActivityIndex::new(projections.tree().clone(), live.activity).entries()?;
-    let difference = ledger_core::diff::first_difference(&live.state, &state)
+    let live_state = projections.materialize(&live.state)?;
+    let difference = ledger_core::diff::first_difference(&live_state, &state)
         .or_else(|| activity::first_difference(&live_activities, &activities.entries()));
     Ok(ReplayReport { events: head.sequence, head_hash: envelope::hex(&head.hash), state, difference })
 }

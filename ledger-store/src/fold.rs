@@ -46,10 +46,14 @@ pub fn fold(
     dirty: Option<&mut Dirty>,
     activities: &mut impl Activities,
 ) {
-    let balance_after = state.apply(stamp, event);
-    if let Some(dirty) = dirty {
-        dirty.note(state, event);
-    }
+    let balance_after = match dirty {
+        Some(dirty) => {
+            let balance_after = state.apply_noting(stamp, event, &mut |key, created| dirty.note_expiry(key, created));
+            dirty.note(state, event);
+            balance_after
+        }
+        None => state.apply(stamp, event),
+    };
     if let Some(balance_after) = balance_after {
         activities.record(&event.program, &event.member, stamp.sequence, balance_after);
     }

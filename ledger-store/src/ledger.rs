@@ -11,6 +11,7 @@ use crate::integrity::{self, Integrity};
 use crate::log::{Log, LoggedEvent};
 use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
+use crate::resident;
 use crate::tokens::Tokens;
 use crate::views::{self, CouponView, MemberPage, MemberView, VoucherPage, VoucherView};
 use crate::writer::{self, Message, Shared, Submission, Tuning};
@@ -51,6 +52,9 @@ pub struct Options {
     pub expiry_sweep_interval: Option<Duration>,
     /// sled's page cache.
     pub cache_capacity_bytes: u64,
+    /// Members and references kept in memory at most; the rest are read from
+    /// their rows when a command or read needs them (`resident`). At least 1.
+    pub resident_rows_max: usize,
     /// After a storage fault, how often the writer tries a probe write to learn
     /// whether the disk takes writes again.
     pub fault_probe_interval: Duration,
@@ -72,11 +76,40 @@ impl Default for Options {
             checkpoint_events: 1_000_000,
             checkpoint_interval: Duration::from_secs(5),
             expiry_sweep_interval: Some(Duration::from_secs(60)),
-            cache_capacity_bytes: 512 * 1024 * 1024,
+            cache_capacity_bytes: Options::sled_cache_bytes(CACHE_MIB_DEFAULT),
+            resident_rows_max: Options::resident_rows(CACHE_MIB_DEFAULT),
             fault_probe_interval: Duration::from_secs(1),
             disk_free_min_bytes: DISK_FREE_MIN_BYTES_DEFAULT,
             faults: Faults::default(),
         }
+    }
+}
+
+/// What `ledgerd --cache-mib` is when not given.
+pub const CACHE_MIB_DEFAULT: u64 = 256;
+
+/// What one resident member or reference costs in memory, roughly: its key twice
+/// (the map and the dirty set), the row, and the map's node.
+pub const RESIDENT_ROW_BYTES: u64 = 400;
+
+impl Options {
+    /// The options with everything the ledger caches bounded by `mib` MiB: a
+    /// quarter to sled's page cache, the rest to resident rows.
+    pub fn with_cache_mib(mib: u64) -> Options {
+        Options {
+            cache_capacity_bytes: Options::sled_cache_bytes(mib),
+            resident_rows_max: Options::resident_rows(mib),
+            ..Options::default()
+        }
+    }
+
+    fn sled_cache_bytes(mib: u64) -> u64 {
+        mib * 1024 * 1024 / 4
+    }
+
+    fn resident_rows(mib: u64) -> usize {
+        let bytes = mib * 1024 * 1024 - Options::sled_cache_bytes(mib);
+        usize::try_from(bytes / RESIDENT_ROW_BYTES).unwrap_or(usize::MAX).max(1)
     }
 }
 
@@ -161,6 +194,7 @@ impl Ledger {
             projections,
             state: RwLock::new(state),
             applied: AtomicU64::new(head.sequence),
+            checkpoint_written: AtomicU64::new(0),
             durable: Durable::new(head.sequence),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
@@ -175,6 +209,7 @@ impl Ledger {
             checkpoint_interval: options.checkpoint_interval,
             fault_probe_interval: options.fault_probe_interval,
             disk_free_min_bytes: options.disk_free_min_bytes,
+            resident_rows_max: options.resident_rows_max,
         };
         let writer =
             writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;
@@ -305,6 +340,11 @@ impl Ledger {
 
     /// Runs `read` on the state, and returns once everything it saw is durable: a
     /// read never shows a write that a crash could still take back.
+    ///
+    /// Programs, their definitions, cards and voucher books and the expiry index
+    /// are whole in it; members and references only as far as they are resident
+    /// (`resident`): read those with `member`, `members` and `activity`, or take
+    /// `whole_state`.
     pub async fn read<T>(&self, read: impl FnOnce(&State) -> T) -> Result<T, LedgerError> {
         let shared = &self.inner.shared;
         let (value, seen, rollbacks) = {
@@ -317,6 +357,19 @@ impl Ledger {
             return Err(LedgerError::Unavailable("a storage fault took back what this read saw; retry".to_owned()));
         }
         Ok(value)
+    }
+
+    /// Members and references in memory now (at most `Options::resident_rows_max`,
+    /// but for the rows a checkpoint has yet to write).
+    pub fn resident_rows(&self) -> usize {
+        resident::resident_rows(&self.inner.shared.state.read().expect("state lock"))
+    }
+
+    /// The whole state, every member and reference in memory at once: for audits
+    /// and tests, not for serving (its cost grows with the members).
+    pub async fn whole_state(&self) -> Result<State, LedgerError> {
+        let rows = &self.inner.shared.projections;
+        self.read(|state| rows.materialize(state)).await?.map_err(LedgerError::from)
     }
 
     async fn wait_durable(&self, sequence: u64) -> Result<(), LedgerError> {
@@ -338,13 +391,15 @@ impl Ledger {
     /// One member as a read shows it: expired lots never count.
     pub async fn member(&self, program: &str, member: &str) -> Result<MemberView, LedgerError> {
         let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
-        self.read(|state| views::member(state, program, member, now)).await?
+        let rows = &self.inner.shared.projections;
+        self.read(|state| views::member(state, rows, program, member, now)).await?
     }
 
     /// A page of a program's members, ordered by id.
     pub async fn members(&self, program: &str, page: views::PageRequest) -> Result<MemberPage, LedgerError> {
         let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
-        self.read(|state| views::members(state, program, &page, now)).await?
+        let rows = &self.inner.shared.projections;
+        self.read(|state| views::members(state, rows, program, &page, now)).await?
     }
 
     /// A program's member cards, by level.
@@ -360,9 +415,13 @@ impl Ledger {
 
     /// A member's coupons; none for a member no event has named.
     pub async fn member_coupons(&self, program: &str, member: &str) -> Result<Vec<CouponView>, LedgerError> {
+        let rows = &self.inner.shared.projections;
         self.read(|state| {
             let found = state.program(program).ok_or_else(|| views::unknown_program(program))?;
-            Ok(found.members.get(member).map(views::coupons).unwrap_or_default())
+            Ok(match found.members.get(member) {
+                Some(resident) => views::coupons(resident),
+                None => rows.member(program, member)?.as_ref().map(views::coupons).unwrap_or_default(),
+            })
         })
         .await?
     }
@@ -418,15 +477,19 @@ impl Ledger {
         let sequence = if transaction_id != 0 {
             transaction_id
         } else {
+            let rows = &self.inner.shared.projections;
             let found = self
                 .read(|state| {
                     let program_state = state.program(program).ok_or_else(|| views::unknown_program(program))?;
-                    let entry = program_state.references.get(reference).ok_or_else(|| {
+                    let transaction_id = match program_state.references.get(reference) {
+                        Some(entry) => Some(entry.transaction_id),
+                        None => rows.reference(program, reference)?.map(|entry| entry.transaction_id),
+                    };
+                    transaction_id.ok_or_else(|| {
                         LedgerError::NotFound(format!(
                             "reference: no transaction has reference {reference:?} in program {program:?}"
                         ))
-                    })?;
-                    Ok::<u64, LedgerError>(entry.transaction_id)
+                    })
                 })
                 .await?;
             found?
@@ -511,8 +574,10 @@ impl Ledger {
         let shared = &self.inner.shared;
         let (live, live_activities, applied) = {
             let state = shared.state.read().expect("state lock");
-            // The writer records activities under the state lock: both are at `applied`.
-            (state.clone(), shared.activity.entries()?, shared.applied.load(Ordering::SeqCst))
+            // The writer records activities under the state lock: both are at
+            // `applied`. Rows that are not resident are current on disk, and
+            // under the lock none leaves memory.
+            (shared.projections.materialize(&state)?, shared.activity.entries()?, shared.applied.load(Ordering::SeqCst))
         };
         shared.durable.wait_until(applied, || shared.stalled());
         if shared.stalled() {
@@ -598,12 +663,24 @@ pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered,
     let mut replayed = 0u64;
     let mut activity = Generation::default();
     let mut dirty = Dirty::default();
+    let mut unreadable = None;
     let head = replay::walk(log, start, Until::End, |stamp, event| {
+        if unreadable.is_some() {
+            return;
+        }
+        // The rows the event names, from the checkpoint.
+        if let Err(error) = resident::ensure_event(&mut state, projections, &event) {
+            unreadable = Some(error);
+            return;
+        }
         // The rows the tail changed are not in the checkpoint: the next one
         // must write them, or its cut would claim them.
         fold(&mut state, stamp, &event, Some(&mut dirty), &mut activity);
         replayed += 1;
     })?;
+    if let Some(error) = unreadable {
+        return Err(error);
+    }
     Ok(Recovered { state, head, replayed, activity, dirty })
 }
 

@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod log;
 pub mod projections;
 pub mod replay;
+pub mod resident;
 pub mod salvage;
 pub mod sweep;
 pub mod tokens;

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The row format this build writes. Rows are derived data: a build that finds
 /// another format rebuilds them from the log instead of reading them.
-pub const PROJECTION_FORMAT: u16 = 2;
+pub const PROJECTION_FORMAT: u16 = 3;
 
 /// Outside every tag's key space, so that no prefix scan of rows meets it.
 const META_KEY: &[u8] = b"#meta";
@@ -35,6 +35,13 @@ const PROGRAM_TAG: u8 = b'p';
 const MEMBER_TAG: u8 = b'm';
 const REFERENCE_TAG: u8 = b'r';
 const VOUCHER_TAG: u8 = b'v';
+/// Each lot with an expiry (`State::expiries`); the key is the whole row.
+const EXPIRY_TAG: u8 = b'e';
+/// The reference of an add with an expiring lot, by the lot. Never removed: a
+/// row is current only while its reference's `expiring_lot` still names the lot
+/// (a replaced add's reference names the new transaction), which is checked when
+/// it is read.
+const LOT_TAG: u8 = b'l';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
@@ -60,6 +67,7 @@ struct ProgramRow {
     cards: Vec<MemberCardFields>,
     retired_cards: BTreeMap<String, String>,
     shops: BTreeMap<i64, String>,
+    member_count: u64,
 }
 
 /// Rows changed since the last checkpoint, by program: noted for every event, so
@@ -71,6 +79,8 @@ pub struct Dirty {
     references: BTreeMap<String, BTreeSet<String>>,
     /// Voucher statements by program, then (promotion_id, voucher_identifier).
     vouchers: BTreeMap<String, BTreeSet<(i64, String)>>,
+    /// Keys the expiry index gained (`true`) or lost (`false`).
+    expiries: BTreeMap<ExpiryKey, bool>,
     rows: usize,
 }
 
@@ -84,10 +94,13 @@ fn note_row(rows: &mut BTreeMap<String, BTreeSet<String>>, program: &str, key: &
 impl Dirty {
     /// Notes the rows an event changed; called right after `State::apply`.
     pub fn note(&mut self, state: &State, event: &Event) {
+        // Every event may change its program's row: a definition, or the count
+        // of members a new member raises.
+        if !self.programs.contains(&event.program) {
+            self.programs.insert(event.program.clone());
+            self.rows += 1;
+        }
         if event.member.is_empty() {
-            if self.programs.insert(event.program.clone()) {
-                self.rows += 1;
-            }
             return;
         }
         if note_row(&mut self.members, &event.program, &event.member) {
@@ -109,6 +122,21 @@ impl Dirty {
         if !reference.is_empty() && note_row(&mut self.references, &event.program, reference) {
             self.rows += 1;
         }
+    }
+
+    /// Notes a key the expiry index gained or lost (`State::apply_noting`).
+    pub fn note_expiry(&mut self, key: &ExpiryKey, created: bool) {
+        if self.expiries.insert(key.clone(), created).is_none() {
+            self.rows += 1;
+        }
+    }
+
+    pub fn has_member(&self, program: &str, member: &str) -> bool {
+        self.members.get(program).is_some_and(|members| members.contains(member))
+    }
+
+    pub fn has_reference(&self, program: &str, reference: &str) -> bool {
+        self.references.get(program).is_some_and(|references| references.contains(reference))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,13 +164,48 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
 /// `tag`, then the program's length and bytes, then the rest: programs never run
 /// into each other, whatever bytes their ids hold.
 fn row_key(tag: u8, program: &str, rest: &str) -> Vec<u8> {
+    row_key_bytes(tag, program, rest.as_bytes())
+}
+
+fn row_key_bytes(tag: u8, program: &str, rest: &[u8]) -> Vec<u8> {
     let length = u16::try_from(program.len()).expect("ids are at most 128 bytes");
     let mut key = Vec::with_capacity(3 + program.len() + rest.len());
     key.push(tag);
     key.extend_from_slice(&length.to_be_bytes());
     key.extend_from_slice(program.as_bytes());
-    key.extend_from_slice(rest.as_bytes());
+    key.extend_from_slice(rest);
     key
+}
+
+/// An expiry row's key: the program, the time (big-endian, sign bit flipped),
+/// the lot, then the member.
+fn expiry_key(key: &ExpiryKey) -> Vec<u8> {
+    let mut rest = Vec::with_capacity(16 + key.member.len());
+    let micros = key.expires_at.micros().to_be_bytes();
+    rest.push(micros[0] ^ 0x80);
+    rest.extend_from_slice(&micros[1..]);
+    rest.extend_from_slice(&key.lot.to_be_bytes());
+    rest.extend_from_slice(key.member.as_bytes());
+    row_key_bytes(EXPIRY_TAG, &key.program, &rest)
+}
+
+fn parse_expiry_key(key: &[u8]) -> Result<ExpiryKey, StoreError> {
+    let corrupt = || StoreError::CorruptProjection {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: "bad expiry key".to_owned(),
+    };
+    let (program, rest) = split_key_program(key)?;
+    let (micros, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let (lot, member) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let mut micros = *micros;
+    micros[0] ^= 0x80;
+    let member = String::from_utf8(member.to_vec()).map_err(|_| corrupt())?;
+    Ok(ExpiryKey {
+        expires_at: Timestamp::from_micros(i64::from_be_bytes(micros)),
+        program,
+        member,
+        lot: u64::from_be_bytes(*lot),
+    })
 }
 
 /// A voucher row's key: the program, then the promotion id as big-endian bytes
@@ -200,6 +263,11 @@ impl Projections {
 
     /// The checkpointed state and what it reflects; `None` when there is no
     /// checkpoint this build can read, and the state must come from the log.
+    ///
+    /// Only what does not grow with members is loaded: programs with their
+    /// definitions, the expiry index and the voucher books. Members, references
+    /// and lot references stay on disk until a command, an event or a read needs
+    /// them (`resident`).
     pub fn load(&self) -> Result<Option<(State, Meta)>, StoreError> {
         let Some(meta) = self.meta()? else { return Ok(None) };
         if meta.format != PROJECTION_FORMAT {
@@ -220,6 +288,7 @@ impl Projections {
                 formulas: row.formulas,
                 rewards: row.rewards,
                 members: BTreeMap::new(),
+                member_count: row.member_count,
                 references: BTreeMap::new(),
                 lot_references: BTreeMap::new(),
                 credits: row.credits,
@@ -229,28 +298,11 @@ impl Projections {
             };
             state.programs.insert(program, loaded);
         }
-        for entry in self.tree.scan_prefix([MEMBER_TAG]) {
-            let (key, value) = entry?;
-            let (program, member_id) = split_key(&key)?;
-            let member: Member = decode(&key, &value)?;
-            for lot in member.lots.iter() {
-                if let Some(expires_at) = lot.expires_at {
-                    let key =
-                        ExpiryKey { expires_at, program: program.clone(), member: member_id.clone(), lot: lot.lot };
-                    state.expiries.insert(key);
-                }
-            }
-            program_mut(&mut state, &program, &key)?.members.insert(member_id, member);
-        }
-        for entry in self.tree.scan_prefix([REFERENCE_TAG]) {
-            let (key, value) = entry?;
-            let (program, reference) = split_key(&key)?;
-            let row: ReferenceEntry = decode(&key, &value)?;
-            let program = program_mut(&mut state, &program, &key)?;
-            if let Some(lot) = row.expiring_lot() {
-                program.lot_references.insert(lot, reference.clone());
-            }
-            program.references.insert(reference, row);
+        for entry in self.tree.scan_prefix([EXPIRY_TAG]) {
+            let (key, _) = entry?;
+            let expiry = parse_expiry_key(&key)?;
+            program_mut(&mut state, &expiry.program, &key)?;
+            state.expiries.insert(expiry);
         }
         for entry in self.tree.scan_prefix([VOUCHER_TAG]) {
             let (key, value) = entry?;
@@ -259,6 +311,82 @@ impl Projections {
             program_mut(&mut state, &program, &key)?.vouchers.restore(record);
         }
         Ok(Some((state, meta)))
+    }
+
+    /// A member's row as the last checkpoint wrote it.
+    pub fn member(&self, program: &str, member: &str) -> Result<Option<Member>, StoreError> {
+        let key = row_key(MEMBER_TAG, program, member);
+        self.tree.get(&key)?.map(|bytes| decode(&key, &bytes)).transpose()
+    }
+
+    /// A reference's row as the last checkpoint wrote it.
+    pub fn reference(&self, program: &str, reference: &str) -> Result<Option<ReferenceEntry>, StoreError> {
+        let key = row_key(REFERENCE_TAG, program, reference);
+        self.tree.get(&key)?.map(|bytes| decode(&key, &bytes)).transpose()
+    }
+
+    /// The reference a lot row names, current or not (see `LOT_TAG`).
+    pub fn lot_reference(&self, program: &str, lot: u64) -> Result<Option<String>, StoreError> {
+        let key = row_key_bytes(LOT_TAG, program, &lot.to_be_bytes());
+        self.tree.get(&key)?.map(|bytes| decode(&key, &bytes)).transpose()
+    }
+
+    /// Up to `limit` member rows of `program` after `after` (from the first when
+    /// `None`), in id order.
+    pub fn members_after(
+        &self,
+        program: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Member)>, StoreError> {
+        let prefix = row_key(MEMBER_TAG, program, "");
+        let start = match after {
+            Some(after) => {
+                // The first key after `after`'s: `after` followed by a 0 byte.
+                let mut key = row_key(MEMBER_TAG, program, after);
+                key.push(0);
+                key
+            }
+            None => prefix.clone(),
+        };
+        let mut found = Vec::new();
+        for entry in self.tree.range(start..) {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) || found.len() == limit {
+                break;
+            }
+            let (_, member) = split_key(&key)?;
+            found.push((member, decode(&key, &value)?));
+        }
+        Ok(found)
+    }
+
+    /// The whole state: every row, with what `resident` holds in memory taking
+    /// the place of its row (a resident row may be newer than its checkpoint).
+    /// For audits and tests: it holds every member in memory.
+    pub fn materialize(&self, resident: &State) -> Result<State, StoreError> {
+        let mut state = resident.clone();
+        for entry in self.tree.scan_prefix([MEMBER_TAG]) {
+            let (key, value) = entry?;
+            let (program, member) = split_key(&key)?;
+            let program = program_mut(&mut state, &program, &key)?;
+            if let std::collections::btree_map::Entry::Vacant(vacant) = program.members.entry(member) {
+                vacant.insert(decode(&key, &value)?);
+            }
+        }
+        for entry in self.tree.scan_prefix([REFERENCE_TAG]) {
+            let (key, value) = entry?;
+            let (program, reference) = split_key(&key)?;
+            let program = program_mut(&mut state, &program, &key)?;
+            if !program.references.contains_key(&reference) {
+                let row: ReferenceEntry = decode(&key, &value)?;
+                if let Some(lot) = row.expiring_lot() {
+                    program.lot_references.insert(lot, reference.clone());
+                }
+                program.references.insert(reference, row);
+            }
+        }
+        Ok(state)
     }
 
     /// The batch that brings the rows up to `state` and records `meta`.
@@ -275,20 +403,33 @@ impl Projections {
                 cards: program.cards.clone(),
                 retired_cards: program.retired_cards.clone(),
                 shops: program.vouchers.shops().clone(),
+                member_count: program.member_count,
             };
             batch.insert(row_key(PROGRAM_TAG, program_id, ""), encode(&row));
         }
         for (program, member_ids) in &dirty.members {
             for member_id in member_ids {
-                let member = state.member(program, member_id).expect("dirty members exist");
+                let member = state.member(program, member_id).expect("dirty members are resident");
                 batch.insert(row_key(MEMBER_TAG, program, member_id), encode(member));
             }
         }
         for (program, references) in &dirty.references {
             for reference in references {
-                let entry =
-                    state.program(program).and_then(|p| p.references.get(reference)).expect("dirty references exist");
+                let entry = state
+                    .program(program)
+                    .and_then(|p| p.references.get(reference))
+                    .expect("dirty references are resident");
                 batch.insert(row_key(REFERENCE_TAG, program, reference), encode(entry));
+                if let Some(lot) = entry.expiring_lot() {
+                    batch.insert(row_key_bytes(LOT_TAG, program, &lot.to_be_bytes()), encode(reference));
+                }
+            }
+        }
+        for (key, present) in &dirty.expiries {
+            if *present {
+                batch.insert(expiry_key(key), Vec::new());
+            } else {
+                batch.remove(expiry_key(key));
             }
         }
         for (program_id, keys) in &dirty.vouchers {

@@ -2,12 +2,16 @@
 //! left out.
 
 use crate::error::LedgerError;
+use crate::projections::Projections;
 use ledger_core::credits;
 use ledger_core::lots::is_live;
 use ledger_core::state::{Member, Program};
 use ledger_core::vouchers::{VoucherBook, VoucherRecord, VoucherState};
 use ledger_core::{State, Timestamp};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::Bound;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
@@ -140,25 +144,53 @@ pub fn voucher(brand_id: i64, book: &VoucherBook, record: &VoucherRecord) -> Vou
     }
 }
 
-pub fn member(state: &State, program: &str, member_id: &str, now: Timestamp) -> Result<MemberView, LedgerError> {
+/// One member: resident, or from its row (`resident`: a member not in memory is
+/// current on disk).
+pub fn member(
+    state: &State,
+    rows: &Projections,
+    program: &str,
+    member_id: &str,
+    now: Timestamp,
+) -> Result<MemberView, LedgerError> {
     let found = state.program(program).ok_or_else(|| unknown_program(program))?;
-    let member = found.members.get(member_id).ok_or_else(|| {
-        LedgerError::NotFound(format!("member_id: member {member_id:?} has no events in program {program:?}"))
-    })?;
-    Ok(view(program, found, member_id, member, now))
+    let member = match found.members.get(member_id) {
+        Some(member) => Cow::Borrowed(member),
+        None => Cow::Owned(rows.member(program, member_id)?.ok_or_else(|| {
+            LedgerError::NotFound(format!("member_id: member {member_id:?} has no events in program {program:?}"))
+        })?),
+    };
+    Ok(view(program, found, member_id, &member, now))
 }
 
-pub fn members(state: &State, program: &str, page: &PageRequest, now: Timestamp) -> Result<MemberPage, LedgerError> {
+/// A page of members in id order: the resident ones merged with the rows of the
+/// others.
+pub fn members(
+    state: &State,
+    rows: &Projections,
+    program: &str,
+    page: &PageRequest,
+    now: Timestamp,
+) -> Result<MemberPage, LedgerError> {
     let found = state.program(program).ok_or_else(|| unknown_program(program))?;
-    let listed: Box<dyn Iterator<Item = (&String, &Member)>> = match &page.after {
-        Some(after) => {
-            Box::new(found.members.range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)))
-        }
-        None => Box::new(found.members.iter().skip(page.offset)),
+    let skip = if page.after.is_some() { 0 } else { page.offset };
+    // One more than the page, to tell whether another page follows.
+    let wanted = skip.saturating_add(page.page_size).saturating_add(1);
+    let after = page.after.as_deref();
+    let mut merged: BTreeMap<String, Cow<'_, Member>> = BTreeMap::new();
+    for (id, member) in rows.members_after(program, after, wanted)? {
+        merged.insert(id, Cow::Owned(member));
+    }
+    let resident: Box<dyn Iterator<Item = (&String, &Member)>> = match after {
+        Some(after) => Box::new(found.members.range::<str, _>((Bound::Excluded(after), Bound::Unbounded))),
+        None => Box::new(found.members.iter()),
     };
+    for (id, member) in resident.take(wanted) {
+        merged.insert(id.clone(), Cow::Borrowed(member));
+    }
     let mut members: Vec<MemberView> = Vec::with_capacity(page.page_size);
     let mut more = false;
-    for (id, member) in listed {
+    for (id, member) in merged.iter().skip(skip) {
         if members.len() == page.page_size {
             more = true;
             break;
@@ -166,8 +198,7 @@ pub fn members(state: &State, program: &str, page: &PageRequest, now: Timestamp)
         members.push(view(program, found, id, member, now));
     }
     let next_after = if more { members.last().map(|last| last.member.clone()) } else { None };
-    let total = u64::try_from(found.members.len()).expect("len fits u64");
-    Ok(MemberPage { members, next_after, total })
+    Ok(MemberPage { members, next_after, total: found.member_count })
 }
 
 pub fn unknown_program(program: &str) -> LedgerError {

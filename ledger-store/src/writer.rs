@@ -47,6 +47,7 @@ use crate::error::LedgerError;
 use crate::fold::fold;
 use crate::log::{self, Log, RecordBuilder};
 use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
+use crate::resident::{self, Hands};
 use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
@@ -89,6 +90,9 @@ pub struct Shared {
     pub state: RwLock<State>,
     /// The last sequence applied to `state`, durable or not; written under the state lock.
     pub applied: AtomicU64,
+    /// The cut of the last checkpoint written: rows the writer handed over up to
+    /// it are on disk, and may leave memory.
+    pub checkpoint_written: AtomicU64,
     pub durable: Durable,
     pub failure: Mutex<Option<String>>,
     pub failed: AtomicBool,
@@ -159,6 +163,9 @@ pub struct Tuning {
     pub fault_probe_interval: Duration,
     /// Free bytes below which writes are refused as a storage fault.
     pub disk_free_min_bytes: u64,
+    /// Members and references kept in memory at most (`resident`): past it,
+    /// clean rows are evicted, and when too few are clean a checkpoint is due.
+    pub resident_rows_max: usize,
 }
 
 struct FlushJob {
@@ -216,6 +223,11 @@ pub struct Writer {
     head_hash: Hash,
     last_at: Timestamp,
     dirty: Dirty,
+    /// The cut of the last checkpoint handed to the checkpointer.
+    checkpoint_sent: u64,
+    /// Resident rows are past `resident_rows_max` and too few were clean.
+    checkpoint_for_room: bool,
+    hands: Hands,
     events_since_checkpoint: u64,
     last_checkpoint: Instant,
     last_space_check: Instant,
@@ -249,13 +261,17 @@ pub fn start(
     let checkpointer = std::thread::Builder::new()
         .name("ledger-checkpointer".into())
         .spawn(move || checkpoint_loop(&checkpointer_shared, &checkpoint_rx))?;
+    let checkpoint_sent = shared.checkpoint_written.load(Ordering::SeqCst);
     let writer = Writer {
         shared,
         tuning,
         next_sequence: head.0 + 1,
         head_hash: head.1,
         last_at: head.2,
+        checkpoint_sent,
         dirty,
+        checkpoint_for_room: false,
+        hands: Hands::default(),
         events_since_checkpoint: 0,
         last_checkpoint: Instant::now(),
         last_space_check: Instant::now(),
@@ -315,7 +331,10 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if !group.is_empty() {
+            if group.is_empty() {
+                let shared = self.shared.clone();
+                self.keep_resident_bounded(&mut shared.state.write().expect("state lock"));
+            } else {
                 self.commit(group);
             }
             if self.checkpoint_due() {
@@ -409,6 +428,10 @@ impl Writer {
         *state = recovered.state;
         self.shared.activity.reset(recovered.activity);
         self.dirty = recovered.dirty;
+        // Checkpoints in flight were dropped; the recovered state holds no row
+        // they were to write.
+        self.checkpoint_sent = self.shared.checkpoint_written.load(Ordering::SeqCst);
+        self.checkpoint_for_room = false;
         self.next_sequence = durable + 1;
         self.head_hash = recovered.head.hash;
         self.events_since_checkpoint = 0;
@@ -462,10 +485,19 @@ impl Writer {
         let mut decided = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
         {
-            let mut state = self.shared.state.write().expect("state lock");
+            let shared = self.shared.clone();
+            let mut state = shared.state.write().expect("state lock");
             // Taken after the state lock, like every reader that takes both.
-            let mut activity = self.shared.activity.current();
+            let mut activity = shared.activity.current();
             for submission in group {
+                if let Err(error) =
+                    resident::ensure_command(&mut state, &self.shared.projections, &submission.command, at)
+                {
+                    let reason = format!("reading the projections failed: {error}");
+                    self.shared.fault(reason.clone());
+                    replies.push((submission.reply, Err(LedgerError::Unavailable(reason))));
+                    continue;
+                }
                 let context = Context { at, next_sequence: self.next_sequence };
                 match decide(&state, &submission.command, context) {
                     Err(rejection) => replies.push((submission.reply, Err(rejection.into()))),
@@ -484,6 +516,7 @@ impl Writer {
             }
             drop(activity);
             self.shared.applied.store(self.next_sequence - 1, Ordering::SeqCst);
+            self.keep_resident_bounded(&mut state);
         }
         for (first, actor, events) in decided {
             let count = u64::try_from(events.len()).expect("len fits u64");
@@ -532,11 +565,28 @@ impl Writer {
         bytes
     }
 
+    /// Evicts clean rows once more than `resident_rows_max` are resident, unless a
+    /// checkpoint is in flight (its rows are not on disk yet, and rows it covers
+    /// would read back stale); asks for a checkpoint when too few are clean.
+    fn keep_resident_bounded(&mut self, state: &mut State) {
+        let rows_max = self.tuning.resident_rows_max;
+        if self.checkpoint_sent > self.shared.checkpoint_written.load(Ordering::SeqCst)
+            || resident::resident_rows(state) <= rows_max
+        {
+            return;
+        }
+        // Down to three quarters, so that eviction is not due again at once.
+        let target = rows_max - rows_max / 4;
+        resident::evict(state, &self.dirty, &mut self.hands, target);
+        self.checkpoint_for_room = resident::resident_rows(state) > target;
+    }
+
     fn checkpoint_due(&self) -> bool {
         if self.dirty.is_empty() {
             return false;
         }
-        self.events_since_checkpoint >= self.tuning.checkpoint_events
+        self.checkpoint_for_room
+            || self.events_since_checkpoint >= self.tuning.checkpoint_events
             || self.dirty.len() >= CHECKPOINT_ROWS_MAX
             || self.last_checkpoint.elapsed() >= self.tuning.checkpoint_interval
     }
@@ -557,6 +607,8 @@ impl Writer {
         let activity = self.shared.activity.seal(cut);
         tracing::debug!(rows = self.dirty.len(), cut, "checkpoint");
         self.dirty = Dirty::default();
+        self.checkpoint_sent = cut;
+        self.checkpoint_for_room = false;
         self.events_since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
         if self.checkpointer.send(CheckpointJob::Write { batch, activity, cut }).is_err() {
@@ -644,5 +696,10 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
             continue;
         }
         shared.activity.written(cut);
+        shared.checkpoint_written.store(cut, Ordering::SeqCst);
+        // The rows it wrote may leave memory now: an idle writer learns it here.
+        if let Some(queue) = shared.wake.upgrade() {
+            let _ = queue.try_send(Message::Wake);
+        }
     }
 }

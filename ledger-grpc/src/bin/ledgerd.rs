@@ -48,6 +48,12 @@ struct Args {
     /// storage engine never meets a full disk itself (0 turns it off).
     #[arg(long, default_value_t = ledger_store::ledger::DISK_FREE_MIN_BYTES_DEFAULT / (1024 * 1024))]
     disk_free_min_mib: u64,
+    /// Memory (MiB) for everything the ledger caches: a quarter for the storage
+    /// engine's page cache, the rest for members and references in memory. The
+    /// others stay on disk and are read when a request needs them, so memory
+    /// follows this setting, not the number of members.
+    #[arg(long, default_value_t = ledger_store::ledger::CACHE_MIB_DEFAULT, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    cache_mib: u64,
     /// A file that, while it exists and names ENOSPC, EIO or EROFS, makes every
     /// flush and sync fail with that error. Hidden: fault tests break a running
     /// server's disk with it.
@@ -139,7 +145,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(&args.data_dir)?;
-    let defaults = Options::default();
+    let defaults = Options::with_cache_mib(args.cache_mib);
     let options = Options {
         expiry_sweep_interval: (args.expiry_sweep_secs > 0).then(|| Duration::from_secs(args.expiry_sweep_secs)),
         checkpoint_events: args.checkpoint_events.unwrap_or(defaults.checkpoint_events),
