@@ -46,6 +46,12 @@ pub struct Options {
     /// all of it (~150 ms for 10,000 members), and its size follows the rows
     /// touched, not the events (a checkpoint is also due at 100,000 dirty rows).
     pub checkpoint_events: u64,
+    /// Dirty rows (members, references, vouchers, expiries, programs) at which a
+    /// checkpoint is due whatever the events: a checkpoint is one `apply_batch`,
+    /// atomic, which holds sled's process-wide write lock for all its rows (about
+    /// 15 µs each) and leaves copies of the nodes it changed for sled's epoch
+    /// collector, so this bounds both the stall and a checkpoint's memory.
+    pub checkpoint_rows_max: usize,
     /// Time between checkpoints when writes are few.
     pub checkpoint_interval: Duration,
     /// How often the expiry sweep records `PointsExpired` events; `None` turns it off.
@@ -74,6 +80,7 @@ impl Default for Options {
             queue_max: 4_096,
             group_commands_max: 1_024,
             checkpoint_events: 1_000_000,
+            checkpoint_rows_max: 20_000,
             checkpoint_interval: Duration::from_secs(5),
             expiry_sweep_interval: Some(Duration::from_secs(60)),
             cache_capacity_bytes: Options::sled_cache_bytes(CACHE_MIB_DEFAULT),
@@ -210,6 +217,7 @@ impl Ledger {
             fault_probe_interval: options.fault_probe_interval,
             disk_free_min_bytes: options.disk_free_min_bytes,
             resident_rows_max: options.resident_rows_max,
+            checkpoint_rows_max: options.checkpoint_rows_max.max(1),
         };
         let writer =
             writer::start(shared.clone(), tuning, (head.sequence, head.hash, head.recorded_at), dirty, receiver)?;

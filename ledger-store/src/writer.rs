@@ -163,6 +163,9 @@ pub struct Tuning {
     pub fault_probe_interval: Duration,
     /// Free bytes below which writes are refused as a storage fault.
     pub disk_free_min_bytes: u64,
+    /// Dirty rows at which a checkpoint is due whatever the events
+    /// (`Options::checkpoint_rows_max`).
+    pub checkpoint_rows_max: usize,
     /// Members and references kept in memory at most (`resident`): past it,
     /// clean rows are evicted, and when too few are clean a checkpoint is due.
     pub resident_rows_max: usize,
@@ -179,6 +182,8 @@ struct FlushJob {
 enum CheckpointJob {
     Write {
         batch: sled::Batch,
+        /// Rows in `batch`.
+        rows: usize,
         activity: Arc<Generation>,
         cut: u64,
     },
@@ -200,12 +205,6 @@ enum AfterFault {
     Resumed,
     Stop(Option<std::sync::mpsc::Sender<()>>),
 }
-
-/// Rows at which a checkpoint is due whatever the events: a checkpoint's
-/// `apply_batch` holds sled's process-wide write lock, so the log waits for all
-/// of its rows (about 15 µs each), and events spread over many members must not
-/// make one stall the log for seconds.
-const CHECKPOINT_ROWS_MAX: usize = 100_000;
 
 /// How often the writer looks at the free space of the disk.
 const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
@@ -587,7 +586,7 @@ impl Writer {
         }
         self.checkpoint_for_room
             || self.events_since_checkpoint >= self.tuning.checkpoint_events
-            || self.dirty.len() >= CHECKPOINT_ROWS_MAX
+            || self.dirty.len() >= self.tuning.checkpoint_rows_max
             || self.last_checkpoint.elapsed() >= self.tuning.checkpoint_interval
     }
 
@@ -605,13 +604,15 @@ impl Writer {
         };
         // The activity entries are encoded by the checkpointer, off the writer's path.
         let activity = self.shared.activity.seal(cut);
-        tracing::debug!(rows = self.dirty.len(), cut, "checkpoint");
+        let rows = self.dirty.len() + 1;
+        tracing::debug!(rows, cut, "checkpoint");
         self.dirty = Dirty::default();
         self.checkpoint_sent = cut;
         self.checkpoint_for_room = false;
         self.events_since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        if self.checkpointer.send(CheckpointJob::Write { batch, activity, cut }).is_err() {
+        let job = CheckpointJob::Write { batch, rows, activity, cut };
+        if self.checkpointer.send(job).is_err() {
             self.shared.fail("the checkpointer stopped".to_owned());
         }
     }
@@ -671,10 +672,24 @@ fn stage(
     }
 }
 
+/// Helps the epoch collector free what a checkpoint's batch left behind.
+///
+/// sled 0.34 changes a tree node by copying it and hands the old copy to
+/// crossbeam-epoch, which frees a few hundred objects per collection and
+/// collects only when a thread pins it; a batch holds one pin for all its rows.
+/// The loss this prevents: the copies of a checkpoint's nodes (about 3.6 KB per
+/// row) waiting for pins that an idle or bulk-loading ledger never makes, so
+/// that resident memory grew by gigabytes per million members and stayed there.
+fn collect_sled_garbage(rows: usize) {
+    for _ in 0..rows / 256 + 16 {
+        crossbeam_epoch::pin().flush();
+    }
+}
+
 fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
     while let Ok(job) = jobs.recv() {
-        let (mut batch, activity, cut) = match job {
-            CheckpointJob::Write { batch, activity, cut } => (batch, activity, cut),
+        let (mut batch, mut rows, activity, cut) = match job {
+            CheckpointJob::Write { batch, rows, activity, cut } => (batch, rows, activity, cut),
             CheckpointJob::Barrier(done) => {
                 let _ = done.send(());
                 continue;
@@ -682,6 +697,7 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
         };
         for (key, value) in activity.rows() {
             batch.insert(key, value);
+            rows += 1;
         }
         shared.durable.wait_until(cut, || shared.stalled());
         if shared.stalled() {
@@ -691,6 +707,7 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
         }
         let written =
             shared.projections.apply(batch).map_err(|error| error.to_string()).and_then(|()| shared.disk.flush());
+        collect_sled_garbage(rows);
         if let Err(error) = written {
             shared.fault(format!("writing a checkpoint failed: {error}"));
             continue;
