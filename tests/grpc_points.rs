@@ -719,3 +719,70 @@ async fn list_members_pages_by_token_or_by_offset() {
     let status = refused(client.members.get_member(get_member(PROGRAM, "stranger")).await, Code::NotFound);
     assert!(status.message().contains("stranger"), "{status:?}");
 }
+
+/// Runs `ledger bench --program cafe FLAGS` against the server with its admin token and
+/// returns the JSON line it prints.
+fn ledger_bench(server: &Server, flags: &str) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("--addr")
+        .arg(&server.address)
+        .arg("--token-file")
+        .arg(server.data_dir.join("admin.token"))
+        .args(["bench", "--program", PROGRAM])
+        .args(flags.split_whitespace())
+        .output()
+        .expect("run ledger bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ledger bench {flags}: {stderr}");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("ledger bench {flags} prints one JSON line ({error}); stderr: {stderr}"))
+}
+
+/// `items`, `errors`, `duplicates` and `next_start` of a bench run.
+fn counts(report: &serde_json::Value) -> [Option<u64>; 4] {
+    ["items", "errors", "duplicates", "next_start"].map(|key| report[key].as_u64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_bench_distinct_writes_exactly_members_new_members_each_with_its_own_reference() {
+    // The bench creates the program.
+    let (server, mut client) = started("points-bench", &[]).await;
+    let import = "--op bulk-add --distinct --members 3000 --items 1000 --clients 2 --references";
+
+    // No --seconds: the run ends when the 3,000 new members were written.
+    let first = ledger_bench(&server, import);
+    assert_eq!(counts(&first), [Some(3000), Some(0), Some(0), Some(3000)], "{first}");
+    for member in ["member-000000000", "member-000002999"] {
+        assert_eq!(client.member(PROGRAM, member).await.points, 10, "{member}");
+    }
+    refused(client.members.get_member(get_member(PROGRAM, "member-000003000")).await, Code::NotFound);
+    let request = pb::GetActivityRequest {
+        program_id: PROGRAM.into(),
+        reference: "ref-000000002999".into(),
+        ..Default::default()
+    };
+    let activity = client.audit.get_activity(request).await.expect("the last reference").into_inner();
+    assert_eq!((activity.member_id.as_str(), activity.remark.as_str()), ("member-000002999", "welcome"));
+    // The server runs on this machine: the bench finds it by its listening socket.
+    assert_eq!(first["server_pid"].as_u64(), Some(u64::from(server.child.id())), "{first}");
+    let peak = first["server_rss_peak_mib"].as_f64().unwrap_or_default();
+    assert!(peak > 0.0, "a resident memory peak: {first}");
+    assert!(first["server_rss_end_mib"].as_f64().is_some_and(|end| end > 0.0 && end <= peak), "{first}");
+    assert!(first["data_dir_bytes"].is_null(), "no --data-dir, no size: {first}");
+
+    // A second run continuing at 3,000 writes 3,000 more, reusing no member or reference.
+    let data_dir = server.data_dir.display();
+    let second = ledger_bench(&server, &format!("{import} --start 3000 --data-dir {data_dir}"));
+    assert_eq!(counts(&second), [Some(3000), Some(0), Some(0), Some(6000)], "{second}");
+    assert_eq!(client.member(PROGRAM, "member-000005999").await.points, 10);
+    let request = pb::ListMembersRequest { program_id: PROGRAM.into(), page_size: 1, ..Default::default() };
+    assert_eq!(client.members.list_members(request).await.expect("list").into_inner().total_size, 6000);
+    assert!(second["data_dir_bytes"].as_u64().is_some_and(|bytes| bytes > 0), "{second}");
+    assert!(second["data_dir_bytes_per_event"].as_f64().is_some_and(|bytes| bytes > 0.0), "{second}");
+
+    // Starting at 0 again, every reference is the first run's: nothing written, each item a
+    // duplicate, none an error.
+    let again = ledger_bench(&server, "--op bulk-add --distinct --members 1000 --clients 1 --references");
+    assert_eq!(counts(&again), [Some(0), Some(0), Some(1000), Some(1000)], "{again}");
+    assert_eq!(client.member(PROGRAM, "member-000000000").await.points, 10);
+}

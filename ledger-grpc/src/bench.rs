@@ -4,10 +4,19 @@
 //! measured is what the server sustains at that concurrency. `--op ping` runs the same client
 //! against the gRPC health check, which shows the ceiling of gRPC itself on the machine: a
 //! write rate close to it means the ledger's own work is not the limit.
+//!
+//! `--distinct` and `--references` reproduce a member base being imported (issue 12's table):
+//! every item a new member and its own reference, numbered by one counter all clients share.
+//! The server's resident memory is sampled each second when it runs on this machine
+//! (`server_process`), and `--data-dir` gives the disk it took (`data_dir`).
 
+mod data_dir;
+mod server_process;
+
+use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
@@ -53,18 +62,46 @@ pub struct BenchArgs {
     /// Concurrent client tasks, each with one request in flight.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub clients: u32,
-    /// How long to issue requests.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub seconds: u64,
+    /// How long to issue requests, in seconds. May be left out (or 0) with --distinct and
+    /// --members N: the run then ends once N new members were written.
+    #[arg(long)]
+    pub seconds: Option<u64>,
     /// Items per bulk-add request (the server accepts at most 1,000).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub items: u32,
-    /// Members drawn from, m0..m{M-1}.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub members: u32,
+    /// Without --distinct: the members drawn from uniformly, m0..m{N-1} [default: 10000].
+    /// With --distinct: how many new members to write; the run ends when they are written or
+    /// --seconds pass, whichever comes first.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub members: Option<u32>,
     /// HTTP/2 connections the clients are spread over; one is enough because tonic multiplexes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
+    /// Each add (each bulk item) names a new member, member-000000000, member-000000001, ...
+    /// (9 digits, from one counter all clients share, starting at --start), with 10 points and
+    /// the remark "welcome": a member base being imported. add-points and bulk-add only.
+    #[arg(long)]
+    pub distinct: bool,
+    /// Each call (each bulk item) carries its own reference, ref-000000000000, ... (12 digits,
+    /// from the same counter as --distinct), so the server checks and keeps one reference per
+    /// event. Not with get-member or ping.
+    #[arg(long)]
+    pub references: bool,
+    /// The counter's first value for --distinct and --references. A second run in the same
+    /// program continues without reusing a member or a reference when it starts where the
+    /// first stopped: the first run's next_start.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..START_END))]
+    pub start: u64,
+    /// The server's process id, for its resident memory (sampled each second and at the end).
+    /// Without it, the process listening on --addr's port is found from /proc when the
+    /// server runs on this machine.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// The server's data directory: its size at the end (allocated and apparent bytes) and the
+    /// allocated bytes per item acknowledged, which from an empty directory is the disk each
+    /// event takes.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,6 +128,25 @@ pub struct BenchReport {
     pub items_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Adds and uses whose reference was used already: the server answered with the original
+    /// result and wrote nothing. Not counted in `items`.
+    pub duplicates: u64,
+    /// With --distinct or --references: the --start of a run that continues this one.
+    pub next_start: Option<u64>,
+    /// The process whose memory was sampled; null when it was not found.
+    pub server_pid: Option<u32>,
+    /// The server's resident memory: the most of the samples taken each second and at the end,
+    /// and the last of them. Null when the server's process was not found or not readable.
+    pub server_rss_peak_mib: Option<f64>,
+    pub server_rss_end_mib: Option<f64>,
+    /// The kernel's high-water mark of the server's resident memory (`VmHWM`) at the end: over
+    /// the process's whole life, between samples too.
+    pub server_rss_hwm_mib: Option<f64>,
+    /// With --data-dir: its size at the end, allocated and apparent, and allocated bytes per
+    /// item acknowledged.
+    pub data_dir_bytes: Option<u64>,
+    pub data_dir_apparent_bytes: Option<u64>,
+    pub data_dir_bytes_per_event: Option<f64>,
 }
 
 impl BenchReport {
@@ -101,6 +157,7 @@ impl BenchReport {
 }
 
 pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
+    check(&args)?;
     let token = match &args.token {
         Some(token) => token.clone(),
         None => std::fs::read_to_string(&args.token_file)
@@ -116,39 +173,126 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
         let channel = endpoint.connect().await;
         channels.push(channel.map_err(|error| format!("connecting to {}: {}", args.addr, with_causes(&error)))?);
     }
-    let members: Arc<[String]> = (0..args.members).map(|index| format!("m{index}")).collect();
-    prepare(&args, &channels[0], &bearer, &members).await?;
+    let items = Arc::new(Items::new(&args));
+    prepare(&args, &channels[0], &bearer, &items.pool).await?;
+    // After connecting: the server's side of those connections shows that --addr is local.
+    let memory = match args.server_pid {
+        Some(pid) => Ok(Arc::new(MemorySamples::new(pid))),
+        None => server_process::find(&args.addr).map(|pid| Arc::new(MemorySamples::new(pid))),
+    };
+    match &memory {
+        Ok(memory) => eprintln!("server memory: sampling process {} each second", memory.pid),
+        Err(why) => eprintln!("server memory: not measured: {why}"),
+    }
+    let memory = memory.ok();
 
     let counters = Arc::new(Counters::default());
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
-    let progress = tokio::spawn(report_progress(Arc::clone(&counters), started));
+    let deadline = args.seconds.filter(|&seconds| seconds > 0).map(|seconds| started + Duration::from_secs(seconds));
+    let progress = tokio::spawn(report_progress(Arc::clone(&counters), memory.clone(), started));
     let mut tasks = JoinSet::new();
     for channel in channels.iter().cycle().take(args.clients.try_into()?) {
         let caller = Caller::new(&args, channel, &bearer);
-        tasks.spawn(client_loop(caller, Arc::clone(&members), deadline, Arc::clone(&counters)));
+        tasks.spawn(client_loop(caller, Arc::clone(&items), deadline, Arc::clone(&counters)));
     }
     let mut latencies_us: Vec<u32> = tasks.join_all().await.concat();
     let elapsed = started.elapsed().as_secs_f64();
     progress.abort();
+    let memory_end = memory.as_deref().and_then(MemorySamples::sample);
 
     latencies_us.sort_unstable();
     let requests = counters.requests.load(Ordering::Relaxed);
-    let items = counters.items.load(Ordering::Relaxed);
+    let items_acknowledged = counters.items.load(Ordering::Relaxed);
     let to_ms = |percent| percentile(&latencies_us, percent).map_or(0.0, |us| f64::from(us) / 1000.0);
-    Ok(BenchReport {
-        op: args.op.to_possible_value().expect("no op is skipped").get_name().to_owned(),
+    let disk = args.data_dir.as_deref().map(data_dir::size).transpose().unwrap_or_else(|why| {
+        eprintln!("data dir: not measured: {why}");
+        None
+    });
+    let report = BenchReport {
+        op: op_name(args.op),
         clients: args.clients,
         seconds: round(elapsed, 3),
         requests,
-        items,
+        items: items_acknowledged,
         errors: counters.errors.load(Ordering::Relaxed),
         // Counts stay far below 2^53, where f64 is exact.
         ops_per_s: round(requests as f64 / elapsed, 1),
-        items_per_s: round(items as f64 / elapsed, 1),
+        items_per_s: round(items_acknowledged as f64 / elapsed, 1),
         p50_ms: to_ms(50),
         p99_ms: to_ms(99),
-    })
+        duplicates: counters.duplicates.load(Ordering::Relaxed),
+        next_start: items.counting().then(|| items.next_start()),
+        server_pid: memory.as_ref().map(|memory| memory.pid),
+        server_rss_peak_mib: memory.as_deref().and_then(MemorySamples::peak_kib).map(mib),
+        server_rss_end_mib: memory_end.map(|end| mib(end.rss_kib)),
+        server_rss_hwm_mib: memory_end.map(|end| mib(end.hwm_kib)),
+        data_dir_bytes: disk.map(|disk| disk.allocated_bytes),
+        data_dir_apparent_bytes: disk.map(|disk| disk.apparent_bytes),
+        data_dir_bytes_per_event: disk
+            .filter(|_| items_acknowledged > 0)
+            .map(|disk| round(disk.allocated_bytes as f64 / items_acknowledged as f64, 1)),
+    };
+    print_summary(&report, &args, memory.as_deref());
+    Ok(report)
+}
+
+/// What the flags cannot say alone; each refusal names the flag and the rule.
+fn check(args: &BenchArgs) -> Result<(), BenchError> {
+    let op = op_name(args.op);
+    if args.distinct && !matches!(args.op, Op::AddPoints | Op::BulkAdd) {
+        return Err(format!("--distinct: only add-points and bulk-add write new members, not {op}").into());
+    }
+    if args.references && matches!(args.op, Op::GetMember | Op::Ping) {
+        return Err(format!("--references: {op} writes nothing and carries no reference").into());
+    }
+    let ends_by_count = args.distinct && args.members.is_some();
+    if args.seconds.unwrap_or(0) == 0 && !ends_by_count {
+        return Err("--seconds: must be at least 1 unless --distinct --members N ends the run".into());
+    }
+    Ok(())
+}
+
+fn op_name(op: Op) -> String {
+    op.to_possible_value().expect("no op is skipped").get_name().to_owned()
+}
+
+/// Human lines on stderr beside the JSON line on stdout: the memory and disk figures, or why
+/// there are none.
+fn print_summary(report: &BenchReport, args: &BenchArgs, memory: Option<&MemorySamples>) {
+    match (report.server_pid, report.server_rss_peak_mib, report.server_rss_end_mib) {
+        (Some(pid), Some(peak), Some(end)) => {
+            let hwm = report.server_rss_hwm_mib.unwrap_or(end);
+            eprintln!(
+                "server memory (process {pid}): resident peak {peak:.1} MiB (sampled each second), \
+                 {end:.1} MiB at the end; the kernel's high-water mark {hwm:.1} MiB"
+            );
+        }
+        (Some(pid), _, _) => {
+            let why = memory.and_then(MemorySamples::failure).unwrap_or_default();
+            eprintln!("server memory (process {pid}): not measured at the end: {why}");
+        }
+        (None, _, _) => eprintln!("server memory: not measured (see above)"),
+    }
+    if let (Some(dir), Some(bytes), Some(apparent)) =
+        (&args.data_dir, report.data_dir_bytes, report.data_dir_apparent_bytes)
+    {
+        let per_event = report.data_dir_bytes_per_event.map_or("no event acknowledged".to_owned(), |per_event| {
+            format!("{per_event:.0} bytes per event over {} events", report.items)
+        });
+        eprintln!(
+            "data dir {}: {bytes} bytes allocated ({:.1} MiB), {apparent} apparent; {per_event}",
+            dir.display(),
+            mib(bytes / 1024),
+        );
+    }
+    if let Some(next_start) = report.next_start {
+        eprintln!("a run continuing this one: --start {next_start}");
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    // KiB counts stay far below 2^53, where f64 is exact.
+    round(kib as f64 / 1024.0, 1)
 }
 
 /// The nearest-rank percentile of ascending `sorted`: the smallest value that at least
@@ -237,23 +381,28 @@ struct Counters {
     requests: AtomicU64,
     items: AtomicU64,
     errors: AtomicU64,
+    duplicates: AtomicU64,
 }
 
 async fn client_loop(
     mut caller: Caller,
-    members: Arc<[String]>,
-    deadline: Instant,
+    items: Arc<Items>,
+    deadline: Option<Instant>,
     counters: Arc<Counters>,
 ) -> Vec<u32> {
     let mut rng = SmallRng::from_rng(&mut rand::rng());
     let mut latencies_us = Vec::new();
-    while Instant::now() < deadline {
+    while deadline.is_none_or(|deadline| Instant::now() < deadline) {
         let sent = Instant::now();
-        let outcome = caller.call(&mut rng, &members).await;
+        // None: every one of --members new members was handed out, to this client or another.
+        let Some(outcome) = caller.call(&mut rng, &items).await else {
+            break;
+        };
         // u32 microseconds hold 71 minutes and convert to f64 exactly.
         latencies_us.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
         counters.requests.fetch_add(1, Ordering::Relaxed);
         counters.items.fetch_add(outcome.items, Ordering::Relaxed);
+        counters.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
         if !outcome.ok {
             counters.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -261,33 +410,167 @@ async fn client_loop(
     latencies_us
 }
 
-async fn report_progress(counters: Arc<Counters>, started: Instant) {
+/// A line on stderr each second; with the server's process known, its resident memory is
+/// sampled at the start and with each line.
+async fn report_progress(counters: Arc<Counters>, memory: Option<Arc<MemorySamples>>, started: Instant) {
+    if let Some(memory) = &memory {
+        memory.sample();
+    }
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut requests_before = 0;
+    let mut items_before = 0;
     loop {
         tick.tick().await;
         let requests = counters.requests.load(Ordering::Relaxed);
+        let items = counters.items.load(Ordering::Relaxed);
         let errors = counters.errors.load(Ordering::Relaxed);
+        let resident = match memory.as_deref().map(MemorySamples::sample) {
+            Some(Some(now)) => format!(" {:>9.1} MiB resident", mib(now.rss_kib)),
+            Some(None) => " resident unknown".to_owned(),
+            None => String::new(),
+        };
         eprintln!(
-            "{:>7.1}s {requests:>10} requests {:>8} ops/s {errors:>8} errors",
+            "{:>7.1}s {requests:>10} requests {:>8} ops/s {:>9} items/s {errors:>8} errors{resident}",
             started.elapsed().as_secs_f64(),
             requests - requests_before,
+            items - items_before,
         );
         requests_before = requests;
+        items_before = items;
     }
 }
 
-/// What one call did: items applied, and whether it counts as an error.
+/// The server's resident memory, sampled each second by the progress task and once at the end.
+struct MemorySamples {
+    pid: u32,
+    /// The most resident of the samples so far; 0 before the first.
+    peak_kib: AtomicU64,
+    /// Why the last look failed, if it did: the server exited, or its /proc entry is another
+    /// user's.
+    failure: Mutex<Option<String>>,
+}
+
+impl MemorySamples {
+    fn new(pid: u32) -> MemorySamples {
+        MemorySamples { pid, peak_kib: AtomicU64::new(0), failure: Mutex::new(None) }
+    }
+
+    fn sample(&self) -> Option<server_process::Memory> {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        match server_process::memory(self.pid) {
+            Ok(memory) => {
+                self.peak_kib.fetch_max(memory.rss_kib, Ordering::Relaxed);
+                *failure = None;
+                Some(memory)
+            }
+            Err(error) => {
+                *failure = Some(format!("reading /proc/{}/status: {error}", self.pid));
+                None
+            }
+        }
+    }
+
+    fn peak_kib(&self) -> Option<u64> {
+        Some(self.peak_kib.load(Ordering::Relaxed)).filter(|&peak| peak > 0)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Members drawn from without --distinct when --members is not given.
+const POOL_MEMBERS_DEFAULT: u32 = 10_000;
+/// Each new member's first add with --distinct: a welcome bonus.
+const WELCOME_POINTS: i64 = 10;
+const WELCOME_REMARK: &str = "welcome";
+/// --start stays below this so that references keep their 12 digits.
+const START_END: u64 = 1_000_000_000_000;
+
+/// What each add, use or bulk item names: its member, its points and its reference.
+struct Items {
+    /// The members drawn from uniformly; empty with --distinct.
+    pool: Arc<[String]>,
+    distinct: bool,
+    references: bool,
+    /// The counter of --distinct and --references: the next index to hand out...
+    next: AtomicU64,
+    /// ...and the first not to: --start + --members with --distinct, else no end.
+    end: u64,
+}
+
+impl Items {
+    fn new(args: &BenchArgs) -> Items {
+        let pool_members = if args.distinct { 0 } else { args.members.unwrap_or(POOL_MEMBERS_DEFAULT) };
+        let end = match (args.distinct, args.members) {
+            (true, Some(members)) => args.start.saturating_add(u64::from(members)),
+            _ => u64::MAX,
+        };
+        Items {
+            pool: (0..pool_members).map(|index| format!("m{index}")).collect(),
+            distinct: args.distinct,
+            references: args.references,
+            next: AtomicU64::new(args.start),
+            end,
+        }
+    }
+
+    /// Whether items are numbered (--distinct or --references).
+    fn counting(&self) -> bool {
+        self.distinct || self.references
+    }
+
+    /// The indexes of the next call's `count` items, fewer at the end; `None` once the counter
+    /// reached its end. Each call takes its own block, so no index goes out twice.
+    fn take(&self, count: u32) -> Option<Range<u64>> {
+        let count = u64::from(count);
+        if !self.counting() {
+            return Some(0..count);
+        }
+        let first = self.next.fetch_add(count, Ordering::Relaxed);
+        (first < self.end).then(|| first..first.saturating_add(count).min(self.end))
+    }
+
+    /// Past every index handed out: where a run continuing this one starts.
+    fn next_start(&self) -> u64 {
+        self.next.load(Ordering::Relaxed).min(self.end)
+    }
+
+    fn member(&self, rng: &mut SmallRng, index: u64) -> String {
+        if self.distinct { format!("member-{index:09}") } else { self.pick(rng) }
+    }
+
+    fn pick(&self, rng: &mut SmallRng) -> String {
+        self.pool[rng.random_range(0..self.pool.len())].clone()
+    }
+
+    fn points(&self, rng: &mut SmallRng) -> i64 {
+        if self.distinct { WELCOME_POINTS } else { rng.random_range(1..=100) }
+    }
+
+    fn reference(&self, index: u64) -> String {
+        if self.references { format!("ref-{index:012}") } else { String::new() }
+    }
+}
+
+/// What one call did: items applied, items skipped as duplicates, and whether it counts as an
+/// error.
 struct Outcome {
     items: u64,
+    duplicates: u64,
     ok: bool,
 }
 
 impl Outcome {
-    const FAILED: Outcome = Outcome { items: 0, ok: false };
-    const ONE: Outcome = Outcome { items: 1, ok: true };
+    const FAILED: Outcome = Outcome { items: 0, duplicates: 0, ok: false };
+    const ONE: Outcome = Outcome { items: 1, duplicates: 0, ok: true };
+    const DUPLICATE: Outcome = Outcome { items: 0, duplicates: 1, ok: true };
+
+    fn receipt(receipt: &pb::PointsReceipt) -> Outcome {
+        if receipt.duplicate { Outcome::DUPLICATE } else { Outcome::ONE }
+    }
 }
 
 /// One client's stub and the constant part of its request, built once.
@@ -302,7 +585,7 @@ enum Caller {
 impl Caller {
     fn new(args: &BenchArgs, channel: &Channel, bearer: &Bearer) -> Caller {
         let program_id = args.program.clone();
-        let remark = "bench".to_owned();
+        let remark = if args.distinct { WELCOME_REMARK } else { "bench" }.to_owned();
         let points = || PointsServiceClient::with_interceptor(channel.clone(), bearer.clone());
         match args.op {
             Op::AddPoints => {
@@ -326,56 +609,136 @@ impl Caller {
         }
     }
 
-    async fn call(&mut self, rng: &mut SmallRng, members: &[String]) -> Outcome {
-        match self {
+    /// One call; `None`, without calling, once the items' counter reached its end.
+    async fn call(&mut self, rng: &mut SmallRng, items: &Items) -> Option<Outcome> {
+        let outcome = match self {
             Caller::AddPoints(client, template) => {
+                let index = items.take(1)?.start;
                 let request = pb::AddPointsRequest {
-                    member_id: pick(rng, members),
-                    points: rng.random_range(1..=100),
+                    member_id: items.member(rng, index),
+                    points: items.points(rng),
+                    reference: items.reference(index),
                     ..template.clone()
                 };
-                client.add_points(request).await.map_or(Outcome::FAILED, |_| Outcome::ONE)
+                client.add_points(request).await.map_or(Outcome::FAILED, |reply| Outcome::receipt(reply.get_ref()))
             }
             Caller::UsePoints(client, template) => {
-                let request = pb::UsePointsRequest { member_id: pick(rng, members), ..template.clone() };
-                client.use_points(request).await.map_or(Outcome::FAILED, |_| Outcome::ONE)
+                let index = items.take(1)?.start;
+                let request = pb::UsePointsRequest {
+                    member_id: items.pick(rng),
+                    reference: items.reference(index),
+                    ..template.clone()
+                };
+                client.use_points(request).await.map_or(Outcome::FAILED, |reply| Outcome::receipt(reply.get_ref()))
             }
-            Caller::BulkAdd(client, template, item, items) => {
-                let items = (0..*items)
-                    .map(|_| pb::BulkAddItem {
-                        member_id: pick(rng, members),
-                        points: rng.random_range(1..=100),
+            Caller::BulkAdd(client, template, item, count) => {
+                let batch = items
+                    .take(*count)?
+                    .map(|index| pb::BulkAddItem {
+                        member_id: items.member(rng, index),
+                        points: items.points(rng),
+                        reference: items.reference(index),
                         ..item.clone()
                     })
                     .collect();
-                let request = pb::BulkAddPointsRequest { items, ..template.clone() };
+                let request = pb::BulkAddPointsRequest { items: batch, ..template.clone() };
                 match client.bulk_add_points(request).await {
                     Ok(reply) => {
                         let reply = reply.into_inner();
-                        Outcome { items: u64::from(reply.applied_count), ok: reply.fail_at.is_none() }
+                        Outcome {
+                            items: u64::from(reply.applied_count),
+                            duplicates: u64::try_from(reply.duplicates.len()).unwrap_or(u64::MAX),
+                            ok: reply.fail_at.is_none(),
+                        }
                     }
                     Err(_) => Outcome::FAILED,
                 }
             }
             Caller::GetMember(client, template) => {
-                let request = pb::GetMemberRequest { member_id: pick(rng, members), ..template.clone() };
+                let request = pb::GetMemberRequest { member_id: items.pick(rng), ..template.clone() };
                 client.get_member(request).await.map_or(Outcome::FAILED, |_| Outcome::ONE)
             }
             Caller::Ping(client) => match client.check(HealthCheckRequest { service: String::new() }).await {
                 Ok(reply) if reply.get_ref().status() == ServingStatus::Serving => Outcome::ONE,
                 _ => Outcome::FAILED,
             },
-        }
+        };
+        Some(outcome)
     }
-}
-
-fn pick(rng: &mut SmallRng, members: &[String]) -> String {
-    members[rng.random_range(0..members.len())].clone()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn parse(flags: &str) -> BenchArgs {
+        let words = std::iter::once("bench").chain(flags.split_whitespace());
+        Command::try_parse_from(words).expect("flags parse").args
+    }
+
+    #[test]
+    fn distinct_items_are_numbered_from_start_in_blocks_until_members_were_handed_out() {
+        let items = Items::new(&parse("--program p --op bulk-add --clients 2 --distinct --members 2500 --start 3000"));
+        assert!(items.pool.is_empty());
+        assert_eq!(items.take(1_000), Some(3_000..4_000));
+        assert_eq!(items.take(1_000), Some(4_000..5_000));
+        assert_eq!(items.take(1_000), Some(5_000..5_500), "the last block stops at --members");
+        assert_eq!(items.take(1_000), None);
+        assert_eq!(items.take(1), None);
+        assert_eq!(items.next_start(), 5_500);
+        let mut rng = SmallRng::seed_from_u64(1);
+        assert_eq!(items.member(&mut rng, 3_000), "member-000003000");
+        assert_eq!(items.points(&mut rng), 10);
+        assert_eq!(items.reference(3_000), "", "no references without --references");
+    }
+
+    #[test]
+    fn references_number_calls_over_the_pool_without_an_end() {
+        let items = Items::new(&parse("--program p --op add-points --clients 1 --seconds 1 --members 3 --references"));
+        assert_eq!(items.pool.len(), 3);
+        assert_eq!(items.take(1), Some(0..1));
+        assert_eq!(items.take(1), Some(1..2));
+        assert_eq!(items.reference(1), "ref-000000000001");
+        let mut rng = SmallRng::seed_from_u64(1);
+        assert!(["m0", "m1", "m2"].contains(&items.member(&mut rng, 1).as_str()));
+        assert!(items.counting());
+        assert_eq!(items.next_start(), 2);
+    }
+
+    #[test]
+    fn without_distinct_or_references_nothing_is_numbered() {
+        let items = Items::new(&parse("--program p --op bulk-add --clients 1 --seconds 1"));
+        assert_eq!(items.pool.len(), 10_000, "the default pool");
+        assert!(!items.counting());
+        assert_eq!(items.take(1_000), Some(0..1_000));
+        assert_eq!(items.take(1_000), Some(0..1_000));
+    }
+
+    #[test]
+    fn flags_that_do_not_fit_together_are_refused_by_name() {
+        let refused = |flags: &str| check(&parse(flags)).expect_err(flags).to_string();
+        assert!(refused("--program p --op get-member --clients 1 --seconds 1 --distinct").starts_with("--distinct:"));
+        assert!(refused("--program p --op ping --clients 1 --seconds 1 --references").starts_with("--references:"));
+        assert!(refused("--program p --op add-points --clients 1").starts_with("--seconds:"));
+        assert!(refused("--program p --op add-points --clients 1 --seconds 0").starts_with("--seconds:"));
+        assert!(refused("--program p --op bulk-add --clients 1 --distinct").starts_with("--seconds:"));
+        check(&parse("--program p --op bulk-add --clients 1 --distinct --members 5")).expect("ends by count");
+        check(&parse("--program p --op add-points --clients 1 --distinct --seconds 3")).expect("ends by time");
+        check(&parse("--program p --op use-points --clients 1 --seconds 3 --references")).expect("uses carry one");
+        let start = |start: &str| {
+            let flags = ["bench", "--program", "p", "--op", "add-points", "--clients", "1", "--start", start];
+            Command::try_parse_from(flags).map(|command| command.args.start)
+        };
+        assert_eq!(start("999999999999").ok(), Some(999_999_999_999));
+        assert!(start("1000000000000").is_err(), "--start keeps references to 12 digits");
+    }
 
     #[test]
     fn percentile_is_nearest_rank() {

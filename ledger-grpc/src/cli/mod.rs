@@ -136,8 +136,9 @@ pub enum Command {
     /// chain, whole commands only), the tokens and admin.token into a new data directory, and
     /// says what was lost.
     Salvage(offline::SalvageArgs),
-    /// Measures one operation's throughput and latency against a running server; prints one
-    /// JSON line.
+    /// Measures one operation's throughput and latency against a running server, and the
+    /// server's resident memory when it runs here; prints one JSON line (progress and a
+    /// summary on stderr).
     Bench(crate::bench::BenchArgs),
 }
 
