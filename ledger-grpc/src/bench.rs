@@ -97,11 +97,15 @@ pub struct BenchArgs {
     /// server runs on this machine.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
-    /// The server's data directory: its size at the end (allocated and apparent bytes) and the
-    /// allocated bytes per item acknowledged, which from an empty directory is the disk each
-    /// event takes.
+    /// The server's data directory: its size at the end (allocated and apparent bytes), and how
+    /// much it grew during the run per item acknowledged: the disk each event takes.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// After the last reply, wait this long before the final memory sample and the data
+    /// directory's size, sampling each second: what the server takes after a load (its next
+    /// checkpoint) then counts in the peak and the end. Rates count the load alone.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub settle_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,10 +146,12 @@ pub struct BenchReport {
     /// The kernel's high-water mark of the server's resident memory (`VmHWM`) at the end: over
     /// the process's whole life, between samples too.
     pub server_rss_hwm_mib: Option<f64>,
-    /// With --data-dir: its size at the end, allocated and apparent, and allocated bytes per
-    /// item acknowledged.
+    /// With --data-dir: its size at the end, allocated and apparent; how much its allocated
+    /// size grew from the start of the run (negative when the server freed more than it
+    /// wrote); and that growth per item acknowledged.
     pub data_dir_bytes: Option<u64>,
     pub data_dir_apparent_bytes: Option<u64>,
+    pub data_dir_grown_bytes: Option<i64>,
     pub data_dir_bytes_per_event: Option<f64>,
 }
 
@@ -176,15 +182,8 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let items = Arc::new(Items::new(&args));
     prepare(&args, &channels[0], &bearer, &items.pool).await?;
     // After connecting: the server's side of those connections shows that --addr is local.
-    let memory = match args.server_pid {
-        Some(pid) => Ok(Arc::new(MemorySamples::new(pid))),
-        None => server_process::find(&args.addr).map(|pid| Arc::new(MemorySamples::new(pid))),
-    };
-    match &memory {
-        Ok(memory) => eprintln!("server memory: sampling process {} each second", memory.pid),
-        Err(why) => eprintln!("server memory: not measured: {why}"),
-    }
-    let memory = memory.ok();
+    let memory = find_server(&args);
+    let disk_before = data_dir_size(&args);
 
     let counters = Arc::new(Counters::default());
     let started = Instant::now();
@@ -197,17 +196,19 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
     }
     let mut latencies_us: Vec<u32> = tasks.join_all().await.concat();
     let elapsed = started.elapsed().as_secs_f64();
+    if args.settle_seconds > 0 {
+        eprintln!("settling: {} s more of memory samples", args.settle_seconds);
+        tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+    }
     progress.abort();
     let memory_end = memory.as_deref().and_then(MemorySamples::sample);
+    let disk = data_dir_size(&args);
+    let disk_grown = disk_before.zip(disk).and_then(|(before, after)| grown(before, after));
 
     latencies_us.sort_unstable();
     let requests = counters.requests.load(Ordering::Relaxed);
     let items_acknowledged = counters.items.load(Ordering::Relaxed);
     let to_ms = |percent| percentile(&latencies_us, percent).map_or(0.0, |us| f64::from(us) / 1000.0);
-    let disk = args.data_dir.as_deref().map(data_dir::size).transpose().unwrap_or_else(|why| {
-        eprintln!("data dir: not measured: {why}");
-        None
-    });
     let report = BenchReport {
         op: op_name(args.op),
         clients: args.clients,
@@ -228,12 +229,43 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
         server_rss_hwm_mib: memory_end.map(|end| mib(end.hwm_kib)),
         data_dir_bytes: disk.map(|disk| disk.allocated_bytes),
         data_dir_apparent_bytes: disk.map(|disk| disk.apparent_bytes),
-        data_dir_bytes_per_event: disk
+        data_dir_grown_bytes: disk_grown,
+        data_dir_bytes_per_event: disk_grown
             .filter(|_| items_acknowledged > 0)
-            .map(|disk| round(disk.allocated_bytes as f64 / items_acknowledged as f64, 1)),
+            .map(|grown| round(grown as f64 / items_acknowledged as f64, 1)),
     };
     print_summary(&report, &args, memory.as_deref());
     Ok(report)
+}
+
+/// The server's process for its memory samples: --server-pid, or the local process listening
+/// on --addr's port; `None`, said on stderr, when there is none.
+fn find_server(args: &BenchArgs) -> Option<Arc<MemorySamples>> {
+    let pid = match args.server_pid {
+        Some(pid) => pid,
+        None => match server_process::find(&args.addr) {
+            Ok(pid) => pid,
+            Err(why) => {
+                eprintln!("server memory: not measured: {why}");
+                return None;
+            }
+        },
+    };
+    eprintln!("server memory: sampling process {pid} each second");
+    Some(Arc::new(MemorySamples::new(pid)))
+}
+
+/// The size of --data-dir, if given; `None`, said on stderr, when it cannot be read.
+fn data_dir_size(args: &BenchArgs) -> Option<data_dir::Size> {
+    let dir = args.data_dir.as_deref()?;
+    data_dir::size(dir).map_err(|why| eprintln!("data dir: not measured: {why}")).ok()
+}
+
+/// Allocated bytes from `before` to `after`; sled frees space too, so it may be negative.
+fn grown(before: data_dir::Size, after: data_dir::Size) -> Option<i64> {
+    let before = i64::try_from(before.allocated_bytes).ok()?;
+    let after = i64::try_from(after.allocated_bytes).ok()?;
+    after.checked_sub(before)
 }
 
 /// What the flags cannot say alone; each refusal names the flag and the rule.
@@ -276,11 +308,15 @@ fn print_summary(report: &BenchReport, args: &BenchArgs, memory: Option<&MemoryS
     if let (Some(dir), Some(bytes), Some(apparent)) =
         (&args.data_dir, report.data_dir_bytes, report.data_dir_apparent_bytes)
     {
-        let per_event = report.data_dir_bytes_per_event.map_or("no event acknowledged".to_owned(), |per_event| {
-            format!("{per_event:.0} bytes per event over {} events", report.items)
-        });
+        let grown = match (report.data_dir_grown_bytes, report.data_dir_bytes_per_event) {
+            (Some(grown), Some(per_event)) => {
+                format!("grew {grown} bytes, {per_event:.0} per event over {} events", report.items)
+            }
+            (Some(grown), None) => format!("grew {grown} bytes, no event acknowledged"),
+            (None, _) => "growth unknown".to_owned(),
+        };
         eprintln!(
-            "data dir {}: {bytes} bytes allocated ({:.1} MiB), {apparent} apparent; {per_event}",
+            "data dir {}: {bytes} bytes allocated ({:.1} MiB), {apparent} apparent; {grown}",
             dir.display(),
             mib(bytes / 1024),
         );
