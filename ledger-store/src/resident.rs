@@ -145,10 +145,11 @@ pub fn resident_rows(state: &State) -> usize {
 
 /// Evicts clean rows until at most `target` are resident, walking each
 /// program's members and references from where the last pass stopped (a clock
-/// hand), so that a pass does not always take the same rows. `dirty` rows are
-/// kept: they are the only copy until the next checkpoint writes them. The caller
-/// makes sure no checkpoint is in flight. Returns how many rows were evicted.
-pub fn evict(state: &mut State, dirty: &Dirty, hands: &mut Hands, target: usize) -> usize {
+/// hand), so that a pass does not always take the same rows. Rows of any of
+/// `pinned` (dirty since the last checkpoint, or to be written by one in flight)
+/// are kept: until a checkpoint has written them they are the only copy. Returns
+/// how many rows were evicted.
+pub fn evict(state: &mut State, pinned: &[&Dirty], hands: &mut Hands, target: usize) -> usize {
     let resident = resident_rows(state);
     if resident <= target {
         return 0;
@@ -160,14 +161,15 @@ pub fn evict(state: &mut State, dirty: &Dirty, hands: &mut Hands, target: usize)
             break;
         }
         let hand = hands.0.entry(program_id.clone()).or_default();
-        let members =
-            take_clean(&program.members, &mut hand.member, excess, |member| !dirty.has_member(program_id, member));
+        let members = take_clean(&program.members, &mut hand.member, excess, |member| {
+            !pinned.iter().any(|dirty| dirty.has_member(program_id, member))
+        });
         for member in &members {
             program.members.remove(member);
         }
         excess -= members.len();
         let references = take_clean(&program.references, &mut hand.reference, excess, |reference| {
-            !dirty.has_reference(program_id, reference)
+            !pinned.iter().any(|dirty| dirty.has_reference(program_id, reference))
         });
         for reference in &references {
             let entry = program.references.remove(reference).expect("taken from the map");

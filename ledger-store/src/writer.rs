@@ -49,6 +49,7 @@ use crate::log::{self, Log, RecordBuilder};
 use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
 use crate::resident::{self, Hands};
 use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
@@ -222,8 +223,9 @@ pub struct Writer {
     head_hash: Hash,
     last_at: Timestamp,
     dirty: Dirty,
-    /// The cut of the last checkpoint handed to the checkpointer.
-    checkpoint_sent: u64,
+    /// The checkpoints handed to the checkpointer and not yet written, with the
+    /// rows each is to write: those rows stay in memory until it is written.
+    in_flight: VecDeque<(u64, Dirty)>,
     /// Resident rows are past `resident_rows_max` and too few were clean.
     checkpoint_for_room: bool,
     hands: Hands,
@@ -260,14 +262,13 @@ pub fn start(
     let checkpointer = std::thread::Builder::new()
         .name("ledger-checkpointer".into())
         .spawn(move || checkpoint_loop(&checkpointer_shared, &checkpoint_rx))?;
-    let checkpoint_sent = shared.checkpoint_written.load(Ordering::SeqCst);
     let writer = Writer {
         shared,
         tuning,
         next_sequence: head.0 + 1,
         head_hash: head.1,
         last_at: head.2,
-        checkpoint_sent,
+        in_flight: VecDeque::new(),
         dirty,
         checkpoint_for_room: false,
         hands: Hands::default(),
@@ -429,7 +430,7 @@ impl Writer {
         self.dirty = recovered.dirty;
         // Checkpoints in flight were dropped; the recovered state holds no row
         // they were to write.
-        self.checkpoint_sent = self.shared.checkpoint_written.load(Ordering::SeqCst);
+        self.in_flight.clear();
         self.checkpoint_for_room = false;
         self.next_sequence = durable + 1;
         self.head_hash = recovered.head.hash;
@@ -564,20 +565,25 @@ impl Writer {
         bytes
     }
 
-    /// Evicts clean rows once more than `resident_rows_max` are resident, unless a
-    /// checkpoint is in flight (its rows are not on disk yet, and rows it covers
-    /// would read back stale); asks for a checkpoint when too few are clean.
+    /// Evicts clean rows once more than `resident_rows_max` are resident: rows
+    /// that are neither dirty nor to be written by a checkpoint in flight (not on
+    /// disk yet, they would read back stale). Asks for a checkpoint when too few
+    /// are clean and none is in flight.
     fn keep_resident_bounded(&mut self, state: &mut State) {
+        let written = self.shared.checkpoint_written.load(Ordering::SeqCst);
+        while self.in_flight.front().is_some_and(|(cut, _)| *cut <= written) {
+            self.in_flight.pop_front();
+        }
         let rows_max = self.tuning.resident_rows_max;
-        if self.checkpoint_sent > self.shared.checkpoint_written.load(Ordering::SeqCst)
-            || resident::resident_rows(state) <= rows_max
-        {
+        if resident::resident_rows(state) <= rows_max {
             return;
         }
         // Down to three quarters, so that eviction is not due again at once.
         let target = rows_max - rows_max / 4;
-        resident::evict(state, &self.dirty, &mut self.hands, target);
-        self.checkpoint_for_room = resident::resident_rows(state) > target;
+        let mut pinned: Vec<&Dirty> = self.in_flight.iter().map(|(_, dirty)| dirty).collect();
+        pinned.push(&self.dirty);
+        resident::evict(state, &pinned, &mut self.hands, target);
+        self.checkpoint_for_room = resident::resident_rows(state) > target && self.in_flight.is_empty();
     }
 
     fn checkpoint_due(&self) -> bool {
@@ -606,8 +612,7 @@ impl Writer {
         let activity = self.shared.activity.seal(cut);
         let rows = self.dirty.len() + 1;
         tracing::debug!(rows, cut, "checkpoint");
-        self.dirty = Dirty::default();
-        self.checkpoint_sent = cut;
+        self.in_flight.push_back((cut, std::mem::take(&mut self.dirty)));
         self.checkpoint_for_room = false;
         self.events_since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
@@ -681,7 +686,7 @@ fn stage(
 /// row) waiting for pins that an idle or bulk-loading ledger never makes, so
 /// that resident memory grew by gigabytes per million members and stayed there.
 fn collect_sled_garbage(rows: usize) {
-    for _ in 0..rows / 256 + 16 {
+    for _ in 0..rows / 16 + 64 {
         crossbeam_epoch::pin().flush();
     }
 }

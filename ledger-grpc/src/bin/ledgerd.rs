@@ -9,7 +9,9 @@ use clap::Parser;
 
 /// The writer allocates and frees many small strings and vectors per bulk item;
 /// glibc's allocator spent a third of the writer's time on them (perf, 1,000-item
-/// bulks), mimalloc a small fraction.
+/// bulks), mimalloc a small fraction. The `system-allocator` feature leaves it
+/// out, for heap profilers that follow malloc (`heaptrack`).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ledger_core::{Timestamp, limits};
@@ -40,6 +42,11 @@ struct Args {
     /// small so that kills land on the checkpoint path too.
     #[arg(long, hide = true)]
     checkpoint_events: Option<u64>,
+    /// Dirty rows at which a checkpoint is due (`Options::checkpoint_rows_max`).
+    /// Hidden: for measuring its trade-off between a checkpoint's memory and stall
+    /// and how often one is written.
+    #[arg(long, hide = true)]
+    checkpoint_rows: Option<usize>,
     /// Milliseconds between checkpoints when writes are few. Hidden, as above.
     #[arg(long, hide = true)]
     checkpoint_interval_ms: Option<u64>,
@@ -48,7 +55,7 @@ struct Args {
     /// storage engine never meets a full disk itself (0 turns it off).
     #[arg(long, default_value_t = ledger_store::ledger::DISK_FREE_MIN_BYTES_DEFAULT / (1024 * 1024))]
     disk_free_min_mib: u64,
-    /// Memory (MiB) for everything the ledger caches: a quarter for the storage
+    /// Memory (MiB) for everything the ledger caches: an eighth for the storage
     /// engine's page cache, the rest for members and references in memory. The
     /// others stay on disk and are read when a request needs them, so memory
     /// follows this setting, not the number of members.
@@ -149,6 +156,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     let options = Options {
         expiry_sweep_interval: (args.expiry_sweep_secs > 0).then(|| Duration::from_secs(args.expiry_sweep_secs)),
         checkpoint_events: args.checkpoint_events.unwrap_or(defaults.checkpoint_events),
+        checkpoint_rows_max: args.checkpoint_rows.unwrap_or(defaults.checkpoint_rows_max),
         checkpoint_interval: args.checkpoint_interval_ms.map_or(defaults.checkpoint_interval, Duration::from_millis),
         fault_probe_interval: args.fault_probe_ms.map_or(defaults.fault_probe_interval, Duration::from_millis),
         disk_free_min_bytes: args.disk_free_min_mib.saturating_mul(1024 * 1024),
