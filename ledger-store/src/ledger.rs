@@ -80,7 +80,7 @@ impl Default for Options {
             queue_max: 4_096,
             group_commands_max: 1_024,
             checkpoint_events: 1_000_000,
-            checkpoint_rows_max: 20_000,
+            checkpoint_rows_max: 10_000,
             checkpoint_interval: Duration::from_secs(5),
             expiry_sweep_interval: Some(Duration::from_secs(60)),
             cache_capacity_bytes: Options::sled_cache_bytes(CACHE_MIB_DEFAULT),
@@ -95,14 +95,18 @@ impl Default for Options {
 /// What `ledgerd --cache-mib` is when not given.
 pub const CACHE_MIB_DEFAULT: u64 = 256;
 
-/// What one resident member or reference costs in memory, roughly: its key twice
-/// (the map and the dirty set), the row, and the map's node.
-pub const RESIDENT_ROW_BYTES: u64 = 400;
+/// What one resident member or reference costs in resident memory, measured:
+/// a member ~430 B and a reference ~270 B of heap (its key, the row, its share of
+/// the map's nodes), plus the dirty set's copy of its key and the allocator's
+/// rounding (1 M members with references under a load).
+pub const RESIDENT_ROW_BYTES: u64 = 600;
 
 impl Options {
     /// The options with everything the ledger caches bounded by `mib` MiB: an
-    /// eighth to sled's page cache (whose nodes take about twice their size on
-    /// disk in memory), the rest to resident rows.
+    /// eighth to sled's page cache (whose nodes take two to three times their
+    /// size on disk in memory), a quarter kept for what a checkpoint holds while
+    /// it is written (sled copies each node a batch changes and frees the copies
+    /// only after the batch), and the rest to resident rows.
     pub fn with_cache_mib(mib: u64) -> Options {
         Options {
             cache_capacity_bytes: Options::sled_cache_bytes(mib),
@@ -116,7 +120,7 @@ impl Options {
     }
 
     fn resident_rows(mib: u64) -> usize {
-        let bytes = mib * 1024 * 1024 - Options::sled_cache_bytes(mib);
+        let bytes = mib * 1024 * 1024 - Options::sled_cache_bytes(mib) - mib * 1024 * 1024 / 4;
         usize::try_from(bytes / RESIDENT_ROW_BYTES).unwrap_or(usize::MAX).max(1)
     }
 }
