@@ -80,7 +80,7 @@ impl Default for Options {
             queue_max: 4_096,
             group_commands_max: 1_024,
             checkpoint_events: 1_000_000,
-            checkpoint_rows_max: 10_000,
+            checkpoint_rows_max: 20_000,
             checkpoint_interval: Duration::from_secs(5),
             expiry_sweep_interval: Some(Duration::from_secs(60)),
             cache_capacity_bytes: Options::sled_cache_bytes(CACHE_MIB_DEFAULT),
