@@ -56,9 +56,19 @@ const WALLET_PROGRAM: &str = "wallet";
 const WALLET_MEMBERS_COUNT: usize = 8;
 const LOOKUP_TASKS_COUNT: usize = 8;
 const MEMBERS_PAGE_SIZE: u32 = 100;
-/// Checkpoint often so that kills hit it; no sweep, so the log holds only our writes.
-const SERVER_FLAGS: &[&str] =
-    &["--checkpoint-events", "200", "--checkpoint-interval-ms", "20", "--expiry-sweep-secs", "0"];
+/// Checkpoint often so that kills hit it; no sweep, so the log holds only our writes;
+/// room for 16 members and references in memory, far fewer than the writers
+/// touch, so that kills land while rows leave memory and are read back.
+const SERVER_FLAGS: &[&str] = &[
+    "--checkpoint-events",
+    "200",
+    "--checkpoint-interval-ms",
+    "20",
+    "--expiry-sweep-secs",
+    "0",
+    "--resident-rows",
+    "16",
+];
 
 const _: () = assert!(*BULK_ITEMS.end() <= MEMBERS_COUNT);
 

@@ -47,6 +47,11 @@ struct Args {
     /// and how often one is written.
     #[arg(long, hide = true)]
     checkpoint_rows: Option<usize>,
+    /// Members and references kept in memory at most, instead of what
+    /// `--cache-mib` gives. Hidden: crash tests make it tiny so that rows leave
+    /// memory and are read back all the time.
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    resident_rows: Option<u64>,
     /// Milliseconds between checkpoints when writes are few. Hidden, as above.
     #[arg(long, hide = true)]
     checkpoint_interval_ms: Option<u64>,
@@ -157,6 +162,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         expiry_sweep_interval: (args.expiry_sweep_secs > 0).then(|| Duration::from_secs(args.expiry_sweep_secs)),
         checkpoint_events: args.checkpoint_events.unwrap_or(defaults.checkpoint_events),
         checkpoint_rows_max: args.checkpoint_rows.unwrap_or(defaults.checkpoint_rows_max),
+        resident_rows_max: args
+            .resident_rows
+            .map_or(defaults.resident_rows_max, |rows| usize::try_from(rows).unwrap_or(usize::MAX)),
         checkpoint_interval: args.checkpoint_interval_ms.map_or(defaults.checkpoint_interval, Duration::from_millis),
         fault_probe_interval: args.fault_probe_ms.map_or(defaults.fault_probe_interval, Duration::from_millis),
         disk_free_min_bytes: args.disk_free_min_mib.saturating_mul(1024 * 1024),
