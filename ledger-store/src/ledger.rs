@@ -11,7 +11,7 @@ use crate::integrity::{self, Integrity};
 use crate::log::{Log, LoggedEvent};
 use crate::projections::{Dirty, Meta, Projections};
 use crate::replay::{self, Head, Until};
-use crate::resident;
+use crate::resident::{self, Resident};
 use crate::tokens::Tokens;
 use crate::views::{self, CouponView, MemberPage, MemberView, VoucherPage, VoucherView};
 use crate::writer::{self, Message, Shared, Submission, Tuning};
@@ -359,6 +359,22 @@ impl Ledger {
     /// (`resident`): read those with `member`, `members` and `activity`, or take
     /// `whole_state`.
     pub async fn read<T>(&self, read: impl FnOnce(&State) -> T) -> Result<T, LedgerError> {
+        self.read_resident(|resident| read(&resident.state)).await
+    }
+
+    /// Reads `program`'s voucher book into memory if it is not there yet (once
+    /// per program and process: books stay).
+    fn load_book(&self, program: &str) -> Result<(), LedgerError> {
+        let shared = &self.inner.shared;
+        if shared.state.read().expect("state lock").books.contains(program) {
+            return Ok(());
+        }
+        let mut resident = shared.state.write().expect("state lock");
+        resident.load_book(&shared.projections, program).map_err(LedgerError::from)
+    }
+
+    /// `read`, given the resident rows and which voucher books are loaded.
+    async fn read_resident<T>(&self, read: impl FnOnce(&Resident) -> T) -> Result<T, LedgerError> {
         let shared = &self.inner.shared;
         let (value, seen, rollbacks) = {
             let state = shared.state.read().expect("state lock");
@@ -382,7 +398,7 @@ impl Ledger {
     /// and tests, not for serving (its cost grows with the members).
     pub async fn whole_state(&self) -> Result<State, LedgerError> {
         let rows = &self.inner.shared.projections;
-        self.read(|state| rows.materialize(state)).await?.map_err(LedgerError::from)
+        self.read_resident(|resident| rows.materialize(resident)).await?.map_err(LedgerError::from)
     }
 
     async fn wait_durable(&self, sequence: u64) -> Result<(), LedgerError> {
@@ -447,6 +463,7 @@ impl Ledger {
         voucher_identifier: &str,
     ) -> Result<VoucherView, LedgerError> {
         let program = brand_program(brand_id);
+        self.load_book(&program)?;
         self.read(|state| {
             let book = &state.program(&program).ok_or_else(|| views::unknown_program(&program))?.vouchers;
             let record = book.get(promotion_id, voucher_identifier).ok_or_else(|| {
@@ -463,6 +480,7 @@ impl Ledger {
     /// One page of the voucher-statement report (Echoss), from the book's indexes.
     pub async fn voucher_report(&self, brand_id: i64, query: ReportQuery) -> Result<VoucherPage, LedgerError> {
         let program = brand_program(brand_id);
+        self.load_book(&program)?;
         self.read(|state| {
             let book = &state.program(&program).ok_or_else(|| views::unknown_program(&program))?.vouchers;
             let page = book.report(&query).map_err(LedgerError::Rejected)?;
@@ -662,7 +680,7 @@ fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreErro
 /// The state at the end of the log: the checkpoint plus a replay of the tail after
 /// it. Without a readable checkpoint the whole log is replayed once.
 pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered, StoreError> {
-    let (mut state, meta) = match projections.load()? {
+    let (state, meta) = match projections.load()? {
         Some(loaded) => loaded,
         None => {
             if projections.meta()?.is_some() {
@@ -672,6 +690,7 @@ pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered,
             (State::default(), Meta::empty())
         }
     };
+    let mut state = Resident::new(state);
     let start = Head { sequence: meta.applied_sequence, hash: meta.head_hash, recorded_at: meta.recorded_at };
     let mut replayed = 0u64;
     let mut activity = Generation::default();
@@ -698,7 +717,7 @@ pub(crate) fn recover(log: &Log, projections: &Projections) -> Result<Recovered,
 }
 
 pub(crate) struct Recovered {
-    pub state: State,
+    pub state: Resident,
     pub head: Head,
     /// Events replayed from the tail after the checkpoint.
     pub replayed: u64,

@@ -16,6 +16,7 @@
 
 use crate::envelope::{GENESIS_HASH, Hash};
 use crate::error::StoreError;
+use crate::resident::Resident;
 use ledger_core::event::EventBody;
 use ledger_core::event::MemberCardFields;
 use ledger_core::state::{CreditType, ExpiryKey, Formula, Member, Program, ReferenceEntry, Reward};
@@ -265,9 +266,9 @@ impl Projections {
     /// checkpoint this build can read, and the state must come from the log.
     ///
     /// Only what does not grow with members is loaded: programs with their
-    /// definitions, the expiry index and the voucher books. Members, references
-    /// and lot references stay on disk until a command, an event or a read needs
-    /// them (`resident`).
+    /// definitions and shops, and the expiry index. Members, references, lot
+    /// references and voucher books stay on disk until a command, an event or a
+    /// read needs them (`resident`).
     pub fn load(&self) -> Result<Option<(State, Meta)>, StoreError> {
         let Some(meta) = self.meta()? else { return Ok(None) };
         if meta.format != PROJECTION_FORMAT {
@@ -304,13 +305,17 @@ impl Projections {
             program_mut(&mut state, &expiry.program, &key)?;
             state.expiries.insert(expiry);
         }
-        for entry in self.tree.scan_prefix([VOUCHER_TAG]) {
-            let (key, value) = entry?;
-            let (program, _) = split_key_program(&key)?;
-            let record: VoucherRecord = decode(&key, &value)?;
-            program_mut(&mut state, &program, &key)?.vouchers.restore(record);
-        }
         Ok(Some((state, meta)))
+    }
+
+    /// Every voucher statement of `program`, as the last checkpoint wrote them.
+    pub fn book_records(&self, program: &str) -> Result<Vec<VoucherRecord>, StoreError> {
+        let mut records = Vec::new();
+        for entry in self.tree.scan_prefix(row_key(VOUCHER_TAG, program, "")) {
+            let (key, value) = entry?;
+            records.push(decode(&key, &value)?);
+        }
+        Ok(records)
     }
 
     /// A member's row as the last checkpoint wrote it.
@@ -364,8 +369,15 @@ impl Projections {
     /// The whole state: every row, with what `resident` holds in memory taking
     /// the place of its row (a resident row may be newer than its checkpoint).
     /// For audits and tests: it holds every member in memory.
-    pub fn materialize(&self, resident: &State) -> Result<State, StoreError> {
-        let mut state = resident.clone();
+    pub fn materialize(&self, resident: &Resident) -> Result<State, StoreError> {
+        let mut state = resident.state.clone();
+        for (program_id, program) in &mut state.programs {
+            if !resident.books.contains(program_id) {
+                for record in self.book_records(program_id)? {
+                    program.vouchers.restore(record);
+                }
+            }
+        }
         for entry in self.tree.scan_prefix([MEMBER_TAG]) {
             let (key, value) = entry?;
             let (program, member) = split_key(&key)?;

@@ -21,7 +21,51 @@ use crate::projections::{Dirty, Projections};
 use ledger_core::footprint::{self, Key};
 use ledger_core::state::Program;
 use ledger_core::{Command, Event, State, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
+
+/// The state in memory and which programs' voucher books are in it: a book is
+/// read whole from its rows the first time a command, an event or a read needs
+/// it, so that start-up does not read every voucher statement.
+#[derive(Debug, Default)]
+pub struct Resident {
+    pub state: State,
+    /// Programs whose book is in `state`. A book not in it holds only its shops.
+    pub books: BTreeSet<String>,
+}
+
+impl Deref for Resident {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for Resident {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Resident {
+    pub fn new(state: State) -> Resident {
+        Resident { state, books: BTreeSet::new() }
+    }
+
+    /// Reads `program`'s voucher statements into its book, once.
+    pub fn load_book(&mut self, rows: &Projections, program: &str) -> Result<(), StoreError> {
+        if self.books.contains(program) {
+            return Ok(());
+        }
+        let Some(found) = self.state.programs.get_mut(program) else { return Ok(()) };
+        for record in rows.book_records(program)? {
+            found.vouchers.restore(record);
+        }
+        self.books.insert(program.to_owned());
+        Ok(())
+    }
+}
 
 /// Rows to read because a command or event names them and they are not resident.
 #[derive(Default)]
@@ -29,21 +73,27 @@ struct Misses {
     members: Vec<(String, String)>,
     references: Vec<(String, String)>,
     lots: Vec<(String, u64)>,
+    books: Vec<String>,
 }
 
 impl Misses {
     fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.references.is_empty() && self.lots.is_empty()
+        self.members.is_empty() && self.references.is_empty() && self.lots.is_empty() && self.books.is_empty()
     }
 
     /// Notes `key` if it is not resident. A resident reference names a member,
     /// and a resident lot reference a reference, that a replacement or an expiry
     /// changes: those are noted too.
-    fn note(&mut self, state: &State, key: Key<'_>) {
+    fn note(&mut self, resident: &Resident, key: Key<'_>) {
+        let state = &resident.state;
         let program_id = match key {
             Key::Member { program, .. } | Key::Reference { program, .. } | Key::LotReference { program, .. } => program,
-            // Books are loaded whole at start-up.
-            Key::Book { .. } => return,
+            Key::Book { program } => {
+                if state.program(program).is_some() && !resident.books.contains(program) {
+                    self.books.push(program.to_owned());
+                }
+                return;
+            }
         };
         // A program that does not exist has no rows; `decide` refuses the command.
         let Some(program) = state.program(program_id) else { return };
@@ -62,7 +112,7 @@ impl Misses {
                 None => self.references.push((program_id.to_owned(), reference.to_owned())),
             },
             Key::LotReference { lot, .. } => match program.lot_references.get(&lot) {
-                Some(reference) => self.note(state, Key::Reference { program: program_id, reference }),
+                Some(reference) => self.note(resident, Key::Reference { program: program_id, reference }),
                 None => self.lots.push((program_id.to_owned(), lot)),
             },
             Key::Book { .. } => {}
@@ -71,7 +121,11 @@ impl Misses {
 
     /// Reads every missing row into `state`: lot references first (they name
     /// references), then references (they name members), then members.
-    fn load(mut self, state: &mut State, rows: &Projections) -> Result<usize, StoreError> {
+    fn load(mut self, resident: &mut Resident, rows: &Projections) -> Result<usize, StoreError> {
+        for program in std::mem::take(&mut self.books) {
+            resident.load_book(rows, &program)?;
+        }
+        let state = &mut resident.state;
         let mut loaded = 0;
         for (program, lot) in std::mem::take(&mut self.lots) {
             if let Some(reference) = rows.lot_reference(&program, lot)? {
@@ -115,25 +169,25 @@ fn program_mut<'s>(state: &'s mut State, program: &str) -> &'s mut Program {
 /// Makes resident every row `decide` may read for `command` at `at`; returns how
 /// many rows were read.
 pub fn ensure_command(
-    state: &mut State,
+    resident: &mut Resident,
     rows: &Projections,
     command: &Command,
     at: Timestamp,
 ) -> Result<usize, StoreError> {
     let mut misses = Misses::default();
-    footprint::of_command(state, command, at, &mut |key| misses.note(state, key));
+    footprint::of_command(resident, command, at, &mut |key| misses.note(resident, key));
     if misses.is_empty() {
         return Ok(0);
     }
-    misses.load(state, rows)
+    misses.load(resident, rows)
 }
 
 /// Makes resident every row `State::apply` reads or changes for `event`.
-pub fn ensure_event(state: &mut State, rows: &Projections, event: &Event) -> Result<(), StoreError> {
+pub fn ensure_event(resident: &mut Resident, rows: &Projections, event: &Event) -> Result<(), StoreError> {
     let mut misses = Misses::default();
-    footprint::of_event(event, &mut |key| misses.note(state, key));
+    footprint::of_event(event, &mut |key| misses.note(resident, key));
     if !misses.is_empty() {
-        misses.load(state, rows)?;
+        misses.load(resident, rows)?;
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ use crate::error::LedgerError;
 use crate::fold::fold;
 use crate::log::{self, Log, RecordBuilder};
 use crate::projections::{Dirty, Meta, PROJECTION_FORMAT, Projections};
-use crate::resident::{self, Hands};
+use crate::resident::{self, Hands, Resident};
 use ledger_core::{Command, Context, Outcome, Stamp, State, Timestamp, decide};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,7 +88,7 @@ pub struct Shared {
     pub activity: ActivityIndex,
     pub log: Log,
     pub projections: Projections,
-    pub state: RwLock<State>,
+    pub state: RwLock<Resident>,
     /// The last sequence applied to `state`, durable or not; written under the state lock.
     pub applied: AtomicU64,
     /// The cut of the last checkpoint written: rows the writer handed over up to
