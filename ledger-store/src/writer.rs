@@ -677,20 +677,6 @@ fn stage(
     }
 }
 
-/// Helps the epoch collector free what a checkpoint's batch left behind.
-///
-/// sled 0.34 changes a tree node by copying it and hands the old copy to
-/// crossbeam-epoch, which frees a few hundred objects per collection and
-/// collects only when a thread pins it; a batch holds one pin for all its rows.
-/// The loss this prevents: the copies of a checkpoint's nodes (about 3.6 KB per
-/// row) waiting for pins that an idle or bulk-loading ledger never makes, so
-/// that resident memory grew by gigabytes per million members and stayed there.
-fn collect_sled_garbage(rows: usize) {
-    for _ in 0..rows / 16 + 64 {
-        crossbeam_epoch::pin().flush();
-    }
-}
-
 fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
     while let Ok(job) = jobs.recv() {
         let (mut batch, mut rows, activity, cut) = match job {
@@ -712,7 +698,7 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
         }
         let written =
             shared.projections.apply(batch).map_err(|error| error.to_string()).and_then(|()| shared.disk.flush());
-        collect_sled_garbage(rows);
+        crate::disk::collect_sled_garbage(rows / 16 + 64);
         if let Err(error) = written {
             shared.fault(format!("writing a checkpoint failed: {error}"));
             continue;
