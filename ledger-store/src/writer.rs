@@ -5,8 +5,10 @@
 //!    oneshot reply.
 //! 2. The writer takes the first command and everything else queued (up to
 //!    `group_commands_max`), stamps the group with one time, and under the state lock
-//!    decides each command and applies its events to the in-memory state. Only the
-//!    writer assigns sequences and extends the hash chain.
+//!    makes each command's rows resident (`resident`: read from disk when they are
+//!    not in memory), decides it and applies its events to the in-memory state.
+//!    Only the writer assigns sequences and extends the hash chain. Past
+//!    `resident_rows_max` it then evicts rows no checkpoint still has to write.
 //! 3. Outside the lock it encodes each command's events into one log record and
 //!    inserts each record on its own. Not `apply_batch`: sled writes out and syncs
 //!    its current buffer at the start of every batch, which cost two more disk
@@ -22,7 +24,8 @@
 //!    replies. Each stage serves, in one call, every group that arrived while its
 //!    previous call ran, and the two stages overlap.
 //! 6. Every `checkpoint_events` events (or `checkpoint_interval`, or once
-//!    `CHECKPOINT_ROWS_MAX` rows are dirty), the writer
+//!    `checkpoint_rows_max` rows are dirty, or resident rows are past their bound
+//!    and too few are clean), the writer
 //!    encodes the rows changed since the last checkpoint and the checkpointer
 //!    writes them, once the log is durable up to the cut (see `projections`).
 //!
