@@ -21,6 +21,9 @@ fn options(faults: &Faults, checkpoint_events: u64) -> Options {
         fault_probe_interval: Duration::from_millis(10),
         faults: faults.clone(),
         cache_capacity_bytes: 8 * 1024 * 1024,
+        // Fewer rows in memory than the tests touch, so that a rollback meets
+        // members that live only on disk.
+        resident_rows_max: 4,
         ..Options::default()
     }
 }
