@@ -121,12 +121,11 @@ impl Misses {
 
     /// Reads every missing row into `state`: lot references first (they name
     /// references), then references (they name members), then members.
-    fn load(mut self, resident: &mut Resident, rows: &Projections) -> Result<usize, StoreError> {
+    fn load(mut self, resident: &mut Resident, rows: &Projections) -> Result<(), StoreError> {
         for program in std::mem::take(&mut self.books) {
             resident.load_book(rows, &program)?;
         }
         let state = &mut resident.state;
-        let mut loaded = 0;
         for (program, lot) in std::mem::take(&mut self.lots) {
             if let Some(reference) = rows.lot_reference(&program, lot)? {
                 self.references.push((program, reference));
@@ -141,7 +140,6 @@ impl Misses {
                     if let Some(lot) = entry.expiring_lot() {
                         program.lot_references.insert(lot, reference.clone());
                     }
-                    loaded += 1;
                     program.references.entry(reference).or_insert(entry)
                 }
             };
@@ -155,10 +153,9 @@ impl Misses {
             }
             if let Some(row) = rows.member(&program_id, &member)? {
                 program_mut(state, &program_id).members.insert(member, row);
-                loaded += 1;
             }
         }
-        Ok(loaded)
+        Ok(())
     }
 }
 
@@ -166,18 +163,17 @@ fn program_mut<'s>(state: &'s mut State, program: &str) -> &'s mut Program {
     state.programs.get_mut(program).expect("misses are noted only for existing programs")
 }
 
-/// Makes resident every row `decide` may read for `command` at `at`; returns how
-/// many rows were read.
+/// Makes resident every row `decide` may read for `command` at `at`.
 pub fn ensure_command(
     resident: &mut Resident,
     rows: &Projections,
     command: &Command,
     at: Timestamp,
-) -> Result<usize, StoreError> {
+) -> Result<(), StoreError> {
     let mut misses = Misses::default();
     footprint::of_command(resident, command, at, &mut |key| misses.note(resident, key));
     if misses.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     misses.load(resident, rows)
 }
@@ -201,15 +197,9 @@ pub fn resident_rows(state: &State) -> usize {
 /// program's members and references from where the last pass stopped (a clock
 /// hand), so that a pass does not always take the same rows. Rows of any of
 /// `pinned` (dirty since the last checkpoint, or to be written by one in flight)
-/// are kept: until a checkpoint has written them they are the only copy. Returns
-/// how many rows were evicted.
-pub fn evict(state: &mut State, pinned: &[&Dirty], hands: &mut Hands, target: usize) -> usize {
-    let resident = resident_rows(state);
-    if resident <= target {
-        return 0;
-    }
-    let mut excess = resident - target;
-    let mut evicted = 0;
+/// are kept: until a checkpoint has written them they are the only copy.
+pub fn evict(state: &mut State, pinned: &[&Dirty], hands: &mut Hands, target: usize) {
+    let Some(mut excess) = resident_rows(state).checked_sub(target).filter(|excess| *excess > 0) else { return };
     for (program_id, program) in &mut state.programs {
         if excess == 0 {
             break;
@@ -234,9 +224,7 @@ pub fn evict(state: &mut State, pinned: &[&Dirty], hands: &mut Hands, target: us
             }
         }
         excess -= references.len();
-        evicted += members.len() + references.len();
     }
-    evicted
 }
 
 /// Where each program's next eviction pass starts.
