@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codec;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod mapping;

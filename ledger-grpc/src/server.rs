@@ -1,6 +1,7 @@
 //! Builds the tonic server: the ledger's services, gRPC health (the whole server as
 //! service `""` and each service by name) and reflection (v1 and v1alpha), over
-//! the capped listener (`listener`, `limits`), in TLS when given an identity.
+//! the capped listener (`listener`, `limits`), in TLS when given an identity;
+//! HTTP/1.1 and HTTP/2 JSON on the same port (`http`).
 
 use crate::limits::{CallLimitLayer, Limits};
 use crate::pb;
@@ -90,6 +91,7 @@ pub async fn serve_with(
     let vouchers = pb::vouchers_service_server::VouchersServiceServer::new(api.clone())
         .max_decoding_message_size(REQUEST_BYTES_MAX);
     let tiers = pb::tiers_service_server::TiersServiceServer::new(api.clone());
+    let http_api = api.clone();
     let audit = pb::audit_service_server::AuditServiceServer::new(api);
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -126,7 +128,9 @@ pub async fn serve_with(
         Some(identity) => {
             builder = builder.tls_config(ServerTlsConfig::new().identity(identity).timeout(limits.preface_timeout))?;
         }
-        None => tracing::info!("serving plaintext HTTP/2: tokens cross the network readable (--tls-cert, --tls-key)"),
+        None => {
+            tracing::info!("serving plaintext gRPC and HTTP: tokens cross the network readable (--tls-cert, --tls-key)")
+        }
     }
     let connections = crate::listener::ConnectionLimits {
         connections_max: crate::listener::fit_to_descriptors(
@@ -135,9 +139,7 @@ pub async fn serve_with(
         ),
         ..limits.connections()
     };
-    let server = builder
-        .layer(CallLimitLayer::new(limits.requests_max))
-        .add_service(health)
+    let grpc = tonic::service::Routes::new(health)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(admin)
@@ -148,6 +150,13 @@ pub async fn serve_with(
         .add_service(vouchers)
         .add_service(tiers)
         .add_service(audit)
+        .prepare()
+        .into_axum_router();
+    let app = crate::http::app(grpc, http_api);
+    let server = builder
+        .accept_http1(true)
+        .layer(CallLimitLayer::new(limits.requests_max))
+        .add_routes(tonic::service::Routes::from(app))
         .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections), signal);
     // A graceful shutdown waits for clients to hang up; one that never does must
     // not keep the server up. Whatever was acknowledged is durable already.
