@@ -214,6 +214,20 @@ async fn requests_that_are_not_the_protocol_are_refused_naming_the_problem() {
         b"{}".to_vec(),
     );
     assert_eq!(http.send(charset).await.status, StatusCode::OK, "a charset parameter is fine");
+
+    // Connect clients send protobuf unless told otherwise: it passes as it came.
+    let created = pb::CreateProgramRequest { program_id: PROGRAM.into(), name: "Cafe".into() };
+    let binary = http.request(
+        http::Method::POST,
+        "/ledger.v1.AdminService/CreateProgram",
+        "application/proto",
+        created.encode_to_vec(),
+    );
+    let response = http.client.request(binary).await.expect("an HTTP answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/proto");
+    let body = response.into_body().collect().await.expect("the whole body").to_bytes();
+    assert_eq!(pb::Program::decode(body).expect("a Program").program_id, PROGRAM);
 }
 
 /// One Connect envelope: flags, big-endian length, payload.

@@ -1,6 +1,7 @@
-//! The Connect protocol's JSON forms of every RPC (SPEC §17): unary
-//! `POST /ledger.v1.<Service>/<Method>` with `application/json`, and
-//! server-streaming `StreamEvents` with `application/connect+json`.
+//! The Connect protocol's forms of every RPC (SPEC §17): unary
+//! `POST /ledger.v1.<Service>/<Method>` with `application/json` (or
+//! `application/proto`, Connect clients' default), and server-streaming
+//! `StreamEvents` with `application/connect+json` (or `+proto`).
 //!
 //! No RPC has code of its own here. The routes come from the descriptor set the
 //! build makes (`pb::FILE_DESCRIPTOR_SET`); a request's JSON becomes a
@@ -32,10 +33,12 @@ use tower::ServiceExt as _;
 /// The proto package every Connect route belongs to.
 pub const PACKAGE: &str = "ledger.v1";
 
-/// Unary requests and answers.
+/// Unary requests and answers, and every unary error.
 const JSON: &str = "application/json";
-/// Streaming requests and answers: enveloped JSON messages.
+const PROTO: &str = "application/proto";
+/// Streaming requests and answers: enveloped messages.
 const CONNECT_JSON: &str = "application/connect+json";
+const CONNECT_PROTO: &str = "application/connect+proto";
 /// A streaming envelope's prefix: one byte of flags, four of big-endian length.
 const ENVELOPE_PREFIX_BYTES: usize = 5;
 /// Envelope flag: the payload is compressed (refused: we offer no compression).
@@ -104,14 +107,17 @@ async fn unary(method: MethodDescriptor, grpc: Router, request: http::Request<Bo
 
 async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Result<Response, Failure> {
     let (parts, body) = request.into_parts();
-    check_content_type(&parts.headers, JSON)?;
+    // Read first, whatever follows: an HTTP/1.1 server that answers before it
+    // read the body closes the connection, and the client, still sending, sees
+    // a broken pipe instead of the answer.
+    let bytes = read_body(body).await?;
+    let codec = Codec::of(&parts.headers, Codec::UNARY)?;
     check_protocol(&parts.headers)?;
     if let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING).filter(|value| *value != "identity") {
         let message = format!("content-encoding {encoding:?} is not supported: send the request uncompressed");
         return Err(Failure::Status(Status::unimplemented(message)));
     }
-    let json = read_body(body).await?;
-    let input = from_json(&method.input(), &json)?;
+    let input = codec.decode(&method.input(), &bytes)?;
     let response = call_grpc(grpc, parts, input).await?;
     let (head, body) = response.into_parts();
     let collected = body.collect().await.map_err(|error| Status::internal(format!("reading the answer: {error}")))?;
@@ -123,8 +129,8 @@ async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Requ
     let Some(message) = take_message(&mut frames)? else {
         return Err(Status::internal("the service answered no message").into());
     };
-    let json = to_json(&method.output(), &message)?;
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, JSON)], json).into_response();
+    let answer = codec.encode(&method.output(), message)?;
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, codec.media_type)], answer).into_response();
     copy_metadata(&head.headers, "", response.headers_mut());
     copy_metadata(&trailers, "trailer-", response.headers_mut());
     Ok(response)
@@ -132,28 +138,33 @@ async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Requ
 
 async fn streaming(method: MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
-    // Before the stream starts, a protocol error may use the HTTP status; after,
-    // errors go in the end-of-stream message of a 200.
-    let checked = check_content_type(&parts.headers, CONNECT_JSON).and_then(|()| check_protocol(&parts.headers));
-    if let Err(failure) = checked {
-        return failure.into_response();
-    }
+    // Read first, as for a unary call. Before the stream starts, a protocol error
+    // may use the HTTP status; after, errors go in the end-of-stream message of a 200.
+    let envelope = read_body(body).await;
+    let codec = match Codec::of(&parts.headers, Codec::STREAMING).and_then(|codec| {
+        check_protocol(&parts.headers)?;
+        Ok(codec)
+    }) {
+        Ok(codec) => codec,
+        Err(failure) => return failure.into_response(),
+    };
     let opened = async {
-        let envelope = read_body(body).await?;
-        let json = open_envelope(&envelope)?;
-        let input = from_json(&method.input(), json)?;
+        let envelope = envelope?;
+        let message = open_envelope(&envelope)?;
+        let input = codec.decode(&method.input(), message)?;
         call_grpc(grpc, parts, input).await
     };
     let body = match opened.await {
         Ok(response) => Body::new(ServerStream {
             grpc: response.into_body(),
             output: method.output(),
+            codec,
             pending: Bytes::new(),
             finished: false,
         }),
         Err(failure) => Body::from(end_of_stream(&failure.into_status())),
     };
-    (StatusCode::OK, [(header::CONTENT_TYPE, CONNECT_JSON)], body).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, codec.media_type)], body).into_response()
 }
 
 /// Why a request got no answer from the service, before the service was asked
@@ -190,15 +201,40 @@ impl IntoResponse for Failure {
     }
 }
 
-fn check_content_type(headers: &HeaderMap, wanted: &str) -> Result<(), Failure> {
-    let given = headers.get(header::CONTENT_TYPE).map(|value| value.to_str().unwrap_or("(not text)"));
-    // Parameters such as `; charset=utf-8` are allowed: JSON is UTF-8 anyway.
-    let media_type = given.and_then(|value| value.split(';').next()).map(str::trim);
-    if media_type.is_some_and(|media_type| media_type.eq_ignore_ascii_case(wanted)) {
-        return Ok(());
+/// How a route's messages travel: JSON (the proto3 JSON mapping) or protobuf.
+#[derive(Clone, Copy)]
+struct Codec {
+    media_type: &'static str,
+    json: bool,
+}
+
+impl Codec {
+    const UNARY: [Codec; 2] = [Codec { media_type: JSON, json: true }, Codec { media_type: PROTO, json: false }];
+    const STREAMING: [Codec; 2] =
+        [Codec { media_type: CONNECT_JSON, json: true }, Codec { media_type: CONNECT_PROTO, json: false }];
+
+    /// The codec the request's content type names, among `offered`.
+    fn of(headers: &HeaderMap, offered: [Codec; 2]) -> Result<Codec, Failure> {
+        let given = headers.get(header::CONTENT_TYPE).map(|value| value.to_str().unwrap_or("(not text)"));
+        // Parameters such as `; charset=utf-8` are allowed: JSON is UTF-8 anyway.
+        let media_type = given.and_then(|value| value.split(';').next()).map(str::trim).unwrap_or_default();
+        if let Some(codec) = offered.into_iter().find(|codec| media_type.eq_ignore_ascii_case(codec.media_type)) {
+            return Ok(codec);
+        }
+        let [json, proto] = offered.map(|codec| codec.media_type);
+        let message = format!("content-type: must be {json} (or {proto}), got {}", given.unwrap_or("none"));
+        Err(Failure::ContentType(crate::status::bad_request("content-type", &message)))
     }
-    let message = format!("content-type: must be {wanted}, got {}", given.unwrap_or("none"));
-    Err(Failure::ContentType(crate::status::bad_request("content-type", &message)))
+
+    /// The request as protobuf. Protobuf passes as it came: the service's own
+    /// codec decodes and checks it, as for a gRPC call.
+    fn decode(self, input: &MessageDescriptor, bytes: &[u8]) -> Result<Bytes, Failure> {
+        if self.json { from_json(input, bytes) } else { Ok(Bytes::copy_from_slice(bytes)) }
+    }
+
+    fn encode(self, output: &MessageDescriptor, message: Bytes) -> Result<Bytes, Status> {
+        if self.json { to_json(output, &message).map(Bytes::from) } else { Ok(message) }
+    }
 }
 
 /// Connect clients may name the protocol version; only version 1 exists.
@@ -229,7 +265,7 @@ async fn read_body(body: Body) -> Result<Bytes, Failure> {
     })
 }
 
-/// The JSON of a streaming request's one envelope.
+/// The message of a streaming request's one envelope.
 fn open_envelope(envelope: &[u8]) -> Result<&[u8], Failure> {
     let invalid = |rule: &str| Failure::Status(crate::status::bad_request("request", &format!("request: {rule}")));
     let Some((prefix, json)) = envelope.split_first_chunk::<ENVELOPE_PREFIX_BYTES>() else {
@@ -491,6 +527,7 @@ fn envelope(flags: u8, payload: &[u8]) -> Bytes {
 struct ServerStream {
     grpc: Body,
     output: MessageDescriptor,
+    codec: Codec,
     /// Bytes of gRPC frames not yet whole.
     pending: Bytes,
     finished: bool,
@@ -515,8 +552,8 @@ impl http_body::Body for ServerStream {
             }
             match take_message(&mut this.pending) {
                 Ok(Some(message)) => {
-                    return match to_json(&this.output, &message) {
-                        Ok(json) => Poll::Ready(Some(Ok(Frame::data(envelope(0, &json))))),
+                    return match this.codec.encode(&this.output, message) {
+                        Ok(encoded) => Poll::Ready(Some(Ok(Frame::data(envelope(0, &encoded))))),
                         Err(status) => this.finish(&status),
                     };
                 }
