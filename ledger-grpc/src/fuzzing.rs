@@ -6,7 +6,8 @@
 //! fuzzers and the tests run exactly the same code.
 
 use crate::cli::bulk_file::{self, Kind};
-use crate::cli::{echoss_file, time};
+use crate::cli::time;
+use crate::echoss;
 use crate::{codec, mapping, pb};
 use ledger_core::command::{AddPoints, UsePoints};
 use ledger_core::event::PointsAdded;
@@ -105,14 +106,14 @@ pub fn files(data: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     match selector % 6 {
         0 => {
-            for item in echoss_file::vouchers_from_json(&text).unwrap_or_default() {
+            for item in echoss::vouchers_from_json(&text).unwrap_or_default() {
                 for time in [Some(item.sent_at), item.used_at, item.cancelled_at] {
                     assert_server_takes(time);
                 }
             }
         }
         1 => {
-            for item in echoss_file::point_statements_from_json(&text).unwrap_or_default() {
+            for item in echoss::point_statements_from_json(&text).unwrap_or_default() {
                 assert_server_takes(Some(item.changed_at));
             }
         }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod codec;
+pub mod echoss;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

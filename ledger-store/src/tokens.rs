@@ -83,6 +83,23 @@ pub struct TokenInfo {
     pub issued_at: Timestamp,
 }
 
+/// A token's request quota (`max_requests`) and how much of it is used, for callers that show it
+/// (the Echoss routes' `X-RateLimit-Limit` / `X-RateLimit-Remaining`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub max_requests: u64,
+    /// Calls presented so far, never above `max_requests`. After a crash it restarts at the
+    /// persisted lease ceiling, as the count the store enforces does.
+    pub used: u64,
+}
+
+impl Quota {
+    /// Calls the token may still be presented with.
+    pub fn remaining(self) -> u64 {
+        self.max_requests - self.used
+    }
+}
+
 /// A newly issued token. `secret` is shown to the caller once and stored nowhere.
 #[derive(Clone)]
 pub struct Issued {
@@ -233,6 +250,16 @@ impl Tokens {
             }
         }
         Ok(entry.info.clone())
+    }
+
+    /// The quota of the token `secret` names, counting no call: `None` for a secret no token has,
+    /// or a token without `max_requests`.
+    pub fn quota(&self, secret: &str) -> Option<Quota> {
+        let entry = read(&self.by_hash).get(&secret_hash(secret)).cloned()?;
+        let max_requests = entry.info.max_requests?;
+        // A refused call past the quota still counts, so the counter may pass max_requests.
+        let used = entry.used.load(Ordering::Relaxed).min(max_requests);
+        Some(Quota { max_requests, used })
     }
 
     /// Persists the exact call count of every limited token, for a clean shutdown: the next
@@ -559,6 +586,22 @@ mod tests {
         assert_eq!(admin.info.program, "");
         assert_ne!(admin.secret, issued.secret);
         assert_ne!(admin.info.token_id, issued.info.token_id);
+    }
+
+    #[test]
+    fn tokens_quota_reads_without_counting_and_stops_at_max() {
+        let dir = TempDir::new("quota");
+        let (_db, tokens) = dir.open();
+        let limited = issue_limited(&tokens, Some(3));
+        let unlimited = issue_limited(&tokens, None);
+        assert_eq!(tokens.quota(&limited.secret), Some(Quota { max_requests: 3, used: 0 }));
+        assert_eq!(tokens.quota(&limited.secret), Some(Quota { max_requests: 3, used: 0 }), "reading counts nothing");
+        assert_eq!(granted(&tokens, &limited.secret, 2), 2);
+        assert_eq!(tokens.quota(&limited.secret).map(Quota::remaining), Some(1));
+        assert_eq!(granted(&tokens, &limited.secret, 3), 1);
+        assert_eq!(tokens.quota(&limited.secret), Some(Quota { max_requests: 3, used: 3 }));
+        assert_eq!(tokens.quota(&unlimited.secret), None);
+        assert_eq!(tokens.quota("ldg_nope"), None);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! way (`data.3.line_id`).
 
 use super::connect::Server;
-use super::echoss_file::{self, FileError, PointItem, VoucherItem};
 use super::output::{Failure, Reply, fields};
+use crate::echoss::{self, FileError};
 use crate::pb;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -54,15 +54,12 @@ pub enum Prepared {
 pub fn prepare(command: ImportCommand) -> Result<Prepared, Failure> {
     match command {
         ImportCommand::Vouchers(args) => {
-            let items = echoss_file::read_vouchers(&args.file).map_err(|error| file_failure(&args.file, error))?;
-            let data = items.into_iter().map(voucher_data).collect();
-            Ok(Prepared::Vouchers(pb::ImportVoucherStatementsRequest { data }))
+            let items = echoss::read_vouchers(&args.file).map_err(|error| file_failure(&args.file, error))?;
+            Ok(Prepared::Vouchers(echoss::voucher_request(items)))
         }
         ImportCommand::PointStatements(args) => {
-            let items =
-                echoss_file::read_point_statements(&args.file).map_err(|error| file_failure(&args.file, error))?;
-            let data = items.into_iter().map(point_data).collect();
-            Ok(Prepared::PointStatements(pb::ImportPointStatementsRequest { data }))
+            let items = echoss::read_point_statements(&args.file).map_err(|error| file_failure(&args.file, error))?;
+            Ok(Prepared::PointStatements(echoss::point_request(items)))
         }
     }
 }
@@ -95,7 +92,7 @@ pub async fn run(server: &Server, prepared: Prepared) -> Result<Reply, Failure> 
 
 /// The server names fields `data[3].line_id`; the file and Echoss say `data.3.line_id`.
 fn renamed(status: Status) -> Failure {
-    Failure::Renamed(status, echoss_file::dotted)
+    Failure::Renamed(status, echoss::dotted)
 }
 
 fn file_failure(path: &Path, error: FileError) -> Failure {
@@ -110,34 +107,6 @@ fn file_failure(path: &Path, error: FileError) -> Failure {
             }
             Failure::Message(text)
         }
-    }
-}
-
-fn voucher_data(item: VoucherItem) -> pb::VoucherStatementData {
-    pb::VoucherStatementData {
-        brand_id: item.brand_id,
-        promotion_id: item.promotion_id,
-        voucher_identifier: item.voucher_identifier,
-        voucher_number: item.voucher_number,
-        voucher_name: item.voucher_name,
-        line_id: item.line_id,
-        sent_at: Some(item.sent_at),
-        used_at: item.used_at,
-        cancelled_at: item.cancelled_at,
-        brand_manager_id: item.brand_manager_id,
-    }
-}
-
-fn point_data(item: PointItem) -> pb::PointStatementData {
-    pb::PointStatementData {
-        brand_id: item.brand_id,
-        promotion_id: item.promotion_id,
-        line_id: item.line_id,
-        change_reason: item.change_reason,
-        point_change_record: item.point_change_record,
-        changed_at: Some(item.changed_at),
-        brand_manager_id: item.brand_manager_id,
-        reference: item.reference,
     }
 }
 

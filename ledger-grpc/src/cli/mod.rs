@@ -15,8 +15,6 @@ mod connect;
 mod coupons;
 mod credits;
 mod definitions;
-#[doc(hidden)]
-pub mod echoss_file;
 mod imports;
 mod levels;
 mod members;

@@ -1,8 +1,10 @@
-//! Echoss import files: the request bodies of Echoss `voucher_statements` and
-//! `point_statements` exactly as that API takes them, `{"data": [{...}, ...]}`
-//! with its field names, integer ids and ISO 8601 times with an offset.
+//! Echoss request bodies, `voucher_statements` and `point_statements`, exactly as
+//! that API takes them, `{"data": [{...}, ...]}` with its field names, integer
+//! ids and ISO 8601 times with an offset: read from a file by `ledger import`
+//! and from a request by the HTTP routes (`http::seeds::echoss`), one parser for
+//! both.
 //!
-//! The whole file is checked before anything is sent, and every problem is
+//! The whole body is checked before anything is sent, and every problem is
 //! collected rather than the first: Echoss answers a bad body with every field
 //! at once (`data.0.activity` in its 422 reply), and a file fixed one error a
 //! run takes as many runs as it has errors. Problems are named the Echoss way,
@@ -13,7 +15,8 @@
 //! voucher as issued) and the item count. The rules of values (id lengths, a
 //! non-zero point change, balances) are the server's, which names the item.
 
-use super::time;
+use crate::cli::time;
+use crate::pb;
 use ledger_core::limits::IMPORT_ITEMS_MAX;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -136,9 +139,47 @@ pub fn point_statements_from_json(text: &str) -> Result<Vec<PointItem>, FileErro
     })
 }
 
+/// The import request of voucher statements read by [`vouchers_from_json`].
+pub fn voucher_request(items: Vec<VoucherItem>) -> pb::ImportVoucherStatementsRequest {
+    pb::ImportVoucherStatementsRequest { data: items.into_iter().map(voucher_data).collect() }
+}
+
+/// The import request of point statements read by [`point_statements_from_json`].
+pub fn point_request(items: Vec<PointItem>) -> pb::ImportPointStatementsRequest {
+    pb::ImportPointStatementsRequest { data: items.into_iter().map(point_data).collect() }
+}
+
 /// The server's field path in the files' form: `data[3].line_id` → `data.3.line_id`.
 pub fn dotted(field: &str) -> String {
     field.replace('[', ".").replace(']', "")
+}
+
+fn voucher_data(item: VoucherItem) -> pb::VoucherStatementData {
+    pb::VoucherStatementData {
+        brand_id: item.brand_id,
+        promotion_id: item.promotion_id,
+        voucher_identifier: item.voucher_identifier,
+        voucher_number: item.voucher_number,
+        voucher_name: item.voucher_name,
+        line_id: item.line_id,
+        sent_at: Some(item.sent_at),
+        used_at: item.used_at,
+        cancelled_at: item.cancelled_at,
+        brand_manager_id: item.brand_manager_id,
+    }
+}
+
+fn point_data(item: PointItem) -> pb::PointStatementData {
+    pb::PointStatementData {
+        brand_id: item.brand_id,
+        promotion_id: item.promotion_id,
+        line_id: item.line_id,
+        change_reason: item.change_reason,
+        point_change_record: item.point_change_record,
+        changed_at: Some(item.changed_at),
+        brand_manager_id: item.brand_manager_id,
+        reference: item.reference,
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, FileError> {
@@ -331,10 +372,10 @@ fn kind(value: &Value) -> String {
 mod tests {
     use super::{FileError, dotted, point_statements_from_json, vouchers_from_json};
 
-    const VOUCHERS: &str = include_str!("../../../tests/fixtures/echoss/voucher_statements.json");
-    const POINTS: &str = include_str!("../../../tests/fixtures/echoss/point_statements.json");
-    const VOUCHERS_BROKEN: &str = include_str!("../../../tests/fixtures/echoss/voucher_statements_broken.json");
-    const POINTS_BROKEN: &str = include_str!("../../../tests/fixtures/echoss/point_statements_broken.json");
+    const VOUCHERS: &str = include_str!("../../tests/fixtures/echoss/voucher_statements.json");
+    const POINTS: &str = include_str!("../../tests/fixtures/echoss/point_statements.json");
+    const VOUCHERS_BROKEN: &str = include_str!("../../tests/fixtures/echoss/voucher_statements_broken.json");
+    const POINTS_BROKEN: &str = include_str!("../../tests/fixtures/echoss/point_statements_broken.json");
 
     /// The problems as the command prints them, one a line.
     fn problems(error: FileError) -> String {
