@@ -649,14 +649,14 @@ enum Link<'a> {
 /// A generated gRPC client, or the HTTP route of the same method.
 enum Stub<C> {
     Grpc(C),
-    Http(HttpRoute),
+    Http(Box<HttpRoute>),
 }
 
 impl<C> Stub<C> {
     fn new(link: &Link<'_>, grpc: impl FnOnce(Channel, Bearer) -> C, route: &str) -> Stub<C> {
         match link {
             Link::Grpc(channel, bearer) => Stub::Grpc(grpc((*channel).clone(), (*bearer).clone())),
-            Link::Http(http) => Stub::Http(http.route(route)),
+            Link::Http(http) => Stub::Http(Box::new(http.route(route))),
         }
     }
 }
@@ -695,7 +695,9 @@ impl Caller {
                 pb::GetMemberRequest { program_id, member_id: String::new() },
             ),
             Op::Ping => match link {
-                Link::Grpc(channel, bearer) => Caller::Ping(HealthClient::with_interceptor(channel.clone(), bearer.clone())),
+                Link::Grpc(channel, bearer) => {
+                    Caller::Ping(HealthClient::with_interceptor(channel.clone(), bearer.clone()))
+                }
                 Link::Http(_) => unreachable!("`check` refuses ping over HTTP"),
             },
         }
@@ -747,13 +749,11 @@ impl Caller {
                     Stub::Http(route) => route.call::<pb::BulkPointsResult>(&request).await,
                 };
                 match reply {
-                    Some(reply) => {
-                        Outcome {
-                            items: u64::from(reply.applied_count),
-                            duplicates: u64::try_from(reply.duplicates.len()).unwrap_or(u64::MAX),
-                            ok: reply.fail_at.is_none(),
-                        }
-                    }
+                    Some(reply) => Outcome {
+                        items: u64::from(reply.applied_count),
+                        duplicates: u64::try_from(reply.duplicates.len()).unwrap_or(u64::MAX),
+                        ok: reply.fail_at.is_none(),
+                    },
                     None => Outcome::FAILED,
                 }
             }

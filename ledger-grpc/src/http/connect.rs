@@ -105,7 +105,11 @@ async fn unary(method: MethodDescriptor, grpc: Router, request: http::Request<Bo
     }
 }
 
-async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Result<Response, Failure> {
+async fn unary_call(
+    method: &MethodDescriptor,
+    grpc: Router,
+    request: http::Request<Body>,
+) -> Result<Response, Failure> {
     let (parts, body) = request.into_parts();
     // Read first, whatever follows: an HTTP/1.1 server that answers before it
     // read the body closes the connection, and the client, still sending, sees
