@@ -223,6 +223,16 @@ async fn requests_that_are_not_the_protocol_are_refused_naming_the_problem() {
     );
     assert_eq!(http.send(charset).await.status, StatusCode::OK, "a charset parameter is fine");
 
+    let mut late =
+        http.request(http::Method::POST, "/ledger.v1.AdminService/ListPrograms", "application/json", b"{}".to_vec());
+    late.headers_mut().insert("connect-timeout-ms", http::HeaderValue::from_static("soon"));
+    let error = assert_error(&http.send(late).await, StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(error["message"].as_str().is_some_and(|message| message.contains("connect-timeout-ms")), "{error}");
+    let mut patient =
+        http.request(http::Method::POST, "/ledger.v1.AdminService/ListPrograms", "application/json", b"{}".to_vec());
+    patient.headers_mut().insert("connect-timeout-ms", http::HeaderValue::from_static("60000"));
+    assert_eq!(http.send(patient).await.status, StatusCode::OK);
+
     // Connect clients send protobuf unless told otherwise: it passes as it came.
     let created = pb::CreateProgramRequest { program_id: PROGRAM.into(), name: "Cafe".into() };
     let binary = http.request(
