@@ -170,9 +170,10 @@ async fn answer(method: &MethodDescriptor, codec: Codec, response: Response) -> 
 
 async fn streaming(method: MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
-    // Read first, as for a unary call. `connect-timeout-ms` is not applied: an
-    // event stream follows the log for as long as its caller reads. Before the stream starts, a protocol error
-    // may use the HTTP status; after, errors go in the end-of-stream message of a 200.
+    // Read first, as for a unary call. Before the stream starts, a protocol error
+    // may use the HTTP status; after, errors go in the end-of-stream message of a
+    // 200. `connect-timeout-ms` is not applied: an event stream follows the log
+    // for as long as its caller reads.
     let envelope = read_body(body).await;
     let codec = match Codec::of(&parts.headers, Codec::STREAMING).and_then(|codec| {
         check_protocol(&parts.headers)?;
