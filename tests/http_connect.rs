@@ -47,7 +47,13 @@ impl Http {
         Http { token: None, ..Http::new(server, "") }
     }
 
-    fn request(&self, method: http::Method, path: &str, content_type: &str, body: Vec<u8>) -> http::Request<Full<Bytes>> {
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> http::Request<Full<Bytes>> {
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -122,7 +128,8 @@ async fn every_service_answers_json_over_http1_and_http2_with_connect_errors() {
     // Credits.
     let credit = json!({"programId": PROGRAM, "creditId": "gift", "name": "Gift card", "unit": "TWD"});
     http.ok("CreditsService/DefineCredit", credit).await;
-    let top_up = json!({"programId": PROGRAM, "memberId": "alice", "creditId": "gift", "amount": "7.25", "remark": "top-up"});
+    let top_up =
+        json!({"programId": PROGRAM, "memberId": "alice", "creditId": "gift", "amount": "7.25", "remark": "top-up"});
     assert_eq!(http.ok("CreditsService/AddCredits", top_up).await["balance"], "7.25");
 
     // Coupons.
@@ -165,7 +172,8 @@ async fn every_service_answers_json_over_http1_and_http2_with_connect_errors() {
 
     // INVALID_ARGUMENT with its field violations, readable under `debug`.
     let zero = json!({"programId": PROGRAM, "memberId": "alice", "points": 0, "remark": "none"});
-    let error = assert_error(&http.call("PointsService/AddPoints", zero).await, StatusCode::BAD_REQUEST, "invalid_argument");
+    let error =
+        assert_error(&http.call("PointsService/AddPoints", zero).await, StatusCode::BAD_REQUEST, "invalid_argument");
     let bad_request = detail(&error, "google.rpc.BadRequest").expect("a BadRequest detail");
     let fields: Vec<&str> =
         bad_request["fieldViolations"].as_array().into_iter().flatten().filter_map(|v| v["field"].as_str()).collect();
@@ -214,6 +222,16 @@ async fn requests_that_are_not_the_protocol_are_refused_naming_the_problem() {
         b"{}".to_vec(),
     );
     assert_eq!(http.send(charset).await.status, StatusCode::OK, "a charset parameter is fine");
+
+    let mut late =
+        http.request(http::Method::POST, "/ledger.v1.AdminService/ListPrograms", "application/json", b"{}".to_vec());
+    late.headers_mut().insert("connect-timeout-ms", http::HeaderValue::from_static("soon"));
+    let error = assert_error(&http.send(late).await, StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(error["message"].as_str().is_some_and(|message| message.contains("connect-timeout-ms")), "{error}");
+    let mut patient =
+        http.request(http::Method::POST, "/ledger.v1.AdminService/ListPrograms", "application/json", b"{}".to_vec());
+    patient.headers_mut().insert("connect-timeout-ms", http::HeaderValue::from_static("60000"));
+    assert_eq!(http.send(patient).await.status, StatusCode::OK);
 
     // Connect clients send protobuf unless told otherwise: it passes as it came.
     let created = pb::CreateProgramRequest { program_id: PROGRAM.into(), name: "Cafe".into() };
@@ -268,12 +286,8 @@ impl Envelopes {
 
 async fn open_stream(http: &Http, request: Value) -> (StatusCode, Envelopes) {
     let body = envelope(0, &serde_json::to_vec(&request).expect("JSON"));
-    let request = http.request(
-        http::Method::POST,
-        "/ledger.v1.AuditService/StreamEvents",
-        "application/connect+json",
-        body,
-    );
+    let request =
+        http.request(http::Method::POST, "/ledger.v1.AuditService/StreamEvents", "application/connect+json", body);
     let response = http.client.request(request).await.expect("an HTTP answer");
     let content_type = response.headers().get(http::header::CONTENT_TYPE).cloned();
     assert_eq!(content_type.as_ref().and_then(|value| value.to_str().ok()), Some("application/connect+json"));
@@ -370,7 +384,8 @@ async fn openapi_lists_every_rpc_of_every_service() {
                 let operation = &document["paths"][&path]["post"];
                 assert!(operation.is_object(), "{path} is in /openapi.json");
                 let input = method.input_type().trim_start_matches('.');
-                let schema = operation["requestBody"]["content"].as_object().and_then(|content| content.values().next());
+                let schema =
+                    operation["requestBody"]["content"].as_object().and_then(|content| content.values().next());
                 let reference = schema.and_then(|schema| schema["schema"]["$ref"].as_str()).unwrap_or_default();
                 assert_eq!(reference, format!("#/components/schemas/{input}"), "{path}");
                 let name = reference.rsplit('/').next().unwrap_or_default();

@@ -105,7 +105,11 @@ async fn unary(method: MethodDescriptor, grpc: Router, request: http::Request<Bo
     }
 }
 
-async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Result<Response, Failure> {
+async fn unary_call(
+    method: &MethodDescriptor,
+    grpc: Router,
+    request: http::Request<Body>,
+) -> Result<Response, Failure> {
     let (parts, body) = request.into_parts();
     // Read first, whatever follows: an HTTP/1.1 server that answers before it
     // read the body closes the connection, and the client, still sending, sees
@@ -118,7 +122,35 @@ async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Requ
         return Err(Failure::Status(Status::unimplemented(message)));
     }
     let input = codec.decode(&method.input(), &bytes)?;
-    let response = call_grpc(grpc, parts, input).await?;
+    let Some(timeout) = timeout(&parts.headers)? else {
+        return answer(method, codec, call_grpc(grpc, parts, input).await?).await;
+    };
+    // As a gRPC deadline: the caller stops waiting; a write already queued may still commit.
+    let answered = async { answer(method, codec, call_grpc(grpc, parts, input).await?).await };
+    tokio::time::timeout(timeout, answered).await.unwrap_or_else(|_| {
+        let message = format!("no answer within connect-timeout-ms ({} ms)", timeout.as_millis());
+        Err(Status::deadline_exceeded(message).into())
+    })
+}
+
+/// A unary call's timeout, from `connect-timeout-ms` (at most 10 digits, as Connect says).
+fn timeout(headers: &HeaderMap) -> Result<Option<std::time::Duration>, Failure> {
+    let Some(value) = headers.get("connect-timeout-ms") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default();
+    match text.parse::<u64>() {
+        Ok(ms) if text.len() <= 10 => Ok(Some(std::time::Duration::from_millis(ms))),
+        _ => {
+            let message =
+                format!("connect-timeout-ms: must be a whole number of milliseconds, 1 to 10 digits, got {value:?}");
+            Err(crate::status::bad_request("connect-timeout-ms", &message).into())
+        }
+    }
+}
+
+/// The service's answer to a unary call, in the caller's codec.
+async fn answer(method: &MethodDescriptor, codec: Codec, response: Response) -> Result<Response, Failure> {
     let (head, body) = response.into_parts();
     let collected = body.collect().await.map_err(|error| Status::internal(format!("reading the answer: {error}")))?;
     let trailers = collected.trailers().cloned().unwrap_or_default();
@@ -139,7 +171,9 @@ async fn unary_call(method: &MethodDescriptor, grpc: Router, request: http::Requ
 async fn streaming(method: MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     // Read first, as for a unary call. Before the stream starts, a protocol error
-    // may use the HTTP status; after, errors go in the end-of-stream message of a 200.
+    // may use the HTTP status; after, errors go in the end-of-stream message of a
+    // 200. `connect-timeout-ms` is not applied: an event stream follows the log
+    // for as long as its caller reads.
     let envelope = read_body(body).await;
     let codec = match Codec::of(&parts.headers, Codec::STREAMING).and_then(|codec| {
         check_protocol(&parts.headers)?;
@@ -305,16 +339,9 @@ fn to_json(output: &MessageDescriptor, encoded: &[u8]) -> Result<Vec<u8>, Status
 /// caller's headers and the connection's extensions; the answer's head and body,
 /// or its status when the answer is headers only.
 async fn call_grpc(grpc: Router, mut parts: http::request::Parts, message: Bytes) -> Result<Response, Failure> {
-    let timeout = parts.headers.get("connect-timeout-ms").cloned();
     parts.headers.retain_metadata();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    if let Some(timeout) = timeout.as_ref().and_then(|value| value.to_str().ok()) {
-        // gRPC's unit suffix `m` is milliseconds, Connect's header's unit.
-        if let Ok(value) = HeaderValue::from_str(&format!("{timeout}m")) {
-            parts.headers.insert("grpc-timeout", value);
-        }
-    }
     let length = u32::try_from(message.len()).map_err(|_| Status::resource_exhausted("request: too large"))?;
     let mut frame = Vec::with_capacity(ENVELOPE_PREFIX_BYTES + message.len());
     frame.push(0);

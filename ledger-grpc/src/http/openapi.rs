@@ -207,9 +207,7 @@ impl Schemas {
 
     fn field(&mut self, field: &FieldDescriptor) -> Value {
         let mut schema = if field.is_map() {
-            let Kind::Message(entry) = field.kind() else {
-                unreachable!("a map field's kind is its entry message")
-            };
+            let Kind::Message(entry) = field.kind() else { unreachable!("a map field's kind is its entry message") };
             json!({ "type": "object", "additionalProperties": self.single(&entry.map_entry_value_field()) })
         } else if field.is_list() {
             json!({ "type": "array", "items": self.single(field) })
