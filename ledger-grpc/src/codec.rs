@@ -9,7 +9,8 @@
 //! `codec_path`. On the client side the same codec decodes replies, which our
 //! server always encodes validly.
 
-use crate::status::bad_request;
+use crate::status::from_rejection;
+use ledger_core::{FieldPath, Rejection};
 use prost::Message;
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder};
@@ -72,7 +73,8 @@ impl<U: Message + Default> Decoder for ValidatingDecoder<U> {
 pub fn invalid_message(error: &prost::DecodeError) -> Status {
     let text = error.to_string();
     let field = failing_field(&text).unwrap_or_else(|| "request".to_owned());
-    bad_request(&field, &format!("{field}: the request is not a valid protobuf message of its type ({text})"))
+    let rule = format!("the request is not a valid protobuf message of its type ({text})");
+    from_rejection(Rejection::Invalid { field: FieldPath::new(&field), rule })
 }
 
 /// prost writes its decode errors as `failed to decode Protobuf message:
