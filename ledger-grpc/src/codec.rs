@@ -9,8 +9,7 @@
 //! `codec_path`. On the client side the same codec decodes replies, which our
 //! server always encodes validly.
 
-use crate::status::from_rejection;
-use ledger_core::{FieldPath, Rejection};
+use crate::status::invalid_field;
 use prost::Message;
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder};
@@ -73,8 +72,7 @@ impl<U: Message + Default> Decoder for ValidatingDecoder<U> {
 pub fn invalid_message(error: &prost::DecodeError) -> Status {
     let text = error.to_string();
     let field = failing_field(&text).unwrap_or_else(|| "request".to_owned());
-    let rule = format!("the request is not a valid protobuf message of its type ({text})");
-    from_rejection(Rejection::Invalid { field: FieldPath::new(&field), rule })
+    invalid_field(&field, format!("the request is not a valid protobuf message of its type ({text})"))
 }
 
 /// prost writes its decode errors as `failed to decode Protobuf message:

@@ -13,7 +13,7 @@
 //! caller may retry).
 
 use crate::auth::AuthError;
-use ledger_core::{Rejection, RejectionClass, reason};
+use ledger_core::{FieldPath, Rejection, RejectionClass, reason};
 use ledger_store::LedgerError;
 use ledger_store::tokens::TokenError;
 use std::collections::HashMap;
@@ -123,6 +123,12 @@ pub fn from_ledger(error: LedgerError) -> Status {
 /// A rejection's status: the request's own problems found at the edge, or the core's.
 pub fn from_rejection(rejection: Rejection) -> Status {
     status(rejection)
+}
+
+/// INVALID_ARGUMENT (INVALID_FIELD) for one problem the edge found: `field`
+/// broke `rule` (the rule alone, without the field in front).
+pub fn invalid_field(field: &str, rule: impl Into<String>) -> Status {
+    status(Rejection::Invalid { field: FieldPath::new(field), rule: rule.into() })
 }
 
 /// The words of an error, as its `Display` says them.

@@ -5,9 +5,8 @@ use crate::auth::{self, Access};
 use crate::limits::StreamPermit;
 use crate::mapping;
 use crate::pb::{self, audit_service_server::AuditService};
-use crate::status::{from_ledger, from_rejection};
+use crate::status::{from_ledger, invalid_field};
 use ledger_core::limits::FEED_BATCH_EVENTS_MAX;
-use ledger_core::{FieldPath, Rejection};
 use ledger_store::Ledger;
 use ledger_store::LedgerError;
 use std::future::Future;
@@ -42,8 +41,7 @@ impl AuditService for Api {
         let request = request.into_inner();
         mapping::read_id("reference", &request.reference)?;
         if request.transaction_id == 0 && request.reference.is_empty() {
-            let rule = "give a transaction id or a reference".to_owned();
-            return Err(from_rejection(Rejection::Invalid { field: FieldPath::new("transaction_id"), rule }));
+            return Err(invalid_field("transaction_id", "give a transaction id or a reference"));
         }
         let activity = self
             .ledger
