@@ -122,6 +122,31 @@ async fn invalid_argument_lists_every_problem_of_the_request() {
     let status = assert_reason(admin.audit.list_activities(kinds).await, Code::InvalidArgument, "INVALID_FIELD", &[]);
     let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
     assert_eq!(fields, ["kinds[1]", "page_token"], "{status:?}");
+
+    let statement = |line_id: &str, used_at: i64| pb::VoucherStatementData {
+        brand_id: 7,
+        promotion_id: 1,
+        voucher_identifier: format!("V-{line_id}"),
+        voucher_number: "N-1".into(),
+        voucher_name: "Free coffee".into(),
+        line_id: line_id.into(),
+        sent_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+        used_at: Some(prost_types::Timestamp { seconds: used_at, nanos: 0 }),
+        ..Default::default()
+    };
+    let import = pb::ImportVoucherStatementsRequest {
+        data: vec![statement("U1", 253_402_300_800), statement(" ", 1_700_000_100)],
+    };
+    let status = admin.vouchers.import_voucher_statements(import).await;
+    let status = assert_reason(status, Code::InvalidArgument, "INVALID_FIELD", &[("field", "data[0].used_at")]);
+    let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, ["data[0].used_at", "data[1].line_id"], "{status:?}");
+
+    let token = pb::IssueTokenRequest { max_requests: Some(0), ..token_request(pb::Role::Unspecified, PROGRAM) };
+    let status = assert_reason(admin.admin.issue_token(token).await, Code::InvalidArgument, "INVALID_FIELD", &[]);
+    let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, ["role", "max_requests"], "{status:?}");
+
     let nobody = admin.members.get_member(get_member(PROGRAM, "alice")).await;
     assert_reason(nobody, Code::NotFound, "MEMBER_NOT_FOUND", &[]);
 }

@@ -15,6 +15,7 @@ use ledger_grpc::pb;
 use prost::Message as _;
 use serde_json::{Value, json};
 use support::Server;
+use tokio_rustls::rustls;
 
 /// A plain HTTP client of one server.
 struct Http {
@@ -398,4 +399,67 @@ async fn openapi_lists_every_rpc_of_every_service() {
         assert!(document["paths"][seed]["post"]["summary"].is_string(), "{seed} is listed");
     }
     assert!(document["components"]["schemas"]["connect.Error"]["properties"]["code"].is_object());
+}
+
+/// One call over TLS with ALPN offering only `alpn`: the protocol agreed and the answer.
+async fn call_over_tls(
+    server: &Server,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    alpn: &str,
+) -> (Version, Value) {
+    use hyper_util::rt::TokioIo;
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).expect("the test's certificate as a root");
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.as_bytes().to_vec()];
+    let tcp = tokio::net::TcpStream::connect(&server.address).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("the handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn.as_bytes()), "the server agreed to {alpn}");
+    let request = http::Request::post("/ledger.v1.AdminService/ListPrograms")
+        .header(http::header::HOST, "localhost")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::AUTHORIZATION, format!("Bearer {}", server.admin_token))
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .expect("a request");
+    let response = if alpn == "h2" {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.expect("h2");
+        tokio::spawn(connection);
+        let mut request = request;
+        *request.uri_mut() = format!("https://localhost{}", request.uri()).parse().expect("an absolute URI");
+        sender.send_request(request).await.expect("an answer")
+    } else {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("http/1.1");
+        tokio::spawn(connection);
+        sender.send_request(request).await.expect("an answer")
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    let version = response.version();
+    let body = response.into_body().collect().await.expect("the whole body").to_bytes();
+    (version, serde_json::from_slice(&body).expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_clients_of_http1_alone_and_of_http2_are_both_served() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let dir = support::fresh_dir("http-tls-certificates");
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write server.pem");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write server.key");
+    let flags = ["--tls-cert", cert.to_str().expect("utf-8 path"), "--tls-key", key.to_str().expect("utf-8 path")];
+    let server = Server::start_in(support::fresh_dir("http-tls"), &flags);
+    // tonic's own TLS offers h2 alone, and a client offering only http/1.1 (curl
+    // --http1.1, urllib3) failed its handshake.
+    for (alpn, version) in [("http/1.1", Version::HTTP_11), ("h2", Version::HTTP_2)] {
+        let (agreed, answer) = call_over_tls(&server, certified.cert.der(), alpn).await;
+        assert_eq!(agreed, version);
+        assert!(answer.is_object(), "{answer}");
+    }
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use expect_test::{Expect, expect};
-use ledger_core::command::{AddPoints, BulkResult, MalformedItem, Outcome};
+use ledger_core::command::{AddPoints, BulkResult, CreateMemberCard, MalformedItem, Outcome, SetMemberLevels};
 use ledger_core::{Command, FieldPath, Rejection};
 use support::*;
 
@@ -1065,5 +1065,34 @@ fn a_bulk_item_out_of_range_fails_with_the_same_reason_as_a_single_add() {
         #3 m2 add 2
         m1: points 1, live 1, lots [0:1]
         m2: points 2, live 2, lots [0:2]"#]],
+    );
+}
+
+#[test]
+fn a_card_and_a_batch_of_levels_name_every_bad_field() {
+    let card = CreateMemberCard {
+        program: PROGRAM.to_owned(),
+        name: " ".to_owned(),
+        benefit: String::new(),
+        lowest_amount: -1,
+        image_url: "u".repeat(1_025),
+    };
+    check(
+        &[],
+        Step::Run(Command::CreateMemberCard(card)),
+        expect![
+            "rejected INVALID_FIELD InvalidArgument: 3 problems: name: is required and may not be blank; image_url: must be at most 1024 bytes, got 1025; lowest_amount: must be 0..=9223372036854775807, got -1"
+        ],
+    );
+    let levels = SetMemberLevels {
+        program: PROGRAM.to_owned(),
+        levels: vec![(String::new(), 1), ("ok".to_owned(), 0), ("m\u{7}".to_owned(), 0)],
+    };
+    check(
+        &[],
+        Step::Run(Command::SetMemberLevels(levels)),
+        expect![
+            "rejected INVALID_FIELD InvalidArgument: 2 problems: levels[0].member_id: is required and may not be blank; levels[2].member_id: may not contain control characters"
+        ],
     );
 }
