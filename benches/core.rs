@@ -28,7 +28,7 @@ fn bulk(round: usize) -> Command {
             ..AddPoints::default()
         })
         .collect();
-    Command::BulkAddPoints(BulkAddPoints { program: "bench".into(), items, atomic: false })
+    Command::BulkAddPoints(BulkAddPoints { program: "bench".into(), items, atomic: false, malformed: None })
 }
 
 /// A program whose members all have history, as after a while in production.

@@ -40,7 +40,7 @@ fn write_path(c: &mut Criterion) {
             let base = counter.fetch_add(4 * ITEMS, Ordering::Relaxed);
             let bulks = (0..4).map(|bulk| {
                 let items = (0..ITEMS).map(|index| item(base + bulk * ITEMS + index * 7)).collect();
-                let command = BulkAddPoints { program: "bench".into(), items, atomic: false };
+                let command = BulkAddPoints { program: "bench".into(), items, atomic: false, malformed: None };
                 let ledger = ledger.clone();
                 async move { ledger.bulk_add_points(command, "bench").await }
             });

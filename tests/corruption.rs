@@ -146,7 +146,11 @@ async fn record_every_kind(ledger: &Ledger) {
     run(ledger, Command::AddPoints(AddPoints { replace_duplicate: true, ..add("alice", 90, "a1") })).await;
     run(ledger, Command::UsePoints(UsePoints { replace_duplicate: true, ..spend("alice", 20, "u1") })).await;
     let items = vec![add("bob", 1, ""), add("carol", 2, ""), add("dave", 3, "")];
-    run(ledger, Command::BulkAddPoints(BulkAddPoints { program: PROGRAM.into(), items, atomic: true })).await;
+    run(
+        ledger,
+        Command::BulkAddPoints(BulkAddPoints { program: PROGRAM.into(), items, atomic: true, malformed: None }),
+    )
+    .await;
     expire_a_lot(ledger).await;
     record_wallets(ledger).await;
     record_vouchers(ledger).await;

@@ -437,14 +437,14 @@ async fn bulk_add_applies_items_in_order_up_to_the_first_that_fails() {
             given: &[],
             bulk: Bulk::Add(failing()),
             atomic: false,
-            answer: "applied 2, fail_at 2 items[2].remark REQUIRED, balances alice=10 bob=20",
+            answer: "applied 2, fail_at 2 items[2].remark INVALID_FIELD, balances alice=10 bob=20",
             after: &[("alice", Some(10)), ("bob", Some(20)), ("carol", None), ("dave", None)],
         },
         BulkCase {
             given: &[],
             bulk: Bulk::Add(failing()),
             atomic: true,
-            answer: "applied 0, fail_at 2 items[2].remark REQUIRED",
+            answer: "applied 0, fail_at 2 items[2].remark INVALID_FIELD",
             after: &[("alice", None), ("bob", None), ("carol", None)],
         },
         BulkCase {
@@ -463,14 +463,14 @@ async fn bulk_add_applies_items_in_order_up_to_the_first_that_fails() {
             given: &[("alice", 7, "")],
             bulk: Bulk::Add(vec![add_item("alice", 0), add_item("bob", 1)]),
             atomic: false,
-            answer: "applied 0, fail_at 0 items[0].points OUT_OF_RANGE",
+            answer: "applied 0, fail_at 0 items[0].points INVALID_FIELD",
             after: &[("alice", Some(7)), ("bob", None)],
         },
         BulkCase {
             given: &[],
             bulk: Bulk::Add(vec![add_item("alice", 1), add_item(&"m".repeat(129), 1), add_item("bob", 1)]),
             atomic: false,
-            answer: "applied 1, fail_at 1 items[1].member_id TOO_LONG, balances alice=1",
+            answer: "applied 1, fail_at 1 items[1].member_id INVALID_FIELD, balances alice=1",
             after: &[("alice", Some(1)), ("bob", None)],
         },
     ];
@@ -521,7 +521,7 @@ async fn bulk_use_applies_items_in_order_each_against_what_the_ones_before_it_le
                 pb::BulkUseItem { remark: String::new(), ..use_item("alice", 1) },
             ]),
             atomic: false,
-            answer: "applied 2, fail_at 2 items[2].remark REQUIRED, balances alice=49 bob=9",
+            answer: "applied 2, fail_at 2 items[2].remark INVALID_FIELD, balances alice=49 bob=9",
             after: &[("alice", Some(49)), ("bob", Some(9))],
         },
         BulkCase {
@@ -533,7 +533,7 @@ async fn bulk_use_applies_items_in_order_each_against_what_the_ones_before_it_le
                 pb::BulkUseItem { reference: "bought".into(), ..use_item("bob", 10) },
             ]),
             atomic: false,
-            answer: "applied 1, fail_at 2 items[2].reference ALREADY_EXISTS, duplicates [1], balances alice=45",
+            answer: "applied 1, fail_at 2 items[2].reference REFERENCE_IN_USE, duplicates [1], balances alice=45",
             after: &[("alice", Some(45)), ("bob", Some(10))],
         },
     ];

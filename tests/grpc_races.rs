@@ -195,7 +195,7 @@ async fn one_reference_with_fifty_different_payloads_applies_once_and_answers_th
 async fn adds_and_uses_racing_for_one_reference_apply_once_and_the_other_kind_is_refused() {
     let (server, mut admin) = started("races-kinds", &[PROGRAM]).await;
     let clients = connections(&server, RACERS).await;
-    // Sequentially first: a use reusing an add's reference is ALREADY_EXISTS, never an
+    // Sequentially first: a use reusing an add's reference is ALREADY_EXISTS (REFERENCE_IN_USE), never an
     // OK duplicate carrying the add's receipt (a retrying client would believe points
     // were taken).
     let added = admin.points.add_points(add("bob", 40, "bob-1")).await.expect("add").into_inner();
@@ -215,7 +215,7 @@ async fn adds_and_uses_racing_for_one_reference_apply_once_and_the_other_kind_is
     };
     let result = admin.points.bulk_use_points(bulk).await.expect("a bulk answers").into_inner();
     assert_eq!((result.applied_count, result.fail_at, result.duplicates.len()), (0, Some(0), 0), "{result:?}");
-    assert_eq!(result.failure.expect("a failure").code, "ALREADY_EXISTS");
+    assert_eq!(result.failure.expect("a failure").code, "REFERENCE_IN_USE");
     assert_eq!(admin.member(PROGRAM, "bob").await.points, added.balance, "nothing was taken");
 
     for round in 0..rounds() {

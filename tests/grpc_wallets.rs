@@ -335,7 +335,7 @@ async fn coupons_are_granted_1_to_10_000_at_a_time_and_used_one_at_a_time() {
         ("count", grant("alice", "coffee", 10_001)),
         ("name", pb::GrantCouponsRequest { name: " ".into(), ..grant("alice", "coffee", 1) }),
         ("name", pb::GrantCouponsRequest { name: "n".repeat(256), ..grant("alice", "coffee", 1) }),
-        ("coupon_id", grant("alice", "", 1)),
+        ("coupon_id", pb::GrantCouponsRequest { coupon_id: String::new(), ..grant("alice", "coffee", 1) }),
         ("coupon_id", grant("alice", &"c".repeat(129), 1)),
         ("member_id", grant("", "coffee", 1)),
         ("reference", pb::GrantCouponsRequest { reference: "r".repeat(129), ..grant("alice", "coffee", 1) }),

@@ -118,6 +118,8 @@ async fn malformed_protobuf_is_invalid_argument_naming_the_problem() {
         let status = send_raw(&server, path, bytes).await.expect_err(path);
         assert_invalid_field(&status, field);
         assert!(status.message().contains("not a valid protobuf message"), "{path}: {status:?}");
+        let info = tonic_types::StatusExt::get_details_error_info(&status).expect("an ErrorInfo");
+        assert_eq!((info.domain.as_str(), info.reason.as_str()), ("ledger.v1", "INVALID_FIELD"), "{path}");
     }
     assert_eq!(events_in_log(&server).await, before, "nothing was written");
     // The same path still works with good bytes.
@@ -199,10 +201,15 @@ async fn every_request_timestamp_outside_the_protobuf_range_names_its_field() {
                     ..Default::default()
                 },
             ],
-            atomic: false,
+            // Atomic, so that the item before the bad one is not written either.
+            atomic: true,
         };
-        let status = refused(client.points.bulk_add_points(bulk).await, Code::InvalidArgument);
-        assert_invalid_field(&status, "items[1].expires_at");
+        // A bulk is not refused whole for one item: it stops there with `fail_at`
+        // (SPEC §3, §13), naming the item's field.
+        let result = client.points.bulk_add_points(bulk).await.expect("a bulk answers").into_inner();
+        let failure = result.failure.clone().expect("item 1 failed");
+        assert_eq!((result.fail_at, result.applied_count), (Some(1), 0), "{result:?}");
+        assert_eq!((failure.code.as_str(), failure.field.as_str()), ("INVALID_FIELD", "items[1].expires_at"));
         let reward = pb::DefineRewardRequest {
             program_id: PROGRAM.into(),
             reward_id: "cake".into(),

@@ -2,7 +2,10 @@
 //! fails stops the bulk with `fail_at`, and what came before stays applied unless
 //! the bulk is atomic. Items after the failure are not looked at.
 
-use crate::command::{AddPoints, BulkResult, Context, Decision, Outcome, PointsReceipt, UsePoints};
+use crate::command::{
+    AddPoints, BulkAddPoints, BulkResult, BulkUsePoints, Context, Decision, MalformedItem, Outcome, PointsReceipt,
+    UsePoints,
+};
 use crate::field::FieldPath;
 use crate::limits::BULK_ITEMS_MAX;
 use crate::overlay::Overlay;
@@ -12,14 +15,10 @@ use crate::rejection::Rejection;
 use crate::state::State;
 use std::collections::HashSet;
 
-pub fn add(
-    state: &State,
-    program: &str,
-    items: &[AddPoints],
-    atomic: bool,
-    context: Context,
-) -> Result<Decision, Rejection> {
-    run(state, program, items, atomic, context, |view, item| {
+pub fn add(state: &State, bulk: &BulkAddPoints, context: Context) -> Result<Decision, Rejection> {
+    let program = bulk.program.as_str();
+    let items = Items { all: &bulk.items, atomic: bulk.atomic, malformed: bulk.malformed.as_ref() };
+    run(state, program, items, context, |view, item: &AddPoints| {
         same_program(program, &item.program)?;
         if item.cost.is_some() || !item.formula_id.is_empty() || item.replace_duplicate {
             return Err(Rejection::Invalid {
@@ -31,14 +30,10 @@ pub fn add(
     })
 }
 
-pub fn spend(
-    state: &State,
-    program: &str,
-    items: &[UsePoints],
-    atomic: bool,
-    context: Context,
-) -> Result<Decision, Rejection> {
-    run(state, program, items, atomic, context, |view, item| {
+pub fn spend(state: &State, bulk: &BulkUsePoints, context: Context) -> Result<Decision, Rejection> {
+    let program = bulk.program.as_str();
+    let items = Items { all: &bulk.items, atomic: bulk.atomic, malformed: bulk.malformed.as_ref() };
+    run(state, program, items, context, |view, item: &UsePoints| {
         same_program(program, &item.program)?;
         if item.replace_duplicate {
             return Err(Rejection::Invalid {
@@ -63,15 +58,22 @@ fn same_program(program: &str, item_program: &str) -> Result<(), Rejection> {
     })
 }
 
+/// A bulk's items, as `run` needs them.
+struct Items<'a, Item> {
+    all: &'a [Item],
+    atomic: bool,
+    malformed: Option<&'a MalformedItem>,
+}
+
 fn run<Item>(
     state: &State,
     program: &str,
-    items: &[Item],
-    atomic: bool,
+    bulk: Items<'_, Item>,
     context: Context,
     mut decide: impl FnMut(&mut Overlay<'_>, &Item) -> Result<PointsReceipt, Rejection>,
 ) -> Result<Decision, Rejection> {
     programs::existing(state, program)?;
+    let (items, atomic) = (bulk.all, bulk.atomic);
     if items.is_empty() || items.len() > BULK_ITEMS_MAX {
         return Err(Rejection::OutOfRange {
             field: FieldPath::new("items"),
@@ -89,7 +91,11 @@ fn run<Item>(
     for (index, item) in items.iter().enumerate() {
         let index_u32 = u32::try_from(index).expect("bulk index fits u32");
         let before = view.events().len();
-        match decide(&mut view, item) {
+        let decided = match bulk.malformed {
+            Some(malformed) if malformed.index == index => Err(malformed.rejection.clone()),
+            _ => decide(&mut view, item),
+        };
+        match decided {
             Ok(receipt) if receipt.duplicate => result.duplicates.push(index_u32),
             Ok(receipt) => {
                 result.applied_count += 1;

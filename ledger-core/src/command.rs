@@ -107,6 +107,8 @@ pub struct BulkAddPoints {
     pub program: String,
     pub items: Vec<AddPoints>,
     pub atomic: bool,
+    /// The first item the edge could not read, if any.
+    pub malformed: Option<MalformedItem>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +116,21 @@ pub struct BulkUsePoints {
     pub program: String,
     pub items: Vec<UsePoints>,
     pub atomic: bool,
+    /// The first item the edge could not read, if any.
+    pub malformed: Option<MalformedItem>,
+}
+
+/// A bulk item the edge could not read into a command (a time outside
+/// google.protobuf.Timestamp's range): the bulk stops at it with `fail_at` as if
+/// deciding it had failed, and the items before it apply (SPEC §3), rather than
+/// the whole request failing. Its place in `items` holds the item with the
+/// unreadable value left out; it is never decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MalformedItem {
+    pub index: usize,
+    /// The item's problems, named as in a single request (`occurred_at`); the
+    /// bulk moves them under `items[index]`.
+    pub rejection: Rejection,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

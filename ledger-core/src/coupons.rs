@@ -10,26 +10,16 @@ use crate::references;
 use crate::rejection::Rejection;
 use crate::state::ReferenceKind;
 use crate::time::Timestamp;
-use crate::validate;
+use crate::validate::{self, Problems};
 
 /// (transaction id, count available now).
 pub fn grant(view: &mut Overlay<'_>, command: &GrantCoupons) -> Result<(u64, u32), Rejection> {
-    validate::id("member_id", &command.member)?;
-    validate::id("coupon_id", &command.coupon_id)?;
-    validate::name("name", &command.name)?;
-    validate::optional_id("reference", &command.reference)?;
+    let amounts = grant_key_fields(command).then_after_reference(grant_count_fields(command))?;
     if let Some(entry) = references::earlier(view, &command.program, &command.reference, ReferenceKind::CouponsGrant)? {
         let count = u32::try_from(entry.balance_after).expect("coupon counts fit u32");
         return Ok((entry.transaction_id, count));
     }
-    if !(1..=COUPONS_PER_GRANT_MAX).contains(&command.count) {
-        return Err(Rejection::OutOfRange {
-            field: FieldPath::new("count"),
-            got: i128::from(command.count),
-            min: 1,
-            max: i128::from(COUPONS_PER_GRANT_MAX),
-        });
-    }
+    amounts.finish()?;
     let held = count(view, &command.program, &command.member, &command.coupon_id);
     if held.checked_add(command.count).is_none() {
         return Err(Rejection::Invalid {
@@ -50,10 +40,7 @@ pub fn grant(view: &mut Overlay<'_>, command: &GrantCoupons) -> Result<(u64, u32
 
 /// (transaction id, coupons left, when it was used).
 pub fn use_one(view: &mut Overlay<'_>, command: &UseCoupon) -> Result<(u64, u32, Timestamp), Rejection> {
-    validate::id("member_id", &command.member)?;
-    validate::id("coupon_id", &command.coupon_id)?;
-    validate::remark("remark", &command.remark)?;
-    validate::optional_id("reference", &command.reference)?;
+    use_fields(command).finish()?;
     if let Some(entry) = references::earlier(view, &command.program, &command.reference, ReferenceKind::CouponUse)? {
         let remaining = u32::try_from(entry.balance_after).expect("coupon counts fit u32");
         return Ok((entry.transaction_id, remaining, entry.recorded_at));
@@ -73,6 +60,45 @@ pub fn use_one(view: &mut Overlay<'_>, command: &UseCoupon) -> Result<(u64, u32,
     let event = Event { program: command.program.clone(), member: command.member.clone(), occurred_at: None, body };
     let transaction_id = view.apply(event);
     Ok((transaction_id, count(view, &command.program, &command.member, &command.coupon_id), view.at()))
+}
+
+/// Every problem of a grant's own fields, whatever the state.
+pub fn grant_fields(command: &GrantCoupons) -> Problems {
+    let mut problems = grant_key_fields(command);
+    problems.append(grant_count_fields(command));
+    problems
+}
+
+fn grant_key_fields(command: &GrantCoupons) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("member_id", &command.member));
+    problems.check(validate::id("coupon_id", &command.coupon_id));
+    problems.check(validate::name("name", &command.name));
+    problems.check(validate::optional_id("reference", &command.reference));
+    problems
+}
+
+fn grant_count_fields(command: &GrantCoupons) -> Problems {
+    let mut problems = Problems::new();
+    if !(1..=COUPONS_PER_GRANT_MAX).contains(&command.count) {
+        problems.push(Rejection::OutOfRange {
+            field: FieldPath::new("count"),
+            got: i128::from(command.count),
+            min: 1,
+            max: i128::from(COUPONS_PER_GRANT_MAX),
+        });
+    }
+    problems
+}
+
+/// Every problem of a coupon use's own fields.
+pub fn use_fields(command: &UseCoupon) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("member_id", &command.member));
+    problems.check(validate::id("coupon_id", &command.coupon_id));
+    problems.check(validate::remark("remark", &command.remark));
+    problems.check(validate::optional_id("reference", &command.reference));
+    problems
 }
 
 fn count(view: &Overlay<'_>, program: &str, member: &str, coupon_id: &str) -> u32 {

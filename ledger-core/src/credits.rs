@@ -8,13 +8,13 @@
 use crate::command::{CreditsChangeCommand, CreditsReceipt, DefineCredit};
 use crate::event::{CreditsChange, Event, EventBody};
 use crate::field::FieldPath;
-use crate::limits::{CREDIT_SCALE, CREDITS_PER_CHANGE_MAX};
+use crate::limits::{CREDIT_BALANCE_UNITS_MAX, CREDIT_SCALE, CREDITS_PER_CHANGE_MAX};
 use crate::overlay::Overlay;
 use crate::programs::{definition, existing};
 use crate::references;
-use crate::rejection::Rejection;
+use crate::rejection::{Definition, Rejection};
 use crate::state::{ReferenceKind, State};
-use crate::validate;
+use crate::validate::{self, Problems};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
@@ -32,9 +32,7 @@ pub fn decimal(units: u64) -> Decimal {
 
 pub fn define(state: &State, command: &DefineCredit) -> Result<Vec<Event>, Rejection> {
     existing(state, &command.program)?;
-    validate::id("credit_id", &command.credit_id)?;
-    validate::name("name", &command.name)?;
-    validate::name("unit", &command.unit)?;
+    define_fields(command).finish()?;
     let body = EventBody::CreditDefined {
         credit_id: command.credit_id.clone(),
         name: command.name.clone(),
@@ -49,10 +47,7 @@ pub fn change(
     command: &CreditsChangeCommand,
     adding: bool,
 ) -> Result<CreditsReceipt, Rejection> {
-    validate::id("member_id", &command.member)?;
-    validate::id("credit_id", &command.credit_id)?;
-    validate::required_remark("remark", &command.remark)?;
-    validate::optional_id("reference", &command.reference)?;
+    let amounts = change_key_fields(command).then_after_reference(change_amount_fields(command))?;
     let kind = if adding { ReferenceKind::CreditsAdd } else { ReferenceKind::CreditsUse };
     if let Some(entry) = references::earlier(view, &command.program, &command.reference, kind)? {
         return Ok(CreditsReceipt {
@@ -62,13 +57,14 @@ pub fn change(
             duplicate: true,
         });
     }
+    amounts.finish()?;
     let amount = amount("amount", command.amount)?;
     let defined =
         view.program(&command.program).is_some_and(|program| program.credits.contains_key(&command.credit_id));
     if !defined {
         return Err(Rejection::NotDefined {
             field: FieldPath::new("credit_id"),
-            what: "credit type",
+            what: Definition::CreditType,
             id: command.credit_id.clone(),
             program: command.program.clone(),
         });
@@ -78,7 +74,7 @@ pub fn change(
         .and_then(|member| member.credits.get(&command.credit_id).copied())
         .unwrap_or(0);
     let wanted = units(amount);
-    if adding && balance.checked_add(wanted).is_none_or(|after| after > u64::MAX >> 1) {
+    if adding && balance.checked_add(wanted).is_none_or(|after| after > CREDIT_BALANCE_UNITS_MAX) {
         return Err(Rejection::Invalid {
             field: FieldPath::new("amount"),
             rule: format!("would take the balance {} beyond what a wallet holds", decimal(balance)),
@@ -87,6 +83,8 @@ pub fn change(
     if !adding && balance < wanted {
         return Err(Rejection::InsufficientCredits {
             field: FieldPath::new("amount"),
+            member: command.member.clone(),
+            credit_id: command.credit_id.clone(),
             balance: decimal(balance),
             wanted: amount,
         });
@@ -105,6 +103,37 @@ pub fn change(
         .and_then(|member| member.credits.get(&command.credit_id).copied())
         .unwrap_or(0);
     Ok(CreditsReceipt { transaction_id, amount, balance: decimal(after), duplicate: false })
+}
+
+/// Every problem of a credit type's own fields.
+pub fn define_fields(command: &DefineCredit) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("credit_id", &command.credit_id));
+    problems.check(validate::name("name", &command.name));
+    problems.check(validate::name("unit", &command.unit));
+    problems
+}
+
+/// Every problem of an add's or a use's own fields, whatever the state.
+pub fn change_fields(command: &CreditsChangeCommand) -> Problems {
+    let mut problems = change_key_fields(command);
+    problems.append(change_amount_fields(command));
+    problems
+}
+
+fn change_key_fields(command: &CreditsChangeCommand) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("member_id", &command.member));
+    problems.check(validate::id("credit_id", &command.credit_id));
+    problems.check(validate::required_remark("remark", &command.remark));
+    problems.check(validate::optional_id("reference", &command.reference));
+    problems
+}
+
+fn change_amount_fields(command: &CreditsChangeCommand) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(amount("amount", command.amount));
+    problems
 }
 
 /// An amount of credits: more than 0, at most `CREDITS_PER_CHANGE_MAX`, at most

@@ -15,6 +15,36 @@ use crate::state::State;
 use crate::statements;
 use crate::tiers;
 
+/// Every problem of a command's own fields, whatever the state: the first checks
+/// `decide` makes. The edge adds them to the problems it found reading the
+/// request (a time out of range, a decimal it could not parse), so that a
+/// rejected request names every problem at once, not only the first (SPEC §13).
+pub fn field_problems(command: &Command) -> Vec<Rejection> {
+    match command {
+        Command::CreateProgram(create) => programs::create_fields(create).into_vec(),
+        Command::DefineFormula(define) => programs::formula_fields(define).into_vec(),
+        Command::DefineReward(define) => programs::reward_fields(define).into_vec(),
+        Command::DefineShop(define) => programs::shop_fields(define).into_vec(),
+        Command::AddPoints(add) => points::add_fields(add).into_vec(),
+        Command::UsePoints(spend) => points::spend_fields(spend).into_vec(),
+        Command::DefineCredit(define) => credits::define_fields(define).into_vec(),
+        Command::AddCredits(change) | Command::UseCredits(change) => credits::change_fields(change).into_vec(),
+        Command::GrantCoupons(grant) => coupons::grant_fields(grant).into_vec(),
+        Command::UseCoupon(spend) => coupons::use_fields(spend).into_vec(),
+        Command::ImportVoucherStatements(import) => statements::voucher_fields(import),
+        Command::ImportPointStatements(import) => statements::point_fields(import),
+        Command::CreateMemberCard(create) => tiers::create_fields(create).into_vec(),
+        Command::UpdateMemberCard(update) => tiers::update_fields(update).into_vec(),
+        Command::SetMemberLevels(set) => tiers::levels_fields(set).into_vec(),
+        // A bulk's items are decided one by one, each stopping the bulk with
+        // `fail_at`; a deletion and the sweep have no fields of their own.
+        Command::BulkAddPoints(_)
+        | Command::BulkUsePoints(_)
+        | Command::DeleteMemberCard(_)
+        | Command::ExpirePoints(_) => Vec::new(),
+    }
+}
+
 pub fn decide(state: &State, command: &Command, context: Context) -> Result<Decision, Rejection> {
     match command {
         Command::CreateProgram(create) => {
@@ -41,8 +71,8 @@ pub fn decide(state: &State, command: &Command, context: Context) -> Result<Deci
             let receipt = points::spend(&mut view, spend)?;
             Ok(view.finish(Outcome::Points(receipt)))
         }
-        Command::BulkAddPoints(bulk) => bulk::add(state, &bulk.program, &bulk.items, bulk.atomic, context),
-        Command::BulkUsePoints(bulk) => bulk::spend(state, &bulk.program, &bulk.items, bulk.atomic, context),
+        Command::BulkAddPoints(bulk) => bulk::add(state, bulk, context),
+        Command::BulkUsePoints(bulk) => bulk::spend(state, bulk, context),
         Command::ExpirePoints(sweep) => Ok(expiry::sweep(state, *sweep, context)),
         Command::DefineCredit(define) => {
             Ok(Decision { events: credits::define(state, define)?, outcome: Outcome::CreditDefined })

@@ -18,6 +18,11 @@ impl FieldPath {
         FieldPath(format!("{list}[{index}].{name}"))
     }
 
+    /// An entry of a list of plain values: `kinds[1]`.
+    pub fn indexed(list: &str, index: usize) -> FieldPath {
+        FieldPath(format!("{list}[{index}]"))
+    }
+
     /// Moves a path of a single item under a list: `points` → `items[3].points`.
     pub fn under(self, list: &str, index: usize) -> FieldPath {
         FieldPath(format!("{list}[{index}].{}", self.0))

@@ -3,6 +3,9 @@
 
 /// Points one add may carry (SPEC §3).
 pub const POINTS_PER_ADD_MAX: u64 = 1_000_000;
+/// Points one use may take: any balance a reply can show (`int64`), so that
+/// no use is refused for its size, only for the balance.
+pub const USE_POINTS_MAX: u64 = i64::MAX as u64;
 /// Items in one bulk add or bulk use (Loga `bulk_add_point`).
 pub const BULK_ITEMS_MAX: usize = 1_000;
 /// Bytes in any id: program, member, formula, reward, reference, branch code.
@@ -25,11 +28,19 @@ pub const LEVELS_ITEMS_MAX: usize = 1_000;
 /// Rows of a voucher report page when the caller gives none, and at most.
 pub const REPORT_PAGE_SIZE_DEFAULT: usize = 20;
 pub const REPORT_PAGE_SIZE_MAX: usize = 100;
+/// Index steps a voucher report's walk takes before a scan of the page is the
+/// cheaper way: a step costs several times a scanned row, and a scan of 100,000
+/// rows takes a few hundred microseconds.
+pub const REPORT_WALK_STEPS_MAX: usize = 4_096;
 /// Credit amounts carry at most this many decimal places; balances are kept
 /// exactly in units of 10^-CREDIT_SCALE.
 pub const CREDIT_SCALE: u32 = 4;
 /// A credit add or use is more than 0 and at most this many credits.
 pub const CREDITS_PER_CHANGE_MAX: u64 = 1_000_000;
+/// The most a credit wallet may hold, in units of 10^-CREDIT_SCALE: what an
+/// `i64` holds, so that every balance has an exact decimal and fits a signed
+/// 64-bit column downstream.
+pub const CREDIT_BALANCE_UNITS_MAX: u64 = i64::MAX as u64;
 /// Coupons one grant may add.
 pub const COUPONS_PER_GRANT_MAX: u32 = 10_000;
 /// The largest request the server decodes, in bytes (gRPC's own default is 4 MiB):
@@ -64,6 +75,20 @@ pub const STORED_VALUE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Events one command may produce: a bulk of `BULK_ITEMS_MAX` items, each possibly
 /// preceded by nothing else; a replacement makes two.
 pub const COMMAND_EVENTS_MAX: usize = 2 * BULK_ITEMS_MAX;
+
+// The store's write path (`ledger_store::Options` defaults; tests shrink them so
+// that batching and checkpoints run all the time).
+
+/// Commands waiting for the writer at most; callers wait beyond that.
+pub const QUEUE_COMMANDS_MAX: usize = 4_096;
+/// Commands one commit group takes at most.
+pub const GROUP_COMMANDS_MAX: usize = 1_024;
+/// Events between checkpoints (ARCHITECTURE.md: the worst replay after a crash
+/// against the checkpoint's stall).
+pub const CHECKPOINT_EVENTS: u64 = 500_000;
+/// Rows changed since the last checkpoint that make one due, so that one
+/// checkpoint batch (and sled's garbage from it) stays bounded.
+pub const CHECKPOINT_ROWS_MAX: usize = 20_000;
 
 // What one caller may cost the server (`ledgerd`). The counts are defaults of
 // `ledgerd` flags; a caller beyond one gets RESOURCE_EXHAUSTED with a
@@ -104,6 +129,9 @@ pub const KEEPALIVE_INTERVAL_MS: u64 = 60_000;
 pub const KEEPALIVE_TIMEOUT_MS: u64 = 20_000;
 
 const _: () = assert!(EXPIRY_SWEEP_LOTS_MAX <= COMMAND_EVENTS_MAX);
+const _: () = assert!(GROUP_COMMANDS_MAX <= QUEUE_COMMANDS_MAX);
+const _: () = assert!(REPORT_PAGE_SIZE_MAX < REPORT_WALK_STEPS_MAX);
+const _: () = assert!(USE_POINTS_MAX <= POINTS_BALANCE_MAX);
 const _: () = assert!(BULK_ITEMS_MAX <= COMMAND_EVENTS_MAX);
 const _: () = assert!(IMPORT_ITEMS_MAX <= COMMAND_EVENTS_MAX);
 const _: () = assert!(LEVELS_ITEMS_MAX <= COMMAND_EVENTS_MAX);

@@ -5,21 +5,17 @@
 use crate::command::{AddPoints, PointsReceipt, UsePoints};
 use crate::event::{Event, EventBody, PointsAdded, PointsReversal, PointsUsed};
 use crate::field::FieldPath;
-use crate::limits::{POINTS_BALANCE_MAX, POINTS_PER_ADD_MAX};
+use crate::limits::{POINTS_BALANCE_MAX, POINTS_PER_ADD_MAX, USE_POINTS_MAX};
 use crate::overlay::Overlay;
 use crate::references;
 use crate::rejection::Rejection;
 use crate::state::{ReferenceEntry, ReferenceKind};
-use crate::validate;
+use crate::validate::{self, Problems};
 use rust_decimal::prelude::ToPrimitive;
 
 /// Decides one add on the overlay and applies it there.
 pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt, Rejection> {
-    validate::id("member_id", &command.member)?;
-    validate::required_remark("remark", &command.remark)?;
-    validate::remark("private_remark", &command.private_remark)?;
-    validate::optional_id("reference", &command.reference)?;
-    validate::optional_id("branch_code", &command.branch_code)?;
+    let amounts = add_key_fields(command).then_after_reference(add_amount_fields(command))?;
     // A repeat is answered before any check of the state or the clock: a retry after
     // the expiry it names has passed, or a formula changed, still gets the original.
     let kind = ReferenceKind::PointsAdd;
@@ -28,6 +24,7 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
     };
+    amounts.finish()?;
     let points = add_amount(view, command)?;
     room_for(view, &command.program, &command.member, points, "points")?;
     if let Some(expires_at) = command.expires_at
@@ -71,12 +68,7 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
 
 /// Decides one use on the overlay and applies it there.
 pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceipt, Rejection> {
-    validate::id("member_id", &command.member)?;
-    validate::optional_id("reward_id", &command.reward_id)?;
-    validate::remark("remark", &command.remark)?;
-    validate::remark("private_remark", &command.private_remark)?;
-    validate::optional_id("reference", &command.reference)?;
-    validate::optional_id("branch_code", &command.branch_code)?;
+    let amounts = spend_key_fields(command).then_after_reference(spend_amount_fields(command))?;
     // A repeat is answered before the reward is looked at: a retry after the reward
     // expired still gets the original.
     let kind = ReferenceKind::PointsUse;
@@ -85,6 +77,7 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
     };
+    amounts.finish()?;
     let points = use_amount(view, command)?;
     // Giving an earlier use back can only raise the balance, so it goes first.
     if let Some(entry) = previous.as_ref().filter(|entry| entry.kind == ReferenceKind::PointsUse) {
@@ -94,7 +87,12 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     let member = view.member(&command.program, &command.member);
     let taken = member.map(|member| member.lots.plan_take(points, view.at(), None));
     let Some(Ok(taken)) = taken else {
-        return Err(Rejection::InsufficientPoints { field: FieldPath::new("points"), balance: live, wanted: points });
+        return Err(Rejection::InsufficientPoints {
+            field: FieldPath::new("points"),
+            member: command.member.clone(),
+            balance: live,
+            wanted: points,
+        });
     };
     let body = EventBody::PointsUsed(PointsUsed {
         points,
@@ -122,6 +120,73 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
         duplicate: false,
         replaced: previous.is_some(),
     })
+}
+
+/// Every problem of an add's own fields, whatever the state: checked before the
+/// reference, since a retry of a valid add is valid (the rules of the state and
+/// the clock come after it).
+pub fn add_fields(command: &AddPoints) -> Problems {
+    let mut problems = add_key_fields(command);
+    problems.append(add_amount_fields(command));
+    problems
+}
+
+fn add_key_fields(command: &AddPoints) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("member_id", &command.member));
+    problems.check(validate::required_remark("remark", &command.remark));
+    problems.check(validate::remark("private_remark", &command.private_remark));
+    problems.check(validate::optional_id("reference", &command.reference));
+    problems.check(validate::optional_id("branch_code", &command.branch_code));
+    problems
+}
+
+fn add_amount_fields(command: &AddPoints) -> Problems {
+    let mut problems = Problems::new();
+    match (command.cost, command.formula_id.is_empty()) {
+        (None, true) => {
+            problems.check(validate::amount("points", command.points, 1, POINTS_PER_ADD_MAX));
+        }
+        (Some(_), true) => problems.push(Rejection::Required { field: FieldPath::new("formula_id") }),
+        (None, false) => problems.push(Rejection::Required { field: FieldPath::new("cost") }),
+        (Some(cost), false) => {
+            problems.check(validate::id("formula_id", &command.formula_id));
+            problems.check(validate::positive_decimal("cost", cost));
+        }
+    }
+    problems
+}
+
+/// Every problem of a use's own fields, whatever the state.
+pub fn spend_fields(command: &UsePoints) -> Problems {
+    let mut problems = spend_key_fields(command);
+    problems.append(spend_amount_fields(command));
+    problems
+}
+
+fn spend_key_fields(command: &UsePoints) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("member_id", &command.member));
+    problems.check(validate::optional_id("reward_id", &command.reward_id));
+    problems.check(validate::remark("remark", &command.remark));
+    problems.check(validate::remark("private_remark", &command.private_remark));
+    problems.check(validate::optional_id("reference", &command.reference));
+    problems.check(validate::optional_id("branch_code", &command.branch_code));
+    problems
+}
+
+/// A use's amount, and its remark when no reward names it.
+fn spend_amount_fields(command: &UsePoints) -> Problems {
+    let mut problems = Problems::new();
+    if command.reward_id.is_empty() {
+        if command.remark.trim().is_empty() {
+            problems.push(Rejection::Required { field: FieldPath::new("remark") });
+        }
+        problems.check(validate::amount("points", command.points, 1, USE_POINTS_MAX));
+    } else if command.points != 0 {
+        problems.check(validate::amount("points", command.points, 1, USE_POINTS_MAX));
+    }
+    problems
 }
 
 /// The points an add carries: given, or computed from a cost by a formula.
@@ -162,7 +227,7 @@ fn add_amount(view: &Overlay<'_>, command: &AddPoints) -> Result<u64, Rejection>
 fn use_amount(view: &Overlay<'_>, command: &UsePoints) -> Result<u64, Rejection> {
     if command.reward_id.is_empty() {
         validate::required_remark("remark", &command.remark)?;
-        return validate::amount("points", command.points, 1, u64::MAX >> 1);
+        return validate::amount("points", command.points, 1, USE_POINTS_MAX);
     }
     let reward = view
         .program(&command.program)
@@ -184,7 +249,7 @@ fn use_amount(view: &Overlay<'_>, command: &UsePoints) -> Result<u64, Rejection>
     if command.points == 0 {
         return Ok(reward.points);
     }
-    validate::amount("points", command.points, 1, u64::MAX >> 1)
+    validate::amount("points", command.points, 1, USE_POINTS_MAX)
 }
 
 enum Earlier {
@@ -237,7 +302,7 @@ pub fn room_for(view: &Overlay<'_>, program: &str, member: &str, points: u64, fi
     }
     Err(Rejection::Conflict {
         field: FieldPath::new(field),
-        code: "BALANCE_LIMIT",
+        reason: crate::reason::BALANCE_LIMIT,
         rule: format!(
             "adding {points} points would take member {member:?} (balance {balance}, qualifying amount \
              {qualifying}) beyond {POINTS_BALANCE_MAX}, the most a balance may hold"

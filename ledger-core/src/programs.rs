@@ -7,11 +7,10 @@ use crate::limits::POINTS_PER_ADD_MAX;
 use crate::rejection::Rejection;
 use crate::state::{Program, State};
 use crate::time::Timestamp;
-use crate::validate;
+use crate::validate::{self, Problems};
 
 pub fn create(state: &State, command: &CreateProgram, at: Timestamp) -> Result<(Vec<Event>, Outcome), Rejection> {
-    validate::id("program_id", &command.program)?;
-    validate::name("name", &command.name)?;
+    create_fields(command).finish()?;
     if state.program(&command.program).is_some() {
         return Err(Rejection::ProgramExists { field: FieldPath::new("program_id"), program: command.program.clone() });
     }
@@ -23,9 +22,8 @@ pub fn create(state: &State, command: &CreateProgram, at: Timestamp) -> Result<(
 
 pub fn define_formula(state: &State, command: &DefineFormula) -> Result<Vec<Event>, Rejection> {
     existing(state, &command.program)?;
-    validate::id("formula_id", &command.formula_id)?;
-    validate::name("name", &command.name)?;
-    let multiplier = validate::positive_decimal("multiplier", command.multiplier)?;
+    formula_fields(command).finish()?;
+    let multiplier = command.multiplier.normalize();
     let body =
         EventBody::FormulaDefined { formula_id: command.formula_id.clone(), name: command.name.clone(), multiplier };
     Ok(vec![definition(&command.program, body)])
@@ -33,8 +31,7 @@ pub fn define_formula(state: &State, command: &DefineFormula) -> Result<Vec<Even
 
 pub fn define_reward(state: &State, command: &DefineReward) -> Result<Vec<Event>, Rejection> {
     existing(state, &command.program)?;
-    validate::id("reward_id", &command.reward_id)?;
-    validate::name("name", &command.name)?;
+    reward_fields(command).finish()?;
     let points = validate::amount("points", command.points, 1, POINTS_PER_ADD_MAX)?;
     let body = EventBody::RewardDefined {
         reward_id: command.reward_id.clone(),
@@ -47,17 +44,46 @@ pub fn define_reward(state: &State, command: &DefineReward) -> Result<Vec<Event>
 
 pub fn define_shop(state: &State, command: &DefineShop) -> Result<Vec<Event>, Rejection> {
     existing(state, &command.program)?;
+    shop_fields(command).finish()?;
+    let body = EventBody::ShopDefined { shop_id: command.shop_id, name: command.name.clone() };
+    Ok(vec![definition(&command.program, body)])
+}
+
+pub fn create_fields(command: &CreateProgram) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("program_id", &command.program));
+    problems.check(validate::name("name", &command.name));
+    problems
+}
+
+pub fn formula_fields(command: &DefineFormula) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("formula_id", &command.formula_id));
+    problems.check(validate::name("name", &command.name));
+    problems.check(validate::positive_decimal("multiplier", command.multiplier));
+    problems
+}
+
+pub fn reward_fields(command: &DefineReward) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::id("reward_id", &command.reward_id));
+    problems.check(validate::name("name", &command.name));
+    problems.check(validate::amount("points", command.points, 1, POINTS_PER_ADD_MAX));
+    problems
+}
+
+pub fn shop_fields(command: &DefineShop) -> Problems {
+    let mut problems = Problems::new();
     if command.shop_id <= 0 {
-        return Err(Rejection::OutOfRange {
+        problems.push(Rejection::OutOfRange {
             field: FieldPath::new("shop_id"),
             got: i128::from(command.shop_id),
             min: 1,
             max: i128::from(i64::MAX),
         });
     }
-    validate::name("name", &command.name)?;
-    let body = EventBody::ShopDefined { shop_id: command.shop_id, name: command.name.clone() };
-    Ok(vec![definition(&command.program, body)])
+    problems.check(validate::name("name", &command.name));
+    problems
 }
 
 /// The program a command names, which must exist (SPEC §2).

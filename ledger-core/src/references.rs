@@ -23,8 +23,10 @@ pub fn earlier(
     match view.reference(program, reference) {
         None => Ok(None),
         Some(entry) if entry.kind == kind => Ok(Some(entry.clone())),
-        Some(entry) => Err(Rejection::Duplicate {
+        Some(entry) => Err(Rejection::ReferenceInUse {
             field: FieldPath::new("reference"),
+            reference: reference.to_owned(),
+            transaction_id: entry.transaction_id,
             rule: format!(
                 "reference {reference:?} was used by transaction {}, {}, so it cannot name {}",
                 entry.transaction_id,

@@ -1,9 +1,13 @@
 //! Why the core refused a command: the caller's fault, never the store's. Each
-//! rejection names the field and the rule, so that a caller can act on it.
+//! rejection names the field and the rule, so that a caller can act on it, and a
+//! reason (SPEC §13, `reason`) with metadata, so that a program can branch on it
+//! without reading the words.
 
 use crate::field::FieldPath;
+use crate::reason;
 use crate::time::Timestamp;
 use rust_decimal::Decimal;
+use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -23,14 +27,18 @@ pub enum Rejection {
     UnknownFormula { field: FieldPath, program: String, formula_id: String },
     #[error("{field}: reward {reward_id:?} is not defined in program {program:?}")]
     UnknownReward { field: FieldPath, program: String, reward_id: String },
-    #[error("{field}: transaction {transaction_id} does not exist")]
-    UnknownTransaction { field: FieldPath, transaction_id: u64 },
+    #[error("{field}: transaction {transaction_id} does not exist in program {program:?}")]
+    UnknownTransaction { field: FieldPath, program: String, transaction_id: u64 },
+    /// No transaction has the reference: there is no transaction to show
+    /// (TRANSACTION_NOT_FOUND, as for an unknown transaction id).
     #[error("{field}: no transaction has reference {reference:?} in program {program:?}")]
     UnknownReference { field: FieldPath, program: String, reference: String },
+    #[error("{field}: brand {brand_id} has no voucher statement {voucher_identifier:?} in promotion {promotion_id}")]
+    UnknownVoucher { field: FieldPath, brand_id: i64, promotion_id: i64, voucher_identifier: String },
     #[error("{field}: reward {reward_id:?} expired at {expired_at}")]
     RewardExpired { field: FieldPath, reward_id: String, expired_at: Timestamp },
     #[error("{field}: balance {balance} is less than {wanted}")]
-    InsufficientPoints { field: FieldPath, balance: u64, wanted: u64 },
+    InsufficientPoints { field: FieldPath, member: String, balance: u64, wanted: u64 },
     #[error(
         "{field}: replacing transaction {transaction_id} would leave member {member:?} \
          {shortfall} points below zero; nothing was changed"
@@ -39,21 +47,63 @@ pub enum Rejection {
     #[error("{field}: program {program:?} already exists")]
     ProgramExists { field: FieldPath, program: String },
     #[error("{field}: {what} {id:?} is not defined in program {program:?}")]
-    NotDefined { field: FieldPath, what: &'static str, id: String, program: String },
+    NotDefined { field: FieldPath, what: Definition, id: String, program: String },
     #[error("{field}: balance {balance} is less than {wanted}")]
-    InsufficientCredits { field: FieldPath, balance: Decimal, wanted: Decimal },
+    InsufficientCredits { field: FieldPath, member: String, credit_id: String, balance: Decimal, wanted: Decimal },
     #[error("{field}: member {member:?} has no coupon {coupon_id:?} left")]
     NoCoupon { field: FieldPath, member: String, coupon_id: String },
-    /// A rule of state other than a balance: a sixth card, deleting level 1.
+    /// A rule of state other than a balance: a sixth card, deleting level 1, a
+    /// balance past its limit. `reason` is one of `crate::reason`'s.
     #[error("{field}: {rule}")]
-    Conflict { field: FieldPath, code: &'static str, rule: String },
-    /// A name or key that must be unique is taken.
+    Conflict { field: FieldPath, reason: &'static str, rule: String },
+    /// A name that must be unique in its program is taken.
     #[error("{field}: {rule}")]
-    Duplicate { field: FieldPath, rule: String },
-    /// Every problem of a batch that is validated whole before anything is written
-    /// (Echoss imports); never empty.
+    NameTaken { field: FieldPath, name: String, rule: String },
+    /// A reference (unique per program across kinds) names a transaction of
+    /// another kind.
+    #[error("{field}: {rule}")]
+    ReferenceInUse { field: FieldPath, reference: String, transaction_id: u64, rule: String },
+    /// Every problem of a request, when it has more than one (and every problem
+    /// of an Echoss import, validated whole); never empty.
     #[error("{} problems: {}", problems.len(), join(problems))]
     Many { problems: Vec<Rejection> },
+}
+
+/// What a `NotDefined` names; each kind has its own NOT_FOUND reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Definition {
+    CreditType,
+    MemberCard,
+    /// A level of SetMemberLevels with no card at it.
+    CardLevel,
+}
+
+impl Definition {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Definition::CreditType => reason::CREDIT_NOT_FOUND,
+            Definition::MemberCard | Definition::CardLevel => reason::CARD_NOT_FOUND,
+        }
+    }
+
+    /// The metadata key the id goes under.
+    pub fn key(self) -> &'static str {
+        match self {
+            Definition::CreditType => "credit_id",
+            Definition::MemberCard => "card_id",
+            Definition::CardLevel => "level",
+        }
+    }
+}
+
+impl fmt::Display for Definition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Definition::CreditType => "credit type",
+            Definition::MemberCard => "member card",
+            Definition::CardLevel => "member card level",
+        })
+    }
 }
 
 fn join(problems: &[Rejection]) -> String {
@@ -74,6 +124,23 @@ pub enum RejectionClass {
 }
 
 impl Rejection {
+    /// Every problem found, as one rejection: none is `Ok`, one is itself, more
+    /// are `Many` (flattened, so that a problem is never nested in another).
+    pub fn every(problems: Vec<Rejection>) -> Result<(), Rejection> {
+        let mut flat = Vec::with_capacity(problems.len());
+        for problem in problems {
+            match problem {
+                Rejection::Many { problems } => flat.extend(problems),
+                single => flat.push(single),
+            }
+        }
+        match flat.len() {
+            0 => Ok(()),
+            1 => Err(flat.pop().expect("one problem")),
+            _ => Err(Rejection::Many { problems: flat }),
+        }
+    }
+
     pub fn field(&self) -> &FieldPath {
         match self {
             Rejection::Required { field }
@@ -86,6 +153,7 @@ impl Rejection {
             | Rejection::UnknownReward { field, .. }
             | Rejection::UnknownTransaction { field, .. }
             | Rejection::UnknownReference { field, .. }
+            | Rejection::UnknownVoucher { field, .. }
             | Rejection::RewardExpired { field, .. }
             | Rejection::InsufficientPoints { field, .. }
             | Rejection::ReplacementInsufficient { field, .. }
@@ -94,7 +162,8 @@ impl Rejection {
             | Rejection::InsufficientCredits { field, .. }
             | Rejection::NoCoupon { field, .. }
             | Rejection::Conflict { field, .. }
-            | Rejection::Duplicate { field, .. } => field,
+            | Rejection::NameTaken { field, .. }
+            | Rejection::ReferenceInUse { field, .. } => field,
             Rejection::Many { problems } => problems[0].field(),
         }
     }
@@ -111,6 +180,7 @@ impl Rejection {
             | Rejection::UnknownReward { field, .. }
             | Rejection::UnknownTransaction { field, .. }
             | Rejection::UnknownReference { field, .. }
+            | Rejection::UnknownVoucher { field, .. }
             | Rejection::RewardExpired { field, .. }
             | Rejection::InsufficientPoints { field, .. }
             | Rejection::ReplacementInsufficient { field, .. }
@@ -119,7 +189,8 @@ impl Rejection {
             | Rejection::InsufficientCredits { field, .. }
             | Rejection::NoCoupon { field, .. }
             | Rejection::Conflict { field, .. }
-            | Rejection::Duplicate { field, .. } => field,
+            | Rejection::NameTaken { field, .. }
+            | Rejection::ReferenceInUse { field, .. } => field,
             Rejection::Many { problems } => problems[0].field_mut(),
         }
     }
@@ -134,30 +205,126 @@ impl Rejection {
         self
     }
 
-    /// A stable code for machines, as Loga's result codes are: it is what a bulk
-    /// failure reports beside its message.
-    pub fn code(&self) -> &'static str {
+    /// The reason of SPEC §13 (`crate::reason`): what gRPC's `ErrorInfo` carries
+    /// and what a bulk failure reports as its `code`, one vocabulary for both.
+    pub fn reason(&self) -> &'static str {
         match self {
-            Rejection::Required { .. } => "REQUIRED",
-            Rejection::OutOfRange { .. } => "OUT_OF_RANGE",
-            Rejection::TooLong { .. } => "TOO_LONG",
-            Rejection::Invalid { .. } => "INVALID",
-            Rejection::UnknownProgram { .. } => "PROGRAM_NOT_FOUND",
-            Rejection::UnknownMember { .. } => "MEMBER_NOT_FOUND",
-            Rejection::UnknownFormula { .. } => "FORMULA_NOT_FOUND",
-            Rejection::UnknownReward { .. } => "REWARD_NOT_FOUND",
-            Rejection::UnknownTransaction { .. } => "TRANSACTION_NOT_FOUND",
-            Rejection::UnknownReference { .. } => "REFERENCE_NOT_FOUND",
-            Rejection::RewardExpired { .. } => "REWARD_EXPIRED",
-            Rejection::InsufficientPoints { .. } => "INSUFFICIENT_POINTS",
-            Rejection::ReplacementInsufficient { .. } => "INSUFFICIENT_POINTS",
-            Rejection::ProgramExists { .. } => "PROGRAM_EXISTS",
-            Rejection::NotDefined { .. } => "NOT_FOUND",
-            Rejection::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
-            Rejection::NoCoupon { .. } => "NO_COUPON",
-            Rejection::Conflict { code, .. } => code,
-            Rejection::Duplicate { .. } => "ALREADY_EXISTS",
-            Rejection::Many { .. } => "INVALID",
+            Rejection::Required { .. }
+            | Rejection::OutOfRange { .. }
+            | Rejection::TooLong { .. }
+            | Rejection::Invalid { .. }
+            | Rejection::Many { .. } => reason::INVALID_FIELD,
+            Rejection::UnknownProgram { .. } => reason::PROGRAM_NOT_FOUND,
+            Rejection::UnknownMember { .. } => reason::MEMBER_NOT_FOUND,
+            Rejection::UnknownFormula { .. } => reason::FORMULA_NOT_FOUND,
+            Rejection::UnknownReward { .. } => reason::REWARD_NOT_FOUND,
+            Rejection::UnknownTransaction { .. } | Rejection::UnknownReference { .. } => reason::TRANSACTION_NOT_FOUND,
+            Rejection::UnknownVoucher { .. } => reason::VOUCHER_NOT_FOUND,
+            Rejection::RewardExpired { .. } => reason::REWARD_EXPIRED,
+            Rejection::InsufficientPoints { .. } | Rejection::ReplacementInsufficient { .. } => {
+                reason::INSUFFICIENT_POINTS
+            }
+            Rejection::ProgramExists { .. } => reason::PROGRAM_EXISTS,
+            Rejection::NotDefined { what, .. } => what.reason(),
+            Rejection::InsufficientCredits { .. } => reason::INSUFFICIENT_CREDITS,
+            Rejection::NoCoupon { .. } => reason::NO_COUPON,
+            Rejection::Conflict { reason, .. } => reason,
+            Rejection::NameTaken { .. } => reason::NAME_TAKEN,
+            Rejection::ReferenceInUse { .. } => reason::REFERENCE_IN_USE,
+        }
+    }
+
+    /// What the rejection is about, for `ErrorInfo.metadata`: always the `field`,
+    /// then the ids and amounts a caller needs to act (`member_id`, `available`
+    /// and `requested` of an insufficient balance, ...).
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        let mut metadata = vec![("field", self.field().to_string())];
+        let mut add = |key: &'static str, value: String| metadata.push((key, value));
+        match self {
+            Rejection::Required { .. } | Rejection::Invalid { .. } | Rejection::Conflict { .. } => {}
+            Rejection::OutOfRange { got, min, max, .. } => {
+                add("got", got.to_string());
+                add("min", min.to_string());
+                add("max", max.to_string());
+            }
+            Rejection::TooLong { got, max, .. } => {
+                add("got_bytes", got.to_string());
+                add("max_bytes", max.to_string());
+            }
+            Rejection::UnknownProgram { program, .. } | Rejection::ProgramExists { program, .. } => {
+                add("program_id", program.clone());
+            }
+            Rejection::UnknownMember { program, member, .. } => {
+                add("program_id", program.clone());
+                add("member_id", member.clone());
+            }
+            Rejection::UnknownFormula { program, formula_id, .. } => {
+                add("program_id", program.clone());
+                add("formula_id", formula_id.clone());
+            }
+            Rejection::UnknownReward { program, reward_id, .. } => {
+                add("program_id", program.clone());
+                add("reward_id", reward_id.clone());
+            }
+            Rejection::UnknownTransaction { program, transaction_id, .. } => {
+                add("program_id", program.clone());
+                add("transaction_id", transaction_id.to_string());
+            }
+            Rejection::UnknownReference { program, reference, .. } => {
+                add("program_id", program.clone());
+                add("reference", reference.clone());
+            }
+            Rejection::UnknownVoucher { brand_id, promotion_id, voucher_identifier, .. } => {
+                add("brand_id", brand_id.to_string());
+                add("promotion_id", promotion_id.to_string());
+                add("voucher_identifier", voucher_identifier.clone());
+            }
+            Rejection::RewardExpired { reward_id, expired_at, .. } => {
+                add("reward_id", reward_id.clone());
+                add("expired_at", expired_at.to_string());
+            }
+            Rejection::InsufficientPoints { member, balance, wanted, .. } => {
+                add("member_id", member.clone());
+                add("available", balance.to_string());
+                add("requested", wanted.to_string());
+            }
+            Rejection::ReplacementInsufficient { transaction_id, member, shortfall, .. } => {
+                add("member_id", member.clone());
+                add("transaction_id", transaction_id.to_string());
+                add("shortfall", shortfall.to_string());
+            }
+            Rejection::NotDefined { what, id, program, .. } => {
+                add("program_id", program.clone());
+                add(what.key(), id.clone());
+            }
+            Rejection::InsufficientCredits { member, credit_id, balance, wanted, .. } => {
+                add("member_id", member.clone());
+                add("credit_id", credit_id.clone());
+                add("available", balance.normalize().to_string());
+                add("requested", wanted.normalize().to_string());
+            }
+            Rejection::NoCoupon { member, coupon_id, .. } => {
+                add("member_id", member.clone());
+                add("coupon_id", coupon_id.clone());
+            }
+            Rejection::NameTaken { name, .. } => add("name", name.clone()),
+            Rejection::ReferenceInUse { reference, transaction_id, .. } => {
+                add("reference", reference.clone());
+                add("transaction_id", transaction_id.to_string());
+            }
+            Rejection::Many { problems } => add("violations", problems.len().to_string()),
+        }
+        metadata
+    }
+
+    /// The rule alone, without the field in front: a field violation's
+    /// description, whose field is given beside it.
+    pub fn rule(&self) -> String {
+        let text = self.to_string();
+        let prefix = format!("{}: ", self.field());
+        match text.strip_prefix(&prefix) {
+            Some(rule) => rule.to_owned(),
+            None => text,
         }
     }
 
@@ -182,6 +349,7 @@ impl Rejection {
             | Rejection::UnknownReward { .. }
             | Rejection::UnknownTransaction { .. }
             | Rejection::UnknownReference { .. }
+            | Rejection::UnknownVoucher { .. }
             | Rejection::NotDefined { .. } => RejectionClass::NotFound,
             Rejection::RewardExpired { .. }
             | Rejection::InsufficientPoints { .. }
@@ -189,7 +357,54 @@ impl Rejection {
             | Rejection::InsufficientCredits { .. }
             | Rejection::NoCoupon { .. }
             | Rejection::Conflict { .. } => RejectionClass::FailedPrecondition,
-            Rejection::ProgramExists { .. } | Rejection::Duplicate { .. } => RejectionClass::AlreadyExists,
+            Rejection::ProgramExists { .. } | Rejection::NameTaken { .. } | Rejection::ReferenceInUse { .. } => {
+                RejectionClass::AlreadyExists
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Definition, Rejection};
+    use crate::field::FieldPath;
+
+    fn check(rejection: Rejection, reason: &str, metadata: &[(&str, &str)]) {
+        assert_eq!(rejection.reason(), reason, "{rejection}");
+        let got = rejection.metadata();
+        for (key, value) in metadata {
+            assert!(got.iter().any(|(k, v)| k == key && v == value), "{key}={value} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn each_rejection_names_its_reason_and_what_it_is_about() {
+        let field = || FieldPath::new("points");
+        let short = Rejection::InsufficientPoints { field: field(), member: "m1".into(), balance: 5, wanted: 10 };
+        check(
+            short,
+            "INSUFFICIENT_POINTS",
+            &[("field", "points"), ("member_id", "m1"), ("available", "5"), ("requested", "10")],
+        );
+        let undefined = |what| Rejection::NotDefined { field: field(), what, id: "x".into(), program: "p".into() };
+        check(undefined(Definition::CreditType), "CREDIT_NOT_FOUND", &[("credit_id", "x"), ("program_id", "p")]);
+        check(undefined(Definition::MemberCard), "CARD_NOT_FOUND", &[("card_id", "x")]);
+        check(undefined(Definition::CardLevel), "CARD_NOT_FOUND", &[("level", "x")]);
+        let taken = Rejection::NameTaken { field: FieldPath::new("name"), name: "Gold".into(), rule: "taken".into() };
+        check(taken, "NAME_TAKEN", &[("name", "Gold")]);
+        let many = Rejection::every(vec![
+            Rejection::Required { field: FieldPath::new("remark") },
+            Rejection::TooLong { field: FieldPath::new("member_id"), got: 200, max: 128 },
+        ]);
+        check(many.expect_err("two problems"), "INVALID_FIELD", &[("field", "remark"), ("violations", "2")]);
+        let one = Rejection::every(vec![Rejection::Required { field: FieldPath::new("remark") }]);
+        assert_eq!(one, Err(Rejection::Required { field: FieldPath::new("remark") }), "one problem is itself");
+        assert_eq!(Rejection::every(Vec::new()), Ok(()));
+    }
+
+    #[test]
+    fn a_rule_is_the_message_without_its_field() {
+        let rejection = Rejection::Required { field: FieldPath::new("items[2].remark") };
+        assert_eq!(rejection.rule(), "is required and may not be blank");
     }
 }

@@ -138,6 +138,18 @@ fn apply_point_statement(
     Ok(true)
 }
 
+/// Every problem of an import's items, named `data[i].field`, whatever the state.
+pub fn voucher_fields(command: &ImportVoucherStatements) -> Vec<Rejection> {
+    let items = command.items.iter().enumerate();
+    items.flat_map(|(index, item)| voucher_problems(item).into_iter().map(move |p| p.under("data", index))).collect()
+}
+
+/// Every problem of a point-statement import's items, whatever the state.
+pub fn point_fields(command: &ImportPointStatements) -> Vec<Rejection> {
+    let items = command.items.iter().enumerate();
+    items.flat_map(|(index, item)| point_problems(item).1.into_iter().map(move |p| p.under("data", index))).collect()
+}
+
 fn batch_size(items: usize) -> Result<(), Rejection> {
     if items == 0 {
         return Err(Rejection::Required { field: FieldPath::new("data") });

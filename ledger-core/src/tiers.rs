@@ -6,12 +6,11 @@
 use crate::command::{CreateMemberCard, DeleteMemberCard, SetMemberLevels, UpdateMemberCard};
 use crate::event::{Event, EventBody, MemberCardFields};
 use crate::field::FieldPath;
-use crate::limits::{LEVELS_ITEMS_MAX, MEMBER_CARDS_MAX, REMARK_BYTES_MAX};
+use crate::limits::{LEVELS_ITEMS_MAX, MEMBER_CARDS_MAX, POINTS_BALANCE_MAX, REMARK_BYTES_MAX};
 use crate::programs::{definition, existing};
-use crate::rejection::Rejection;
+use crate::rejection::{Definition, Rejection};
 use crate::state::{Program, State};
-use crate::validate;
-use crate::validate::count_out_of_range;
+use crate::validate::{self, Problems, count_out_of_range};
 
 /// A card as lists show it: with its level and the top of its range.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,18 +43,16 @@ fn view_at(after: &[MemberCardFields], index: usize) -> CardView {
 
 pub fn create(state: &State, command: &CreateMemberCard, card_id: String) -> Result<(Vec<Event>, CardView), Rejection> {
     let program = existing(state, &command.program)?;
-    validate::name("name", &command.name)?;
-    validate::max_bytes("benefit", &command.benefit, REMARK_BYTES_MAX)?;
-    validate::max_bytes("image_url", &command.image_url, REMARK_BYTES_MAX)?;
+    create_fields(command).finish()?;
     unique_name(program, &command.name, "")?;
     if program.cards.len() >= MEMBER_CARDS_MAX {
         return Err(Rejection::Conflict {
             field: FieldPath::new("program_id"),
-            code: "TOO_MANY_CARDS",
+            reason: crate::reason::TOO_MANY_CARDS,
             rule: format!("program {:?} holds {MEMBER_CARDS_MAX} member cards, the most it may", command.program),
         });
     }
-    let lowest_amount = validate::amount("lowest_amount", command.lowest_amount, 0, i64::MAX.unsigned_abs())?;
+    let lowest_amount = validate::amount("lowest_amount", command.lowest_amount, 0, POINTS_BALANCE_MAX)?;
     if let Some(top) = program.cards.last() {
         above("lowest_amount", lowest_amount, top.lowest_amount, program.cards.len())?;
     }
@@ -75,22 +72,20 @@ pub fn create(state: &State, command: &CreateMemberCard, card_id: String) -> Res
 pub fn update(state: &State, command: &UpdateMemberCard) -> Result<(Vec<Event>, CardView), Rejection> {
     let program = existing(state, &command.program)?;
     let index = card_index(program, &command.program, &command.card_id)?;
+    update_fields(command).finish()?;
     let mut card = program.cards[index].clone();
     if let Some(name) = &command.name {
-        validate::name("name", name)?;
         unique_name(program, name, &command.card_id)?;
         card.name.clone_from(name);
     }
     if let Some(benefit) = &command.benefit {
-        validate::max_bytes("benefit", benefit, REMARK_BYTES_MAX)?;
         card.benefit.clone_from(benefit);
     }
     if let Some(image_url) = &command.image_url {
-        validate::max_bytes("image_url", image_url, REMARK_BYTES_MAX)?;
         card.image_url.clone_from(image_url);
     }
     if let Some(lowest_amount) = command.lowest_amount {
-        let lowest_amount = validate::amount("lowest_amount", lowest_amount, 0, i64::MAX.unsigned_abs())?;
+        let lowest_amount = validate::amount("lowest_amount", lowest_amount, 0, POINTS_BALANCE_MAX)?;
         if let Some(below) = index.checked_sub(1).map(|below| &program.cards[below]) {
             above("lowest_amount", lowest_amount, below.lowest_amount, index)?;
         }
@@ -120,7 +115,7 @@ pub fn delete(state: &State, command: &DeleteMemberCard) -> Result<Vec<Event>, R
     if index == 0 {
         return Err(Rejection::Conflict {
             field: FieldPath::new("card_id"),
-            code: "LEVEL_ONE_CARD",
+            reason: crate::reason::LEVEL_ONE_CARD,
             rule: format!("card {:?} is level 1, which cannot be deleted", command.card_id),
         });
     }
@@ -131,22 +126,16 @@ pub fn delete(state: &State, command: &DeleteMemberCard) -> Result<Vec<Event>, R
 /// Pins (or, at level 0, unpins) members' levels: all or nothing.
 pub fn set_levels(state: &State, command: &SetMemberLevels) -> Result<Vec<Event>, Rejection> {
     let program = existing(state, &command.program)?;
-    if command.levels.is_empty() {
-        return Err(Rejection::Required { field: FieldPath::new("levels") });
-    }
-    if command.levels.len() > LEVELS_ITEMS_MAX {
-        return Err(count_out_of_range("levels", command.levels.len(), LEVELS_ITEMS_MAX));
-    }
+    levels_fields(command).finish()?;
     let mut events = Vec::with_capacity(command.levels.len());
     for (index, (member, level)) in command.levels.iter().enumerate() {
-        validate::id("member_id", member).map_err(|rejection| rejection.under("levels", index))?;
         let card_id = match level.checked_sub(1) {
             None => String::new(),
             Some(card_index) => {
                 let card = usize::try_from(card_index).ok().and_then(|card_index| program.cards.get(card_index));
                 let card = card.ok_or_else(|| Rejection::NotDefined {
                     field: FieldPath::item("levels", index, "level"),
-                    what: "member card level",
+                    what: Definition::CardLevel,
                     id: level.to_string(),
                     program: command.program.clone(),
                 })?;
@@ -159,11 +148,55 @@ pub fn set_levels(state: &State, command: &SetMemberLevels) -> Result<Vec<Event>
     Ok(events)
 }
 
+/// Every problem of a new card's own fields.
+pub fn create_fields(command: &CreateMemberCard) -> Problems {
+    let mut problems = Problems::new();
+    problems.check(validate::name("name", &command.name));
+    problems.check(validate::max_bytes("benefit", &command.benefit, REMARK_BYTES_MAX));
+    problems.check(validate::max_bytes("image_url", &command.image_url, REMARK_BYTES_MAX));
+    problems.check(validate::amount("lowest_amount", command.lowest_amount, 0, POINTS_BALANCE_MAX));
+    problems
+}
+
+/// Every problem of an update's own fields (those it gives).
+pub fn update_fields(command: &UpdateMemberCard) -> Problems {
+    let mut problems = Problems::new();
+    if let Some(name) = &command.name {
+        problems.check(validate::name("name", name));
+    }
+    if let Some(benefit) = &command.benefit {
+        problems.check(validate::max_bytes("benefit", benefit, REMARK_BYTES_MAX));
+    }
+    if let Some(image_url) = &command.image_url {
+        problems.check(validate::max_bytes("image_url", image_url, REMARK_BYTES_MAX));
+    }
+    if let Some(lowest_amount) = command.lowest_amount {
+        problems.check(validate::amount("lowest_amount", lowest_amount, 0, POINTS_BALANCE_MAX));
+    }
+    problems
+}
+
+/// Every problem of a batch of levels: its size, and each member id.
+pub fn levels_fields(command: &SetMemberLevels) -> Problems {
+    let mut problems = Problems::new();
+    if command.levels.is_empty() {
+        problems.push(Rejection::Required { field: FieldPath::new("levels") });
+    }
+    if command.levels.len() > LEVELS_ITEMS_MAX {
+        problems.push(count_out_of_range("levels", command.levels.len(), LEVELS_ITEMS_MAX));
+        return problems;
+    }
+    for (index, (member, _)) in command.levels.iter().enumerate() {
+        problems.check(validate::id("member_id", member).map_err(|rejection| rejection.under("levels", index)));
+    }
+    problems
+}
+
 fn card_index(program: &Program, program_id: &str, card_id: &str) -> Result<usize, Rejection> {
     validate::id("card_id", card_id)?;
     program.cards.iter().position(|card| card.card_id == card_id).ok_or_else(|| Rejection::NotDefined {
         field: FieldPath::new("card_id"),
-        what: "member card",
+        what: Definition::MemberCard,
         id: card_id.to_owned(),
         program: program_id.to_owned(),
     })
@@ -172,8 +205,9 @@ fn card_index(program: &Program, program_id: &str, card_id: &str) -> Result<usiz
 fn unique_name(program: &Program, name: &str, except_card: &str) -> Result<(), Rejection> {
     let taken = program.cards.iter().find(|card| card.name == name && card.card_id != except_card);
     match taken {
-        Some(card) => Err(Rejection::Duplicate {
+        Some(card) => Err(Rejection::NameTaken {
             field: FieldPath::new("name"),
+            name: name.to_owned(),
             rule: format!("member card {:?} is already named {name:?}", card.card_id),
         }),
         None => Ok(()),

@@ -88,3 +88,75 @@ pub fn count_out_of_range(field: &str, got: usize, max: usize) -> Rejection {
     let count = |value: usize| i128::try_from(value).unwrap_or(i128::MAX);
     Rejection::OutOfRange { field: FieldPath::new(field), got: count(got), min: 1, max: count(max) }
 }
+
+/// Every problem of a request, collected instead of returned at the first, so
+/// that a caller fixes them all at once (SPEC §13: INVALID_ARGUMENT lists every
+/// field violation). A command's checks of its own fields run through one of
+/// these; `finish` answers `Ok` or the one rejection naming them all.
+#[derive(Debug, Default)]
+pub struct Problems {
+    found: Vec<Rejection>,
+}
+
+impl Problems {
+    pub fn new() -> Problems {
+        Problems::default()
+    }
+
+    /// Notes the problem of `result`, if any, and gives its value otherwise.
+    pub fn check<T>(&mut self, result: Result<T, Rejection>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(rejection) => {
+                self.push(rejection);
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, rejection: Rejection) {
+        match rejection {
+            Rejection::Many { problems } => self.found.extend(problems),
+            single => self.found.push(single),
+        }
+    }
+
+    /// Notes `more` except those about a field already named: a field that
+    /// could not be read at all is not also reported as missing.
+    pub fn extend_new(&mut self, more: Vec<Rejection>) {
+        for problem in more {
+            if !self.found.iter().any(|found| found.field() == problem.field()) {
+                self.found.push(problem);
+            }
+        }
+    }
+
+    pub fn append(&mut self, more: Problems) {
+        self.found.extend(more.found);
+    }
+
+    /// The problems of the fields a command is checked on before its reference
+    /// (`self`), with those checked after it (`amounts`): a repeat of a reference
+    /// is answered with the original before its amounts are looked at, as it
+    /// always was, but a request refused anyway names every problem at once.
+    /// `Ok` gives the amounts' problems back, to finish after the reference.
+    pub fn then_after_reference(mut self, amounts: Problems) -> Result<Problems, Rejection> {
+        if self.is_empty() {
+            return Ok(amounts);
+        }
+        self.append(amounts);
+        Err(self.finish().expect_err("problems were found"))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<Rejection> {
+        self.found
+    }
+
+    pub fn finish(self) -> Result<(), Rejection> {
+        Rejection::every(self.found)
+    }
+}

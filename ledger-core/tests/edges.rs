@@ -122,8 +122,8 @@ fn a_use_of_more_than_any_balance_is_insufficient_not_wrapped() {
         &[edge()],
         spend("edge", i64::MIN),
         expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got -9223372036854775808
-        edge: points 9223372036854775802, live 9223372036854775802, lots [0:9223372036854775802]"#]],
+            rejected INVALID_FIELD InvalidArgument: points: must be 1..=9223372036854775807, got -9223372036854775808
+            edge: points 9223372036854775802, live 9223372036854775802, lots [0:9223372036854775802]"#]],
     );
 }
 
@@ -133,7 +133,7 @@ fn a_formula_product_beyond_decimal_range_names_the_cost() {
         &[formula("f", "2.5")],
         add("m1", 0).cost("79228162514264337593543950335", "f"),
         expect![[r#"
-            rejected INVALID InvalidArgument: cost: cost 79228162514264337593543950335 × multiplier 2.5 of formula "f" must give 1..=1000000 points, got more than a decimal holds
+            rejected INVALID_FIELD InvalidArgument: cost: cost 79228162514264337593543950335 × multiplier 2.5 of formula "f" must give 1..=1000000 points, got more than a decimal holds
             m1: no events"#]],
     );
 }
@@ -167,7 +167,7 @@ fn a_point_statement_past_the_limit_names_its_item() {
         &given,
         statement(6),
         expect![[
-            r#"rejected INVALID InvalidArgument: 1 problems: data[0].point_change_record: adding 6 points would take member "edge" (balance 9223372036854775802, qualifying amount 9223372036854775802) beyond 9223372036854775807, the most a balance may hold"#
+            r#"rejected INVALID_FIELD InvalidArgument: 1 problems: data[0].point_change_record: adding 6 points would take member "edge" (balance 9223372036854775802, qualifying amount 9223372036854775802) beyond 9223372036854775807, the most a balance may hold"#
         ]],
     );
 }
@@ -207,7 +207,7 @@ fn coupons_at_the_u32_edge_are_refused_naming_count() {
         &[granted],
         grant(6),
         expect![
-            "rejected INVALID InvalidArgument: count: would take the member's 4294967290 coupons beyond 4294967295"
+            "rejected INVALID_FIELD InvalidArgument: count: would take the member's 4294967290 coupons beyond 4294967295"
         ],
     );
 }
@@ -254,7 +254,7 @@ fn credits_at_the_wallet_edge_are_refused_naming_amount() {
         &[define, filled],
         add_credits("0.5808"),
         expect![
-            "rejected INVALID InvalidArgument: amount: would take the balance 922337203685477 beyond what a wallet holds"
+            "rejected INVALID_FIELD InvalidArgument: amount: would take the balance 922337203685477 beyond what a wallet holds"
         ],
     );
 }

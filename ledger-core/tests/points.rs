@@ -5,7 +5,8 @@
 mod support;
 
 use expect_test::{Expect, expect};
-use ledger_core::command::{BulkResult, Outcome};
+use ledger_core::command::{AddPoints, BulkResult, CreateMemberCard, MalformedItem, Outcome, SetMemberLevels};
+use ledger_core::{Command, FieldPath, Rejection};
 use support::*;
 
 fn check(given: &[Step], when: Step, expect: Expect) {
@@ -20,15 +21,15 @@ fn add_points_must_be_1_to_1_000_000() {
         &[],
         add("m1", 0),
         expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=1000000, got 0
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: points: must be 1..=1000000, got 0
+            m1: no events"#]],
     );
     check(
         &[],
         add("m1", -5),
         expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=1000000, got -5
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: points: must be 1..=1000000, got -5
+            m1: no events"#]],
     );
     check(
         &[],
@@ -50,8 +51,8 @@ fn add_points_must_be_1_to_1_000_000() {
         &[],
         add("m1", 1_000_001),
         expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=1000000, got 1000001
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: points: must be 1..=1000000, got 1000001
+            m1: no events"#]],
     );
 }
 
@@ -61,22 +62,22 @@ fn add_requires_a_remark() {
         &[],
         add("m1", 10).remark(""),
         expect![[r#"
-        rejected REQUIRED InvalidArgument: remark: is required and may not be blank
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: remark: is required and may not be blank
+            m1: no events"#]],
     );
     check(
         &[],
         add("m1", 10).remark(" \t "),
         expect![[r#"
-        rejected REQUIRED InvalidArgument: remark: is required and may not be blank
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: remark: is required and may not be blank
+            m1: no events"#]],
     );
     check(
         &[],
         add("m1", 10).remark(&"r".repeat(1_025)),
         expect![[r#"
-        rejected TOO_LONG InvalidArgument: remark: must be at most 1024 bytes, got 1025
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: remark: must be at most 1024 bytes, got 1025
+            m1: no events"#]],
     );
 }
 
@@ -113,22 +114,22 @@ fn add_with_a_formula_takes_floor_of_cost_times_multiplier() {
         &given,
         add("m1", 0).cost("0.66", "f"),
         expect![[r#"
-        rejected INVALID InvalidArgument: cost: cost 0.66 × multiplier 1.5 of formula "f" must give 1..=1000000 points, got 0
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: cost: cost 0.66 × multiplier 1.5 of formula "f" must give 1..=1000000 points, got 0
+            m1: no events"#]],
     );
     check(
         &given,
         add("m1", 0).cost("666668", "f"),
         expect![[r#"
-        rejected INVALID InvalidArgument: cost: cost 666668 × multiplier 1.5 of formula "f" must give 1..=1000000 points, got 1000002
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: cost: cost 666668 × multiplier 1.5 of formula "f" must give 1..=1000000 points, got 1000002
+            m1: no events"#]],
     );
     check(
         &given,
         add("m1", 0).cost("-1", "f"),
         expect![[r#"
-        rejected INVALID InvalidArgument: cost: must be greater than 0, got -1
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: cost: must be greater than 0, got -1
+            m1: no events"#]],
     );
 }
 
@@ -149,15 +150,15 @@ fn cost_and_formula_come_together() {
         &[formula("f", "2")],
         add("m1", 10).cost("10", ""),
         expect![[r#"
-        rejected REQUIRED InvalidArgument: formula_id: is required and may not be blank
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: formula_id: is required and may not be blank
+            m1: no events"#]],
     );
     check(
         &[formula("f", "2")],
         add("m1", 10).cost("", "f"),
         expect![[r#"
-        rejected REQUIRED InvalidArgument: cost: is required and may not be blank
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: cost: is required and may not be blank
+            m1: no events"#]],
     );
 }
 
@@ -167,8 +168,8 @@ fn add_expiry_must_be_in_the_future() {
         &[at(100)],
         add("m1", 10).expires(100),
         expect![[r#"
-        rejected INVALID InvalidArgument: expires_at: must be later than now (1970-01-01T00:00:00.000100Z), got 1970-01-01T00:00:00.000100Z
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: expires_at: must be later than now (1970-01-01T00:00:00.000100Z), got 1970-01-01T00:00:00.000100Z
+            m1: no events"#]],
     );
     check(
         &[at(100)],
@@ -214,21 +215,21 @@ fn use_points_must_be_positive_and_remark_given() {
         &[add("m1", 10)],
         spend("m1", 0),
         expect![[r#"
-            rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got 0
+            rejected INVALID_FIELD InvalidArgument: points: must be 1..=9223372036854775807, got 0
             m1: points 10, live 10, lots [0:10]"#]],
     );
     check(
         &[add("m1", 10)],
         spend("m1", -1),
         expect![[r#"
-            rejected OUT_OF_RANGE InvalidArgument: points: must be 1..=9223372036854775807, got -1
+            rejected INVALID_FIELD InvalidArgument: points: must be 1..=9223372036854775807, got -1
             m1: points 10, live 10, lots [0:10]"#]],
     );
     check(
         &[add("m1", 10)],
         spend("m1", 1).remark(" "),
         expect![[r#"
-            rejected REQUIRED InvalidArgument: remark: is required and may not be blank
+            rejected INVALID_FIELD InvalidArgument: remark: is required and may not be blank
             m1: points 10, live 10, lots [0:10]"#]],
     );
 }
@@ -418,7 +419,7 @@ fn a_reference_of_the_other_points_kind_is_refused_not_answered() {
         &given,
         spend("m1", 3).reference("r1"),
         expect![[r#"
-            rejected ALREADY_EXISTS AlreadyExists: reference: reference "r1" was used by transaction 2, a points add, so it cannot name a points use
+            rejected REFERENCE_IN_USE AlreadyExists: reference: reference "r1" was used by transaction 2, a points add, so it cannot name a points use
             m1: points 15, live 15, lots [0:15]"#]],
     );
     let given = [add("m1", 10), spend("m1", 4).reference("u1")];
@@ -426,7 +427,7 @@ fn a_reference_of_the_other_points_kind_is_refused_not_answered() {
         &given,
         add("m1", 4).reference("u1"),
         expect![[r#"
-            rejected ALREADY_EXISTS AlreadyExists: reference: reference "u1" was used by transaction 3, a points use, so it cannot name a points add
+            rejected REFERENCE_IN_USE AlreadyExists: reference: reference "u1" was used by transaction 3, a points use, so it cannot name a points add
             m1: points 6, live 6, lots [0:6]"#]],
     );
     // Bulk items go by the same rule: the item fails, it is not skipped as a duplicate.
@@ -435,7 +436,7 @@ fn a_reference_of_the_other_points_kind_is_refused_not_answered() {
         &given,
         bulk_use(vec![spend("m1", 1), spend("m1", 2).reference("r1"), spend("m1", 3)]),
         expect![[r#"
-            applied 1, fail_at 1 ALREADY_EXISTS AlreadyExists: items[1].reference: reference "r1" was used by transaction 2, a points add, so it cannot name a points use, tx 3..3, balances [m1=9], duplicates []
+            applied 1, fail_at 1 REFERENCE_IN_USE AlreadyExists: items[1].reference: reference "r1" was used by transaction 2, a points add, so it cannot name a points use, tx 3..3, balances [m1=9], duplicates []
             #3 m1 use 1 from [0:1]
             m1: points 9, live 9, lots [0:9]"#]],
     );
@@ -443,8 +444,9 @@ fn a_reference_of_the_other_points_kind_is_refused_not_answered() {
     check(
         &given,
         bulk_add(vec![add("m1", 1).reference("u1")]),
-        expect![[r#"
-        applied 0, fail_at 0 ALREADY_EXISTS AlreadyExists: items[0].reference: reference "u1" was used by transaction 3, a points use, so it cannot name a points add, tx 0..0, balances [], duplicates []"#]],
+        expect![[
+            r#"applied 0, fail_at 0 REFERENCE_IN_USE AlreadyExists: items[0].reference: reference "u1" was used by transaction 3, a points use, so it cannot name a points add, tx 0..0, balances [], duplicates []"#
+        ]],
     );
     // With replace_duplicate an add and a use may replace each other (see below);
     // the reference then names the replacement's kind, and only that kind repeats.
@@ -453,7 +455,7 @@ fn a_reference_of_the_other_points_kind_is_refused_not_answered() {
         &given,
         add("m1", 20).reference("r"),
         expect![[r#"
-            rejected ALREADY_EXISTS AlreadyExists: reference: reference "r" was used by transaction 4, a points use, so it cannot name a points add
+            rejected REFERENCE_IN_USE AlreadyExists: reference: reference "r" was used by transaction 4, a points use, so it cannot name a points add
             m1: points 90, live 90, lots [0:90]"#]],
     );
 }
@@ -653,7 +655,7 @@ fn bulk_add_stops_at_the_first_failure_and_keeps_what_came_before() {
         &[],
         bulk_add(items),
         expect![[r#"
-            applied 3, fail_at 3 OUT_OF_RANGE InvalidArgument: items[3].points: must be 1..=1000000, got 0, tx 2..4, balances [m1=13 m2=5], duplicates []
+            applied 3, fail_at 3 INVALID_FIELD InvalidArgument: items[3].points: must be 1..=1000000, got 0, tx 2..4, balances [m1=13 m2=5], duplicates []
             #2 m1 add 10
             #3 m2 add 5
             #4 m1 add 3
@@ -691,7 +693,7 @@ fn bulk_failures_name_the_item_field() {
         &[],
         bulk_add(items),
         expect![[r#"
-            applied 3, fail_at 3 REQUIRED InvalidArgument: items[3].remark: is required and may not be blank, tx 2..4, balances [m1=3], duplicates []
+            applied 3, fail_at 3 INVALID_FIELD InvalidArgument: items[3].remark: is required and may not be blank, tx 2..4, balances [m1=3], duplicates []
             #2 m1 add 1
             #3 m1 add 1
             #4 m1 add 1
@@ -700,20 +702,23 @@ fn bulk_failures_name_the_item_field() {
     check(
         &[],
         bulk_add(vec![add("m1", 1).cost("10", "f")]),
-        expect![[r#"
-        applied 0, fail_at 0 INVALID InvalidArgument: items[0].cost: cost, formula_id and replace_duplicate are not bulk fields, tx 0..0, balances [], duplicates []"#]],
+        expect![
+            "applied 0, fail_at 0 INVALID_FIELD InvalidArgument: items[0].cost: cost, formula_id and replace_duplicate are not bulk fields, tx 0..0, balances [], duplicates []"
+        ],
     );
     check(
         &[add("m1", 5)],
         bulk_use(vec![spend("m1", 1).replace()]),
-        expect![[r#"
-        applied 0, fail_at 0 INVALID InvalidArgument: items[0].replace_duplicate: replace_duplicate is not a bulk field, tx 0..0, balances [], duplicates []"#]],
+        expect![
+            "applied 0, fail_at 0 INVALID_FIELD InvalidArgument: items[0].replace_duplicate: replace_duplicate is not a bulk field, tx 0..0, balances [], duplicates []"
+        ],
     );
     check(
         &[],
         bulk_add(vec![add(&"m".repeat(129), 1)]),
-        expect![[r#"
-        applied 0, fail_at 0 TOO_LONG InvalidArgument: items[0].member_id: must be at most 128 bytes, got 129, tx 0..0, balances [], duplicates []"#]],
+        expect![
+            "applied 0, fail_at 0 INVALID_FIELD InvalidArgument: items[0].member_id: must be at most 128 bytes, got 129, tx 0..0, balances [], duplicates []"
+        ],
     );
 }
 
@@ -726,15 +731,16 @@ fn bulk_items_belong_to_the_bulk_program() {
         &given,
         bulk_add(vec![add("m1", 1), add("m1", 1).program("q")]),
         expect![[r#"
-            applied 1, fail_at 1 INVALID InvalidArgument: items[1].program_id: must be the bulk's program "p", got "q", tx 3..3, balances [m1=1], duplicates []
+            applied 1, fail_at 1 INVALID_FIELD InvalidArgument: items[1].program_id: must be the bulk's program "p", got "q", tx 3..3, balances [m1=1], duplicates []
             #3 m1 add 1
             m1: points 1, live 1, lots [0:1]"#]],
     );
     check(
         &given,
         bulk_use(vec![spend("m1", 1).program("")]),
-        expect![[r#"
-        applied 0, fail_at 0 INVALID InvalidArgument: items[0].program_id: must be the bulk's program "p", got "", tx 0..0, balances [], duplicates []"#]],
+        expect![[
+            r#"applied 0, fail_at 0 INVALID_FIELD InvalidArgument: items[0].program_id: must be the bulk's program "p", got "", tx 0..0, balances [], duplicates []"#
+        ]],
     );
 }
 
@@ -764,7 +770,7 @@ fn bulk_skips_used_references_as_duplicates() {
         &given,
         bulk_use(items),
         expect![[r#"
-            applied 1, fail_at 2 ALREADY_EXISTS AlreadyExists: items[2].reference: reference "old" was used by transaction 2, a points add, so it cannot name a points use, tx 3..3, balances [m1=7], duplicates [1]
+            applied 1, fail_at 2 REFERENCE_IN_USE AlreadyExists: items[2].reference: reference "old" was used by transaction 2, a points add, so it cannot name a points use, tx 3..3, balances [m1=7], duplicates [1]
             #3 m1 use 3 from [0:3] ref u
             m1: points 7, live 7, lots [0:7]"#]],
     );
@@ -796,15 +802,15 @@ fn an_atomic_bulk_applies_nothing_when_an_item_fails() {
     check(
         &given,
         bulk_use(vec![spend("m1", 30), spend("m2", 10)]).atomic(),
-        expect![
+        expect![[
             "applied 0, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 5 is less than 10, tx 0..0, balances [], duplicates []"
-        ],
+        ]],
     );
     check(
         &given,
         bulk_add(vec![add("m1", 1), add("m2", 1), add("m3", -1)]).atomic(),
         expect![
-            "applied 0, fail_at 2 OUT_OF_RANGE InvalidArgument: items[2].points: must be 1..=1000000, got -1, tx 0..0, balances [], duplicates []"
+            "applied 0, fail_at 2 INVALID_FIELD InvalidArgument: items[2].points: must be 1..=1000000, got -1, tx 0..0, balances [], duplicates []"
         ],
     );
     check(
@@ -821,29 +827,17 @@ fn an_atomic_bulk_applies_nothing_when_an_item_fails() {
 
 #[test]
 fn an_empty_or_oversized_bulk_is_rejected_whole() {
-    check(
-        &[],
-        bulk_add(vec![]),
-        expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: items: must be 1..=1000, got 0"#]],
-    );
-    check(
-        &[],
-        bulk_use(vec![]),
-        expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: items: must be 1..=1000, got 0"#]],
-    );
+    check(&[], bulk_add(vec![]), expect!["rejected INVALID_FIELD InvalidArgument: items: must be 1..=1000, got 0"]);
+    check(&[], bulk_use(vec![]), expect!["rejected INVALID_FIELD InvalidArgument: items: must be 1..=1000, got 0"]);
     check(
         &[],
         bulk_add((0..1_001).map(|_| add("m1", 1)).collect()),
-        expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: items: must be 1..=1000, got 1001"#]],
+        expect!["rejected INVALID_FIELD InvalidArgument: items: must be 1..=1000, got 1001"],
     );
     check(
         &[add("m1", 5_000)],
         bulk_use((0..1_001).map(|_| spend("m1", 1)).collect()),
-        expect![[r#"
-        rejected OUT_OF_RANGE InvalidArgument: items: must be 1..=1000, got 1001"#]],
+        expect!["rejected INVALID_FIELD InvalidArgument: items: must be 1..=1000, got 1001"],
     );
 }
 
@@ -933,61 +927,172 @@ fn ids_are_required_and_at_most_128_bytes() {
         &[],
         add(&long, 1),
         expect![[r#"
-        rejected TOO_LONG InvalidArgument: member_id: must be at most 128 bytes, got 129
-        xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: member_id: must be at most 128 bytes, got 129
+            xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx: no events"#]],
     );
     check(
         &[],
         add("", 1),
         expect![[r#"
-        rejected REQUIRED InvalidArgument: member_id: is required and may not be blank
-        : no events"#]],
+            rejected INVALID_FIELD InvalidArgument: member_id: is required and may not be blank
+            : no events"#]],
     );
     check(
         &[],
         add("m1", 1).program(&long),
         expect![[r#"
-        rejected TOO_LONG InvalidArgument: program_id: must be at most 128 bytes, got 129
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: program_id: must be at most 128 bytes, got 129
+            m1: no events"#]],
     );
     check(
         &[],
         add("m1", 1).reference(&long),
         expect![[r#"
-        rejected TOO_LONG InvalidArgument: reference: must be at most 128 bytes, got 129
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: reference: must be at most 128 bytes, got 129
+            m1: no events"#]],
     );
     check(
         &[],
         spend("m1", 1).reward(&long),
         expect![[r#"
-        rejected TOO_LONG InvalidArgument: reward_id: must be at most 128 bytes, got 129
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: reward_id: must be at most 128 bytes, got 129
+            m1: no events"#]],
     );
     check(
         &[],
         add("m1", 1).cost("1", &long),
         expect![[r#"
-        rejected TOO_LONG InvalidArgument: formula_id: must be at most 128 bytes, got 129
-        m1: no events"#]],
+            rejected INVALID_FIELD InvalidArgument: formula_id: must be at most 128 bytes, got 129
+            m1: no events"#]],
     );
     check(
         &[],
         create_program(&long),
-        expect![[r#"
-        rejected TOO_LONG InvalidArgument: program_id: must be at most 128 bytes, got 129"#]],
+        expect!["rejected INVALID_FIELD InvalidArgument: program_id: must be at most 128 bytes, got 129"],
     );
     check(
         &[],
         formula(&long, "2"),
-        expect![[r#"
-        rejected TOO_LONG InvalidArgument: formula_id: must be at most 128 bytes, got 129"#]],
+        expect!["rejected INVALID_FIELD InvalidArgument: formula_id: must be at most 128 bytes, got 129"],
     );
     check(
         &[],
         add("m\u{7}", 1),
         expect![[r#"
-            rejected INVALID InvalidArgument: member_id: may not contain control characters
+            rejected INVALID_FIELD InvalidArgument: member_id: may not contain control characters
             m\u{7}: no events"#]],
+    );
+}
+
+// Reasons (SPEC §13): every problem of a request at once; a bulk's unreadable item.
+
+fn add_with(member: &str, points: i64, remark: &str, reference: &str) -> Step {
+    Step::Run(Command::AddPoints(AddPoints {
+        program: PROGRAM.to_owned(),
+        member: member.to_owned(),
+        points,
+        remark: remark.to_owned(),
+        reference: reference.to_owned(),
+        ..AddPoints::default()
+    }))
+}
+
+#[test]
+fn an_add_names_every_bad_field_at_once() {
+    check(
+        &[],
+        add_with(&"m".repeat(200), 0, " ", ""),
+        expect![[r#"
+            rejected INVALID_FIELD InvalidArgument: 3 problems: member_id: must be at most 128 bytes, got 200; remark: is required and may not be blank; points: must be 1..=1000000, got 0
+            mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm: no events"#]],
+    );
+}
+
+#[test]
+fn a_repeated_reference_is_answered_before_its_amount_is_checked() {
+    check(
+        &[add_with("m1", 5, "first", "r1")],
+        add_with("m1", 0, "again", "r1"),
+        expect![[r#"
+            tx 2: 5 points, balance 5, duplicate
+            m1: points 5, live 5, lots [0:5]"#]],
+    );
+    check(
+        &[add_with("m1", 5, "first", "r1")],
+        add_with("m1", 0, "", "r1"),
+        expect![[r#"
+            rejected INVALID_FIELD InvalidArgument: 2 problems: remark: is required and may not be blank; points: must be 1..=1000000, got 0
+            m1: points 5, live 5, lots [0:5]"#]],
+    );
+}
+
+#[test]
+fn a_bulk_stops_at_an_item_the_edge_could_not_read() {
+    let items = vec![add("m1", 1), add("m2", 2), add("m3", 3), add("m4", 4)];
+    let Step::Run(Command::BulkAddPoints(mut bulk)) = bulk_add(items) else { unreachable!("a bulk add") };
+    bulk.malformed = Some(MalformedItem {
+        index: 2,
+        rejection: Rejection::Invalid { field: FieldPath::new("occurred_at"), rule: "out of range".to_owned() },
+    });
+    check(
+        &[],
+        Step::Run(Command::BulkAddPoints(bulk.clone())),
+        expect![[r#"
+        applied 2, fail_at 2 INVALID_FIELD InvalidArgument: items[2].occurred_at: out of range, tx 2..3, balances [m1=1 m2=2], duplicates []
+        #2 m1 add 1
+        #3 m2 add 2
+        m1: points 1, live 1, lots [0:1]
+        m2: points 2, live 2, lots [0:2]"#]],
+    );
+    bulk.atomic = true;
+    check(
+        &[],
+        Step::Run(Command::BulkAddPoints(bulk)),
+        expect![
+            "applied 0, fail_at 2 INVALID_FIELD InvalidArgument: items[2].occurred_at: out of range, tx 0..0, balances [], duplicates []"
+        ],
+    );
+}
+
+#[test]
+fn a_bulk_item_out_of_range_fails_with_the_same_reason_as_a_single_add() {
+    check(
+        &[],
+        bulk_add(vec![add("m1", 1), add("m2", 2), add("m3", 0)]),
+        expect![[r#"
+        applied 2, fail_at 2 INVALID_FIELD InvalidArgument: items[2].points: must be 1..=1000000, got 0, tx 2..3, balances [m1=1 m2=2], duplicates []
+        #2 m1 add 1
+        #3 m2 add 2
+        m1: points 1, live 1, lots [0:1]
+        m2: points 2, live 2, lots [0:2]"#]],
+    );
+}
+
+#[test]
+fn a_card_and_a_batch_of_levels_name_every_bad_field() {
+    let card = CreateMemberCard {
+        program: PROGRAM.to_owned(),
+        name: " ".to_owned(),
+        benefit: String::new(),
+        lowest_amount: -1,
+        image_url: "u".repeat(1_025),
+    };
+    check(
+        &[],
+        Step::Run(Command::CreateMemberCard(card)),
+        expect![
+            "rejected INVALID_FIELD InvalidArgument: 3 problems: name: is required and may not be blank; image_url: must be at most 1024 bytes, got 1025; lowest_amount: must be 0..=9223372036854775807, got -1"
+        ],
+    );
+    let levels = SetMemberLevels {
+        program: PROGRAM.to_owned(),
+        levels: vec![(String::new(), 1), ("ok".to_owned(), 0), ("m\u{7}".to_owned(), 0)],
+    };
+    check(
+        &[],
+        Step::Run(Command::SetMemberLevels(levels)),
+        expect![
+            "rejected INVALID_FIELD InvalidArgument: 2 problems: levels[0].member_id: is required and may not be blank; levels[2].member_id: may not contain control characters"
+        ],
     );
 }

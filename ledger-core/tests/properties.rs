@@ -376,7 +376,8 @@ impl Sim {
                         ..AddPoints::default()
                     })
                     .collect();
-                let bulk = BulkAddPoints { program: PROGRAMS[*program].to_owned(), items, atomic: *atomic };
+                let bulk =
+                    BulkAddPoints { program: PROGRAMS[*program].to_owned(), items, atomic: *atomic, malformed: None };
                 self.bulk(Command::BulkAddPoints(bulk));
             }
             Op::BulkUse { program, items, atomic } => {
@@ -392,7 +393,8 @@ impl Sim {
                         ..UsePoints::default()
                     })
                     .collect();
-                let bulk = BulkUsePoints { program: PROGRAMS[*program].to_owned(), items, atomic: *atomic };
+                let bulk =
+                    BulkUsePoints { program: PROGRAMS[*program].to_owned(), items, atomic: *atomic, malformed: None };
                 self.bulk(Command::BulkUsePoints(bulk));
             }
             Op::Repeat { pick } => self.repeat(*pick),
@@ -426,7 +428,7 @@ impl Sim {
         let (result, appended) = self.run(&command);
         if program == "nope" {
             let rejection = result.expect_err("an unknown program is refused");
-            assert_eq!(rejection.code(), "PROGRAM_NOT_FOUND");
+            assert_eq!(rejection.reason(), "PROGRAM_NOT_FOUND");
             assert!(appended.is_empty());
             return;
         }
@@ -439,7 +441,7 @@ impl Sim {
         match (expected, earlier.is_some()) {
             (Expected::Rejected(code), _) => {
                 let rejection = result.expect_err("the model expects a rejection");
-                assert_eq!(rejection.code(), code, "{rejection}");
+                assert_eq!(rejection.reason(), code, "{rejection}");
                 assert!(appended.is_empty(), "a rejected command appends nothing");
             }
             (Expected::Applied { delta }, false) => {
@@ -461,7 +463,7 @@ impl Sim {
                 }
                 Ok(other) => panic!("a single command answers a receipt, got {other:?}"),
                 Err(rejection) => {
-                    assert_eq!(rejection.code(), "INSUFFICIENT_POINTS", "{rejection}");
+                    assert_eq!(rejection.reason(), "INSUFFICIENT_POINTS", "{rejection}");
                     assert!(appended.is_empty(), "a refused replacement appends nothing");
                 }
             },
@@ -556,7 +558,7 @@ impl Sim {
         }
         let (result, appended) = self.run(&command);
         if program == "nope" {
-            assert_eq!(result.expect_err("an unknown program is refused").code(), "PROGRAM_NOT_FOUND");
+            assert_eq!(result.expect_err("an unknown program is refused").reason(), "PROGRAM_NOT_FOUND");
             assert!(appended.is_empty());
             return;
         }
@@ -630,7 +632,7 @@ enum Expected {
 
 impl Expected {
     fn of_add(points: i64) -> Expected {
-        if points < 1 { Expected::Rejected("OUT_OF_RANGE") } else { Expected::Applied { delta: i128::from(points) } }
+        if points < 1 { Expected::Rejected("INVALID_FIELD") } else { Expected::Applied { delta: i128::from(points) } }
     }
 
     /// A single use: decided here whole, since the model knows the balance.
@@ -644,7 +646,7 @@ impl Expected {
     fn of_bulk_use(spend: &UsePoints, at: Timestamp) -> Expected {
         if spend.reward_id.is_empty() {
             return if spend.points < 1 {
-                Expected::Rejected("OUT_OF_RANGE")
+                Expected::Rejected("INVALID_FIELD")
             } else {
                 Expected::Applied { delta: -i128::from(spend.points) }
             };
@@ -655,7 +657,7 @@ impl Expected {
         }
         match spend.points {
             0 => Expected::Applied { delta: -i128::from(cost) },
-            points if points < 0 => Expected::Rejected("OUT_OF_RANGE"),
+            points if points < 0 => Expected::Rejected("INVALID_FIELD"),
             points => Expected::Applied { delta: -i128::from(points) },
         }
     }
@@ -690,7 +692,7 @@ impl BulkItem {
 fn check_repeat(result: &Result<Outcome, Rejection>, appended: &[(Stamp, Event)], earlier: &Remembered, add: bool) {
     if earlier.add != add {
         let rejection = result.as_ref().expect_err("another kind's reference is refused");
-        assert_eq!(rejection.code(), "ALREADY_EXISTS", "{rejection}");
+        assert_eq!(rejection.reason(), "REFERENCE_IN_USE", "{rejection}");
         assert!(appended.is_empty(), "a refused command appends nothing");
         return;
     }

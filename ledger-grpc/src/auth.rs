@@ -1,7 +1,7 @@
 //! Who may call what (SPEC §11). Every RPC but health and reflection presents a
 //! bearer token; the token's role and program decide.
 
-use crate::status::from_ledger;
+use crate::status::status;
 use ledger_core::Timestamp;
 use ledger_store::Ledger;
 use ledger_store::tokens::{Role, TokenError, TokenInfo};
@@ -18,6 +18,25 @@ pub enum Access<'a> {
     Read(&'a str),
     /// Any valid token (VerifyLog reveals no program's data).
     AnyToken,
+}
+
+/// Why a call's token may not make it (SPEC §11); `status` gives each its code and
+/// reason (TOKEN_*, WRONG_PROGRAM, ROLE_TOO_LOW).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing authorization metadata: send `authorization: Bearer <token>`")]
+    Missing,
+    #[error("authorization metadata must be `Bearer <token>`")]
+    Malformed,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("a {role} token may not call this: it needs an {needed} token")]
+    RoleTooLow { role: &'static str, needed: &'static str },
+    #[error("this token is for program {token_program:?}, not {program:?}")]
+    WrongProgram { token_program: String, program: String },
+    /// RevokeToken of an id no token has.
+    #[error("token_id: no token has id {token_id:?}")]
+    UnknownTokenId { token_id: String },
 }
 
 /// The authenticated caller; its token id is the actor recorded on events.
@@ -55,41 +74,30 @@ pub fn check<T>(ledger: &Ledger, request: &Request<T>, access: Access<'_>) -> Re
 }
 
 fn authenticate<T>(ledger: &Ledger, request: &Request<T>) -> Result<TokenInfo, Status> {
-    let header = request.metadata().get("authorization").ok_or_else(|| {
-        Status::unauthenticated("missing authorization metadata: send `authorization: Bearer <token>`")
-    })?;
+    let header = request.metadata().get("authorization").ok_or_else(|| status(AuthError::Missing))?;
     let secret = header
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
         .map(str::trim)
-        .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <token>`"))?;
+        .ok_or_else(|| status(AuthError::Malformed))?;
     let now = Timestamp::from_chrono(chrono::Utc::now());
-    ledger.tokens().authenticate(secret, now).map_err(token_status)
-}
-
-fn token_status(error: TokenError) -> Status {
-    match error {
-        TokenError::Storage(reason) => from_ledger(ledger_store::LedgerError::Unavailable(reason)),
-        TokenError::Unknown | TokenError::Expired | TokenError::Revoked | TokenError::UsedUp => {
-            Status::unauthenticated(error.to_string())
-        }
-    }
+    ledger.tokens().authenticate(secret, now).map_err(|error| status(AuthError::Token(error)))
 }
 
 fn permit(info: &TokenInfo, access: Access<'_>) -> Result<(), Status> {
-    let denied = |why: String| Err(Status::permission_denied(why));
+    let denied = |error: AuthError| Err(status(error));
     match (info.role, access) {
         (Role::Admin, _) | (_, Access::AnyToken) => Ok(()),
         (Role::Operator | Role::Viewer, Access::Admin) => {
-            denied(format!("a {} token may not call this: it needs an ADMIN token", info.role.as_str()))
+            denied(AuthError::RoleTooLow { role: info.role.as_str(), needed: "ADMIN" })
         }
-        (Role::Viewer, Access::Write(_)) => denied("a VIEWER token may only read".to_owned()),
+        (Role::Viewer, Access::Write(_)) => denied(AuthError::RoleTooLow { role: "VIEWER", needed: "OPERATOR" }),
         (Role::Operator, Access::Write(program)) | (Role::Operator | Role::Viewer, Access::Read(program)) => {
             if program == info.program {
                 Ok(())
             } else {
-                denied(format!("this token is for program {:?}, not {program:?}", info.program))
+                denied(AuthError::WrongProgram { token_program: info.program.clone(), program: program.to_owned() })
             }
         }
     }

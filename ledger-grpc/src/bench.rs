@@ -358,9 +358,9 @@ fn round(value: f64, decimals: i32) -> f64 {
 
 /// Members funded before use-points and get-member get this much in each bulk item: the most one
 /// add may carry, so a run of 1-point uses never drains them.
-const FUND_POINTS: i64 = 1_000_000;
+const FUND_POINTS: i64 = ledger_core::limits::POINTS_PER_ADD_MAX as i64;
 /// Items per funding request: the server's bulk limit.
-const FUND_ITEMS_MAX: usize = 1_000;
+const FUND_ITEMS_MAX: usize = ledger_core::limits::BULK_ITEMS_MAX;
 
 #[derive(Clone)]
 struct Bearer(MetadataValue<Ascii>);

@@ -9,7 +9,7 @@
 //! `codec_path`. On the client side the same codec decodes replies, which our
 //! server always encodes validly.
 
-use crate::status::bad_request;
+use crate::status::invalid_field;
 use prost::Message;
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder};
@@ -72,7 +72,7 @@ impl<U: Message + Default> Decoder for ValidatingDecoder<U> {
 pub fn invalid_message(error: &prost::DecodeError) -> Status {
     let text = error.to_string();
     let field = failing_field(&text).unwrap_or_else(|| "request".to_owned());
-    bad_request(&field, &format!("{field}: the request is not a valid protobuf message of its type ({text})"))
+    invalid_field(&field, format!("the request is not a valid protobuf message of its type ({text})"))
 }
 
 /// prost writes its decode errors as `failed to decode Protobuf message:

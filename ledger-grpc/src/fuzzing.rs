@@ -149,7 +149,7 @@ fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, Status> {
 }
 
 fn issue_token(request: pb::IssueTokenRequest) -> Result<Option<Command>, Status> {
-    mapping::timestamp("expires_at", request.expires_at).map(|_| None)
+    mapping::timestamp("expires_at", request.expires_at).map(|_| None).map_err(crate::status::from_rejection)
 }
 
 /// The fuzz state's clock: 2025-01-01T00:00:00Z.

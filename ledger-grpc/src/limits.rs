@@ -13,16 +13,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tonic::Status;
 use tonic::codegen::{Bytes, http};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
 /// `google.rpc.ErrorInfo` reason: the server has `requests_max` calls in flight.
-pub const REASON_TOO_MANY_REQUESTS: &str = "TOO_MANY_REQUESTS";
+pub const REASON_TOO_MANY_REQUESTS: &str = ledger_core::reason::TOO_MANY_REQUESTS;
 /// `google.rpc.ErrorInfo` reason: the server, or this token, has every event
 /// stream it may have open.
-pub const REASON_TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
-pub const ERROR_DOMAIN: &str = "ledger.v1";
+pub const REASON_TOO_MANY_STREAMS: &str = ledger_core::reason::TOO_MANY_STREAMS;
+pub use crate::status::ERROR_DOMAIN;
 
 /// Every cap of the server, with `ledger_core::limits`' values by default.
 #[derive(Clone, Copy, Debug)]
@@ -64,11 +63,9 @@ impl Limits {
     }
 }
 
-/// RESOURCE_EXHAUSTED with an ErrorInfo naming `reason` and the cap.
-pub fn exhausted(reason: &str, message: String, limit: usize, scope: &str) -> Status {
-    let metadata = HashMap::from([("limit".to_owned(), limit.to_string()), ("scope".to_owned(), scope.to_owned())]);
-    let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
-    Status::with_error_details(Code::ResourceExhausted, message, details)
+/// RESOURCE_EXHAUSTED with an ErrorInfo naming `reason` and the cap (`status`).
+pub fn exhausted(reason: &'static str, message: String, limit: usize, scope: &'static str) -> Status {
+    crate::status::status(crate::status::Exhausted { reason, message, limit, scope })
 }
 
 /// Counts open event streams, in total and per token.
@@ -232,6 +229,8 @@ impl http_body::Body for Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
+    use tonic_types::StatusExt;
     use tower::{Layer, Service};
 
     /// A handler that answers only when its test says so.

@@ -7,7 +7,7 @@ use crate::error::{LedgerError, StoreError};
 use crate::log::{Log, LoggedEvent};
 use ledger_core::credits;
 use ledger_core::event::{ActivityKind, EventBody};
-use ledger_core::{Event, Timestamp};
+use ledger_core::{Event, FieldPath, Rejection, Timestamp};
 use rust_decimal::Decimal;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -173,7 +173,11 @@ pub fn get(
     durable: u64,
 ) -> Result<Activity, LedgerError> {
     let missing = || {
-        LedgerError::NotFound(format!("transaction_id: transaction {sequence} does not exist in program {program:?}"))
+        LedgerError::Rejected(Rejection::UnknownTransaction {
+            field: FieldPath::new("transaction_id"),
+            program: program.to_owned(),
+            transaction_id: sequence,
+        })
     };
     if sequence == 0 || sequence > durable {
         return Err(missing());

@@ -52,18 +52,19 @@ impl StoreError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// The command was refused; nothing changed.
+    /// The command or read was refused (a bad field, something the caller named
+    /// that does not exist, a rule of state); nothing changed. Reads refuse with
+    /// the core's rejections too, so that every refusal is typed and the edge
+    /// never parses a message back.
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// Storage failed; the caller may retry once the ledger is back.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
-    /// Something the caller named does not exist (reads).
-    #[error("{0}")]
-    NotFound(String),
-    /// A read's input was wrong (page tokens, filters).
-    #[error("{field}: {rule}")]
-    InvalidArgument { field: String, rule: String },
+    /// The ledger is closed or closing (the server is shutting down); the caller
+    /// may retry against the restarted server.
+    #[error("the ledger is shutting down: {0}")]
+    Closed(&'static str),
 }
 
 impl From<StoreError> for LedgerError {

@@ -225,6 +225,7 @@ mod tests {
                         program: "cafe".into(),
                         items: chunk.to_vec(),
                         atomic: true,
+                        malformed: None,
                     };
                     ledger.bulk_add_points(bulk, "t").await.expect("bulk");
                 }

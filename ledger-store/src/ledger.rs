@@ -21,7 +21,7 @@ use ledger_core::command::{
 };
 use ledger_core::tiers::{self, CardView};
 use ledger_core::vouchers::ReportQuery;
-use ledger_core::{Command, Outcome, State};
+use ledger_core::{Command, FieldPath, Outcome, Rejection, State, limits};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -77,10 +77,10 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            queue_max: 4_096,
-            group_commands_max: 1_024,
-            checkpoint_events: 500_000,
-            checkpoint_rows_max: 20_000,
+            queue_max: limits::QUEUE_COMMANDS_MAX,
+            group_commands_max: limits::GROUP_COMMANDS_MAX,
+            checkpoint_events: limits::CHECKPOINT_EVENTS,
+            checkpoint_rows_max: limits::CHECKPOINT_ROWS_MAX,
             checkpoint_interval: Duration::from_secs(5),
             expiry_sweep_interval: Some(Duration::from_secs(60)),
             cache_capacity_bytes: Options::sled_cache_bytes(CACHE_MIB_DEFAULT),
@@ -289,8 +289,8 @@ impl Ledger {
             .queue
             .send(Message::Command(submission))
             .await
-            .map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
-        answer.await.map_err(|_| LedgerError::Unavailable("the ledger stopped before answering".to_owned()))?
+            .map_err(|_| LedgerError::Closed("the ledger is closed"))?;
+        answer.await.map_err(|_| LedgerError::Closed("the ledger stopped before answering"))?
     }
 
     pub async fn create_program(&self, program: &str, name: &str, actor: &str) -> Result<Outcome, LedgerError> {
@@ -330,7 +330,7 @@ impl Ledger {
     ///     ..AddPoints::default()
     /// };
     /// let items = vec![item("alice", 10, "visit"), item("bob", 20, "visit"), item("carol", 5, "")];
-    /// let bulk = BulkAddPoints { program: "cafe".into(), items, atomic: false };
+    /// let bulk = BulkAddPoints { program: "cafe".into(), items, atomic: false, malformed: None };
     /// let result = ledger.bulk_add_points(bulk, "doc").await?;
     /// // The third item has no remark: it fails, the first two stay applied.
     /// assert_eq!((result.applied_count, result.fail_at), (2, Some(2)));
@@ -417,7 +417,7 @@ impl Ledger {
             if let Some(reason) = shared.failure().or_else(|| shared.fault_reason()) {
                 return Err(LedgerError::Unavailable(reason));
             }
-            watch.changed().await.map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
+            watch.changed().await.map_err(|_| LedgerError::Closed("the ledger is closed"))?;
         }
     }
 
@@ -471,10 +471,12 @@ impl Ledger {
         self.read(|state| {
             let book = &state.program(&program).ok_or_else(|| views::unknown_program(&program))?.vouchers;
             let record = book.get(promotion_id, voucher_identifier).ok_or_else(|| {
-                LedgerError::NotFound(format!(
-                    "voucher_identifier: brand {brand_id} has no voucher statement {voucher_identifier:?} \
-                     in promotion {promotion_id}"
-                ))
+                LedgerError::Rejected(Rejection::UnknownVoucher {
+                    field: FieldPath::new("voucher_identifier"),
+                    brand_id,
+                    promotion_id,
+                    voucher_identifier: voucher_identifier.to_owned(),
+                })
             })?;
             Ok(views::voucher(brand_id, book, record))
         })
@@ -521,9 +523,11 @@ impl Ledger {
                         None => rows.reference(program, reference)?.map(|entry| entry.transaction_id),
                     };
                     transaction_id.ok_or_else(|| {
-                        LedgerError::NotFound(format!(
-                            "reference: no transaction has reference {reference:?} in program {program:?}"
-                        ))
+                        LedgerError::Rejected(Rejection::UnknownReference {
+                            field: FieldPath::new("reference"),
+                            program: program.to_owned(),
+                            reference: reference.to_owned(),
+                        })
                     })
                 })
                 .await?;
@@ -550,7 +554,7 @@ impl Ledger {
             if durable > after {
                 return Ok(durable);
             }
-            watch.changed().await.map_err(|_| LedgerError::Unavailable("the ledger is closed".to_owned()))?;
+            watch.changed().await.map_err(|_| LedgerError::Closed("the ledger is closed"))?;
         }
     }
 

@@ -7,7 +7,7 @@ use ledger_core::credits;
 use ledger_core::lots::is_live;
 use ledger_core::state::{Member, Program};
 use ledger_core::vouchers::{VoucherBook, VoucherRecord, VoucherState};
-use ledger_core::{State, Timestamp};
+use ledger_core::{FieldPath, Rejection, State, Timestamp};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -157,7 +157,11 @@ pub fn member(
     let member = match found.members.get(member_id) {
         Some(member) => Cow::Borrowed(member),
         None => Cow::Owned(rows.member(program, member_id)?.ok_or_else(|| {
-            LedgerError::NotFound(format!("member_id: member {member_id:?} has no events in program {program:?}"))
+            LedgerError::Rejected(Rejection::UnknownMember {
+                field: FieldPath::new("member_id"),
+                program: program.to_owned(),
+                member: member_id.to_owned(),
+            })
         })?),
     };
     Ok(view(program, found, member_id, &member, now))
@@ -202,5 +206,8 @@ pub fn members(
 }
 
 pub fn unknown_program(program: &str) -> LedgerError {
-    LedgerError::NotFound(format!("program_id: program {program:?} does not exist"))
+    LedgerError::Rejected(Rejection::UnknownProgram {
+        field: FieldPath::new("program_id"),
+        program: program.to_owned(),
+    })
 }

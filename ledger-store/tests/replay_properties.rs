@@ -617,6 +617,7 @@ fn command(op: &Op, cards: &Cards) -> Command {
                 .map(|&(member, points, expiry, reference)| add(*program, member, points, expiry, reference))
                 .collect(),
             atomic: *atomic,
+            malformed: None,
         }),
         Op::BulkUse { program, items, atomic } => Command::BulkUsePoints(BulkUsePoints {
             program: PROGRAMS[*program].to_owned(),
@@ -625,6 +626,7 @@ fn command(op: &Op, cards: &Cards) -> Command {
                 .map(|&(member, points, reward, reference)| spend(*program, member, points, reward, reference))
                 .collect(),
             atomic: *atomic,
+            malformed: None,
         }),
         Op::Expire { lots_max } => Command::ExpirePoints(ExpirePoints { lots_max: *lots_max }),
         Op::Credits { program, member, units, adding, reference } => {

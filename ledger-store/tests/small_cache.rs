@@ -79,7 +79,7 @@ async fn write(ledger: &Ledger, model: &mut Model) -> BTreeMap<usize, u64> {
     // Bulks over every member, which by now are mostly on disk only.
     for chunk in (0..MEMBERS).collect::<Vec<_>>().chunks(100) {
         let items = chunk.iter().map(|&index| add(index, 5, format!("b{index}"))).collect();
-        let bulk = BulkAddPoints { program: "cafe".into(), items, atomic: false };
+        let bulk = BulkAddPoints { program: "cafe".into(), items, atomic: false, malformed: None };
         let result = ledger.bulk_add_points(bulk, ACTOR).await.expect("bulk");
         assert_eq!(result.fail_at, None);
         for &index in chunk {
@@ -123,7 +123,7 @@ async fn references_apply_once(ledger: &Ledger, model: &mut Model, transactions:
         ..UsePoints::default()
     };
     match ledger.use_points(spend, ACTOR).await {
-        Err(LedgerError::Rejected(Rejection::Duplicate { .. })) => {}
+        Err(LedgerError::Rejected(Rejection::ReferenceInUse { .. })) => {}
         other => panic!("a use with an add's reference is refused, got {other:?}"),
     }
     // Replacing an evicted add: its member (also evicted) loses the old points.

@@ -5,7 +5,7 @@
 //!   dense enough, walk the index of the requested order from the cursor and keep
 //!   the rows that pass. A page costs about page_size index steps. Matches bunched
 //!   far from the cursor could make the walk long, so it gives up after
-//!   `WALK_STEPS_MAX` steps and the page is scanned instead.
+//!   `REPORT_WALK_STEPS_MAX` steps and the page is scanned instead.
 //! - Scan: any other filter must be counted anyway, so one pass over the smallest set
 //!   of candidates the filters allow (one promotion, one shop, one day of an ordered
 //!   time, or else the whole row column) both counts the matches and keeps the
@@ -17,15 +17,11 @@
 use super::index::{Index, Row, TimeIndex, name_index, sort_name};
 use super::token::{self, Cursor};
 use super::{ReportOrder, ReportQuery};
-use crate::limits::REPORT_PAGE_SIZE_MAX;
+use crate::limits::{REPORT_PAGE_SIZE_MAX, REPORT_WALK_STEPS_MAX};
 use crate::rejection::Rejection;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::ops::Bound::{Excluded, Unbounded};
-
-/// Index steps a walk takes before a scan is the cheaper way: a step costs several
-/// times a scanned row, and a scan of 100,000 rows takes a few hundred microseconds.
-const WALK_STEPS_MAX: usize = 4_096;
 
 pub(super) struct Page {
     pub slots: Vec<u32>,
@@ -141,14 +137,14 @@ fn within(range: Option<(i64, i64)>, has: bool, time: i64) -> bool {
 /// (small) set instead of walking first and scanning after.
 fn worth_walking(index: &Index, total: u64, want: usize) -> bool {
     let total = usize::try_from(total).expect("usize holds a count of slots");
-    want.saturating_mul(index.len()) <= total.saturating_mul(WALK_STEPS_MAX / 2)
+    want.saturating_mul(index.len()) <= total.saturating_mul(REPORT_WALK_STEPS_MAX / 2)
 }
 
 /// `None` when the walk ran out of steps before it found `want` rows or the end.
 fn walk(index: &Index, filter: &Filter, query: &ReportQuery, cursor: Option<&Cursor>, want: usize) -> Option<Vec<u32>> {
     let mut slots = Vec::with_capacity(want);
     for (step, slot) in ordered(index, query, cursor).enumerate() {
-        if step == WALK_STEPS_MAX {
+        if step == REPORT_WALK_STEPS_MAX {
             return None;
         }
         if filter.matches(index.row(slot)) {

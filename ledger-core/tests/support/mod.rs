@@ -157,12 +157,22 @@ pub fn spend(member: &str, points: i64) -> Step {
 
 pub fn bulk_add(items: Vec<Step>) -> Step {
     let items = items.into_iter().map(Step::into_add).collect();
-    Step::Run(Command::BulkAddPoints(BulkAddPoints { program: PROGRAM.to_owned(), items, atomic: false }))
+    Step::Run(Command::BulkAddPoints(BulkAddPoints {
+        program: PROGRAM.to_owned(),
+        items,
+        atomic: false,
+        malformed: None,
+    }))
 }
 
 pub fn bulk_use(items: Vec<Step>) -> Step {
     let items = items.into_iter().map(Step::into_use).collect();
-    Step::Run(Command::BulkUsePoints(BulkUsePoints { program: PROGRAM.to_owned(), items, atomic: false }))
+    Step::Run(Command::BulkUsePoints(BulkUsePoints {
+        program: PROGRAM.to_owned(),
+        items,
+        atomic: false,
+        malformed: None,
+    }))
 }
 
 pub fn expire(lots_max: usize) -> Step {
@@ -319,7 +329,7 @@ pub fn render(given: &[Step], when: &Step) -> String {
         Ok(outcome) => render_outcome(&mut out, outcome),
         Err(rejection) => {
             assert_eq!(store.state, before, "a rejected command changes nothing");
-            let _ = write!(out, "rejected {} {:?}: {rejection}", rejection.code(), rejection.class());
+            let _ = write!(out, "rejected {} {:?}: {rejection}", rejection.reason(), rejection.class());
         }
     }
     let appended = &store.log[logged..];
@@ -358,7 +368,7 @@ pub fn render_outcome(out: &mut String, outcome: &Outcome) {
             let _ = write!(out, "applied {}", bulk.applied_count);
             if let Some(fail_at) = bulk.fail_at {
                 let failure = bulk.failure.as_ref().expect("a failed bulk says why");
-                let _ = write!(out, ", fail_at {fail_at} {} {:?}: {failure}", failure.code(), failure.class());
+                let _ = write!(out, ", fail_at {fail_at} {} {:?}: {failure}", failure.reason(), failure.class());
             }
             let _ = write!(out, ", tx {}..{}", bulk.first_transaction_id, bulk.last_transaction_id);
             let balances: Vec<String> =

@@ -116,13 +116,23 @@ mod tests {
     use super::{ImportArgs, ImportCommand, prepare};
     use std::path::PathBuf;
 
+    /// A server's INVALID_ARGUMENT as the client receives it, with these field violations.
+    fn server_reply(message: &str, violations: &[(String, String)]) -> tonic::Status {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let mut details = ErrorDetails::new();
+        for (field, description) in violations {
+            details.add_bad_request_violation(field.clone(), description.clone());
+        }
+        tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details)
+    }
+
     fn fixture(name: &str) -> PathBuf {
         [env!("CARGO_MANIFEST_DIR"), "..", "tests", "fixtures", "echoss", name].iter().collect()
     }
 
     #[test]
     fn server_violations_print_one_a_line_named_like_the_file() {
-        let status = crate::status::bad_request_many(
+        let status = server_reply(
             "2 statements are invalid; nothing was written",
             &[
                 ("data[0].point_change_record".to_owned(), "would leave a balance of -2".to_owned()),

@@ -212,9 +212,19 @@ pub fn or_dash(text: &str) -> String {
 mod tests {
     use super::{status_text, table};
 
+    /// A server's INVALID_ARGUMENT as the client receives it, with these field violations.
+    fn server_reply(message: &str, violations: &[(String, String)]) -> tonic::Status {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let mut details = ErrorDetails::new();
+        for (field, description) in violations {
+            details.add_bad_request_violation(field.clone(), description.clone());
+        }
+        tonic::Status::with_error_details(tonic::Code::InvalidArgument, message, details)
+    }
+
     #[test]
     fn status_text_lists_each_field_violation_once_named() {
-        let status = crate::status::bad_request_many(
+        let status = server_reply(
             "2 items are wrong",
             &[
                 ("items[0].remark".to_owned(), "items[0].remark: is required".to_owned()),

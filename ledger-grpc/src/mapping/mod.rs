@@ -12,34 +12,88 @@ pub use vouchers::{point_statements, report_query, state as voucher_state, vouch
 pub use wallets::{credits_change, credits_receipt, member_coupon};
 
 use crate::pb;
-use crate::status::bad_request;
-use ledger_core::Timestamp;
-use ledger_core::command::{AddPoints, BulkResult, PointsReceipt, UsePoints};
+use crate::status::from_rejection;
+use ledger_core::command::{AddPoints, BulkResult, MalformedItem, PointsReceipt, UsePoints};
+use ledger_core::validate::Problems;
+use ledger_core::{Command, FieldPath, Rejection, Timestamp, field_problems};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use tonic::Status;
 
-/// A request's time: INVALID_ARGUMENT naming `field` when it is outside
-/// google.protobuf.Timestamp's range (the rule is the core's, shared with the
-/// `ledger` client's flags and files).
-pub fn timestamp(field: &str, value: Option<prost_types::Timestamp>) -> Result<Option<Timestamp>, Status> {
-    let Some(value) = value else { return Ok(None) };
-    match Timestamp::from_unix(value.seconds, i64::from(value.nanos)) {
-        Ok(time) => Ok(Some(time)),
-        Err(error) => Err(bad_request(field, &format!("{field}: {error}"))),
+/// A request being read into a command: the problems of its wire values (a time
+/// outside Timestamp's range, a decimal that is not one) are collected, not
+/// returned at the first, and `finish_command` adds the core's checks of the
+/// command's own fields, so that a refused request names every problem at once
+/// (SPEC §13). An unreadable value is left out of the command (`None`, or zero
+/// where the command needs one); the core's complaint about the same field is
+/// then dropped, the caller hears the first.
+#[derive(Debug, Default)]
+pub struct Reading {
+    problems: Problems,
+}
+
+impl Reading {
+    pub fn new() -> Reading {
+        Reading::default()
+    }
+
+    pub fn time(&mut self, field: &str, value: Option<prost_types::Timestamp>) -> Option<Timestamp> {
+        self.problems.check(timestamp(field, value)).flatten()
+    }
+
+    /// An optional decimal: `None` when blank, or when it is not one (noted).
+    pub fn decimal(&mut self, field: &str, text: &str) -> Option<Decimal> {
+        self.problems.check(decimal(field, text)).flatten()
+    }
+
+    /// A required decimal; zero (which no amount may be) when missing or not one.
+    pub fn required_decimal(&mut self, field: &str, text: &str) -> Decimal {
+        match self.problems.check(decimal(field, text)) {
+            Some(Some(value)) => value,
+            Some(None) => {
+                self.problems.push(Rejection::Required { field: FieldPath::new(field) });
+                Decimal::ZERO
+            }
+            None => Decimal::ZERO,
+        }
+    }
+
+    pub fn check<T>(&mut self, result: Result<T, Rejection>) -> Option<T> {
+        self.problems.check(result)
+    }
+
+    pub fn push(&mut self, rejection: Rejection) {
+        self.problems.push(rejection);
+    }
+
+    /// Every problem found, as INVALID_ARGUMENT listing them, or `Ok`.
+    pub fn finish(self) -> Result<(), Status> {
+        self.problems.finish().map_err(from_rejection)
+    }
+
+    /// `command` when the request read cleanly; otherwise every problem: the
+    /// reading's and the core's own checks of the command (`wrap` makes it one).
+    pub fn finish_command<C>(self, command: C, wrap: impl FnOnce(C) -> Command) -> Result<C, Status> {
+        self.into_rejection(command, wrap).map_err(from_rejection)
+    }
+
+    fn into_rejection<C>(mut self, command: C, wrap: impl FnOnce(C) -> Command) -> Result<C, Rejection> {
+        if self.problems.is_empty() {
+            return Ok(command);
+        }
+        self.problems.extend_new(field_problems(&wrap(command)));
+        Err(self.problems.finish().expect_err("problems were found"))
     }
 }
 
-/// A bulk item's timestamp; the field path is only built when there is a value
-/// to check, not twice for every item of a thousand.
-fn item_timestamp(
-    index: usize,
-    name: &str,
-    value: Option<prost_types::Timestamp>,
-) -> Result<Option<Timestamp>, Status> {
-    match value {
-        None => Ok(None),
-        Some(value) => timestamp(&format!("items[{index}].{name}"), Some(value)),
+/// A request's time: INVALID_ARGUMENT naming `field` when it is outside
+/// google.protobuf.Timestamp's range (the rule is the core's, shared with the
+/// `ledger` client's flags and files).
+pub fn timestamp(field: &str, value: Option<prost_types::Timestamp>) -> Result<Option<Timestamp>, Rejection> {
+    let Some(value) = value else { return Ok(None) };
+    match Timestamp::from_unix(value.seconds, i64::from(value.nanos)) {
+        Ok(time) => Ok(Some(time)),
+        Err(error) => Err(Rejection::Invalid { field: FieldPath::new(field), rule: error.to_string() }),
     }
 }
 
@@ -50,7 +104,7 @@ pub fn to_timestamp(time: Timestamp) -> prost_types::Timestamp {
 }
 
 /// A decimal string: empty means none.
-pub fn decimal(field: &str, text: &str) -> Result<Option<Decimal>, Status> {
+pub fn decimal(field: &str, text: &str) -> Result<Option<Decimal>, Rejection> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -61,9 +115,10 @@ pub fn decimal(field: &str, text: &str) -> Result<Option<Decimal>, Status> {
         text.trim_start_matches(['+', '-']).split_once('.').unwrap_or((text.trim_start_matches(['+', '-']), "0"));
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
     let parsed = if digits(whole) && digits(fraction) { Decimal::from_str(text).ok() } else { None };
-    parsed
-        .map(Some)
-        .ok_or_else(|| bad_request(field, &format!("{field}: {text:?} is not a decimal number such as \"12.50\"")))
+    parsed.map(Some).ok_or_else(|| Rejection::Invalid {
+        field: FieldPath::new(field),
+        rule: format!("{text:?} is not a decimal number such as \"12.50\""),
+    })
 }
 
 /// Decimals print normalized: `"7.25"`, `"10"`.
@@ -76,10 +131,11 @@ pub fn signed(value: u64) -> i64 {
 }
 
 pub fn add_points(request: pb::AddPointsRequest) -> Result<AddPoints, Status> {
-    Ok(AddPoints {
-        cost: decimal("cost", &request.cost)?,
-        expires_at: timestamp("expires_at", request.expires_at)?,
-        occurred_at: timestamp("occurred_at", request.occurred_at)?,
+    let mut reading = Reading::new();
+    let command = AddPoints {
+        cost: reading.decimal("cost", &request.cost),
+        expires_at: reading.time("expires_at", request.expires_at),
+        occurred_at: reading.time("occurred_at", request.occurred_at),
         program: request.program_id,
         member: request.member_id,
         points: request.points,
@@ -89,12 +145,14 @@ pub fn add_points(request: pb::AddPointsRequest) -> Result<AddPoints, Status> {
         reference: request.reference,
         branch_code: request.branch_code,
         replace_duplicate: request.replace_duplicate,
-    })
+    };
+    reading.finish_command(command, Command::AddPoints)
 }
 
 pub fn use_points(request: pb::UsePointsRequest) -> Result<UsePoints, Status> {
-    Ok(UsePoints {
-        occurred_at: timestamp("occurred_at", request.occurred_at)?,
+    let mut reading = Reading::new();
+    let command = UsePoints {
+        occurred_at: reading.time("occurred_at", request.occurred_at),
         program: request.program_id,
         member: request.member_id,
         points: request.points,
@@ -104,15 +162,21 @@ pub fn use_points(request: pb::UsePointsRequest) -> Result<UsePoints, Status> {
         reference: request.reference,
         branch_code: request.branch_code,
         replace_duplicate: request.replace_duplicate,
-    })
+    };
+    reading.finish_command(command, Command::UsePoints)
 }
 
-pub fn bulk_add_items(program: &str, items: Vec<pb::BulkAddItem>) -> Result<Vec<AddPoints>, Status> {
+/// A bulk's items, and the first the edge could not read (its problems named as
+/// in a single request, with the core's checks of the rest of the item): the
+/// bulk stops there with `fail_at` (SPEC §3), the items before it apply.
+pub fn bulk_add_items(program: &str, items: Vec<pb::BulkAddItem>) -> (Vec<AddPoints>, Option<MalformedItem>) {
     let mut converted = Vec::with_capacity(items.len());
+    let mut malformed = None;
     for (index, item) in items.into_iter().enumerate() {
-        converted.push(AddPoints {
-            expires_at: item_timestamp(index, "expires_at", item.expires_at)?,
-            occurred_at: item_timestamp(index, "occurred_at", item.occurred_at)?,
+        let mut reading = Reading::new();
+        let command = AddPoints {
+            expires_at: reading.time("expires_at", item.expires_at),
+            occurred_at: reading.time("occurred_at", item.occurred_at),
             program: program.to_owned(),
             member: item.member_id,
             points: item.points,
@@ -120,16 +184,19 @@ pub fn bulk_add_items(program: &str, items: Vec<pb::BulkAddItem>) -> Result<Vec<
             reference: item.reference,
             branch_code: item.branch_code,
             ..AddPoints::default()
-        });
+        };
+        converted.push(bulk_item(reading, command, Command::AddPoints, index, &mut malformed));
     }
-    Ok(converted)
+    (converted, malformed)
 }
 
-pub fn bulk_use_items(program: &str, items: Vec<pb::BulkUseItem>) -> Result<Vec<UsePoints>, Status> {
+pub fn bulk_use_items(program: &str, items: Vec<pb::BulkUseItem>) -> (Vec<UsePoints>, Option<MalformedItem>) {
     let mut converted = Vec::with_capacity(items.len());
+    let mut malformed = None;
     for (index, item) in items.into_iter().enumerate() {
-        converted.push(UsePoints {
-            occurred_at: item_timestamp(index, "occurred_at", item.occurred_at)?,
+        let mut reading = Reading::new();
+        let command = UsePoints {
+            occurred_at: reading.time("occurred_at", item.occurred_at),
             program: program.to_owned(),
             member: item.member_id,
             points: item.points,
@@ -138,9 +205,27 @@ pub fn bulk_use_items(program: &str, items: Vec<pb::BulkUseItem>) -> Result<Vec<
             reference: item.reference,
             branch_code: item.branch_code,
             ..UsePoints::default()
-        });
+        };
+        converted.push(bulk_item(reading, command, Command::UsePoints, index, &mut malformed));
     }
-    Ok(converted)
+    (converted, malformed)
+}
+
+/// One bulk item: noted as `malformed` when it is the first that did not read.
+fn bulk_item<C: Clone>(
+    reading: Reading,
+    item: C,
+    wrap: impl FnOnce(C) -> Command,
+    index: usize,
+    malformed: &mut Option<MalformedItem>,
+) -> C {
+    if reading.problems.is_empty() || malformed.is_some() {
+        return item;
+    }
+    if let Err(rejection) = reading.into_rejection(item.clone(), wrap) {
+        *malformed = Some(MalformedItem { index, rejection });
+    }
+    item
 }
 
 pub fn receipt(receipt: PointsReceipt) -> pb::PointsReceipt {
@@ -158,7 +243,7 @@ pub fn bulk_result(result: BulkResult) -> pb::BulkPointsResult {
         applied_count: result.applied_count,
         fail_at: result.fail_at,
         failure: result.failure.map(|rejection| pb::BulkFailure {
-            code: rejection.code().to_owned(),
+            code: rejection.reason().to_owned(),
             message: rejection.to_string(),
             field: rejection.field().to_string(),
         }),
@@ -227,11 +312,16 @@ pub fn event(logged: &ledger_store::log::LoggedEvent) -> pb::Event {
 }
 
 /// Page tokens are the decimal key to continue after; anything else is bad input.
-pub fn page_token(text: &str) -> Result<Option<u64>, Status> {
+pub fn page_token(text: &str) -> Result<Option<u64>, Rejection> {
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse::<u64>().map(Some).map_err(|_| bad_request("page_token", "page_token: not a token this server issued"))
+    text.parse::<u64>().map(Some).map_err(|_| foreign_page_token())
+}
+
+/// A page token this server did not make.
+pub fn foreign_page_token() -> Rejection {
+    Rejection::Invalid { field: FieldPath::new("page_token"), rule: "not a token this server issued".to_owned() }
 }
 
 /// `page_size` 0 means the default; above the maximum it is treated as the maximum.

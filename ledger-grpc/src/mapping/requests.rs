@@ -3,9 +3,9 @@
 //! request that cannot be mapped is INVALID_ARGUMENT naming the field; the rules
 //! of values (lengths, ranges) are the core's, checked by `decide`.
 
-use super::{bulk_add_items, bulk_use_items, decimal, page_size, page_token, timestamp};
+use super::{Reading, bulk_add_items, bulk_use_items, foreign_page_token, page_size, page_token};
 use crate::pb;
-use crate::status::{bad_request, from_rejection};
+use crate::status::from_rejection;
 use ledger_core::command::{
     BulkAddPoints, BulkUsePoints, CreateMemberCard, CreateProgram, DefineCredit, DefineFormula, DefineReward,
     DefineShop, DeleteMemberCard, GrantCoupons, SetMemberLevels, UpdateMemberCard, UseCoupon, brand_program,
@@ -16,6 +16,7 @@ use ledger_core::limits::{
     MEMBERS_PAGE_SIZE_MAX, PAGE_TOKEN_BYTES_MAX,
 };
 use ledger_core::validate;
+use ledger_core::{Command, FieldPath, Rejection};
 use ledger_store::activities::ActivityQuery;
 use ledger_store::views::PageRequest;
 use tonic::Status;
@@ -25,29 +26,35 @@ pub fn create_program(request: pb::CreateProgramRequest) -> CreateProgram {
 }
 
 pub fn define_formula(request: pb::DefineFormulaRequest) -> Result<DefineFormula, Status> {
-    let multiplier = decimal("multiplier", &request.multiplier)?
-        .ok_or_else(|| bad_request("multiplier", "multiplier: is required"))?;
-    Ok(DefineFormula { program: request.program_id, formula_id: request.formula_id, name: request.name, multiplier })
+    let mut reading = Reading::new();
+    let multiplier = reading.required_decimal("multiplier", &request.multiplier);
+    let command =
+        DefineFormula { program: request.program_id, formula_id: request.formula_id, name: request.name, multiplier };
+    reading.finish_command(command, Command::DefineFormula)
 }
 
 pub fn define_reward(request: pb::DefineRewardRequest) -> Result<DefineReward, Status> {
-    Ok(DefineReward {
-        expires_at: timestamp("expires_at", request.expires_at)?,
+    let mut reading = Reading::new();
+    let command = DefineReward {
+        expires_at: reading.time("expires_at", request.expires_at),
         program: request.program_id,
         reward_id: request.reward_id,
         name: request.name,
         points: request.points,
-    })
+    };
+    reading.finish_command(command, Command::DefineReward)
 }
 
+/// A bulk is never refused whole for an item: an item that does not read stops
+/// it with `fail_at` (`MalformedItem`), as one the core refuses does.
 pub fn bulk_add_points(request: pb::BulkAddPointsRequest) -> Result<BulkAddPoints, Status> {
-    let items = bulk_add_items(&request.program_id, request.items)?;
-    Ok(BulkAddPoints { program: request.program_id, items, atomic: request.atomic })
+    let (items, malformed) = bulk_add_items(&request.program_id, request.items);
+    Ok(BulkAddPoints { program: request.program_id, items, atomic: request.atomic, malformed })
 }
 
 pub fn bulk_use_points(request: pb::BulkUsePointsRequest) -> Result<BulkUsePoints, Status> {
-    let items = bulk_use_items(&request.program_id, request.items)?;
-    Ok(BulkUsePoints { program: request.program_id, items, atomic: request.atomic })
+    let (items, malformed) = bulk_use_items(&request.program_id, request.items);
+    Ok(BulkUsePoints { program: request.program_id, items, atomic: request.atomic, malformed })
 }
 
 pub fn define_credit(request: pb::DefineCreditRequest) -> DefineCredit {
@@ -113,13 +120,17 @@ pub fn set_member_levels(request: pb::SetMemberLevelsRequest) -> SetMemberLevels
 /// no reply (a NOT_FOUND that names what was asked for) echoes megabytes of a
 /// caller's string back in its trailers.
 pub fn read_id(field: &str, value: &str) -> Result<(), Status> {
-    validate::optional_id(field, value).map_err(|rejection| from_rejection(&rejection))
+    validate::optional_id(field, value).map_err(from_rejection)
 }
 
 /// ListMembers: the page, from a page token (the hex of the last member id) or
 /// an offset.
 pub fn members_page(request: &pb::ListMembersRequest) -> Result<PageRequest, Status> {
-    let after = if request.page_token.is_empty() { None } else { Some(decode_member_token(&request.page_token)?) };
+    let after = if request.page_token.is_empty() {
+        None
+    } else {
+        Some(decode_member_token(&request.page_token).map_err(from_rejection)?)
+    };
     Ok(PageRequest {
         page_size: page_size(request.page_size, MEMBERS_PAGE_SIZE_DEFAULT, MEMBERS_PAGE_SIZE_MAX),
         after,
@@ -133,8 +144,8 @@ pub fn encode_member_token(after: &str) -> String {
     after.bytes().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn decode_member_token(token: &str) -> Result<String, Status> {
-    let invalid = || bad_request("page_token", "page_token: not a token this server issued");
+fn decode_member_token(token: &str) -> Result<String, Rejection> {
+    let invalid = foreign_page_token;
     if !token.len().is_multiple_of(2) || token.len() > PAGE_TOKEN_BYTES_MAX {
         return Err(invalid());
     }
@@ -148,29 +159,32 @@ fn decode_member_token(token: &str) -> Result<String, Status> {
 
 /// ListActivities: the query, its kinds named (at most one entry a kind).
 pub fn activity_query(request: pb::ListActivitiesRequest) -> Result<ActivityQuery, Status> {
-    read_id("member_id", &request.member_id)?;
-    if request.kinds.len() > ACTIVITY_KINDS_MAX {
-        let message = format!("kinds: at most {ACTIVITY_KINDS_MAX} entries, one a kind, got {}", request.kinds.len());
-        return Err(bad_request("kinds", &message));
-    }
+    let mut reading = Reading::new();
+    reading.check(validate::optional_id("member_id", &request.member_id));
     let mut kinds = Vec::with_capacity(request.kinds.len());
-    for (index, text) in request.kinds.iter().enumerate() {
-        match ActivityKind::parse(text).filter(|kind| *kind != ActivityKind::Admin) {
-            Some(kind) => kinds.push(kind),
-            None => {
-                let field = format!("kinds[{index}]");
-                let message = format!("{field}: {text:?} is not one of POINTS, CREDITS, COUPONS, VOUCHERS, TIERS");
-                return Err(bad_request(&field, &message));
+    if request.kinds.len() > ACTIVITY_KINDS_MAX {
+        let rule = format!("at most {ACTIVITY_KINDS_MAX} entries, one a kind, got {}", request.kinds.len());
+        reading.push(Rejection::Invalid { field: FieldPath::new("kinds"), rule });
+    } else {
+        for (index, text) in request.kinds.iter().enumerate() {
+            match ActivityKind::parse(text).filter(|kind| *kind != ActivityKind::Admin) {
+                Some(kind) => kinds.push(kind),
+                None => reading.push(Rejection::Invalid {
+                    field: FieldPath::indexed("kinds", index),
+                    rule: format!("{text:?} is not one of POINTS, CREDITS, COUPONS, VOUCHERS, TIERS"),
+                }),
             }
         }
     }
-    Ok(ActivityQuery {
-        from: timestamp("from", request.from)?,
-        to: timestamp("to", request.to)?,
+    let query = ActivityQuery {
+        from: reading.time("from", request.from),
+        to: reading.time("to", request.to),
         kinds,
         page_size: page_size(request.page_size, ACTIVITIES_PAGE_SIZE_DEFAULT, ACTIVITIES_PAGE_SIZE_MAX),
-        before: page_token(&request.page_token)?,
+        before: reading.check(page_token(&request.page_token)).flatten(),
         program: request.program_id,
         member: request.member_id,
-    })
+    };
+    reading.finish()?;
+    Ok(query)
 }

@@ -3,47 +3,41 @@
 //! problems are collected, so that the caller sees them all at once, as the core
 //! does for the rules it checks.
 
-use super::{page_size, to_timestamp};
+use super::{Reading, foreign_page_token, page_size, to_timestamp};
 use crate::pb;
-use crate::status::{bad_request, bad_request_many, from_rejection};
-use ledger_core::Timestamp;
 use ledger_core::command::{ImportPointStatements, ImportVoucherStatements, PointStatementItem, VoucherImportItem};
 use ledger_core::limits::{NAME_BYTES_MAX, PAGE_TOKEN_BYTES_MAX, REPORT_PAGE_SIZE_DEFAULT, REPORT_PAGE_SIZE_MAX};
 use ledger_core::validate;
 use ledger_core::vouchers::{ReportOrder, ReportQuery, VoucherState, day_range};
+use ledger_core::{Command, FieldPath, Rejection, Timestamp};
 use ledger_store::views::VoucherView;
 use tonic::Status;
 
-/// Converts one timestamp of item `index`, noting a problem instead of failing.
+/// Converts one timestamp of item `index`, noting a problem instead of failing;
+/// the item's path is only built for a time that does not read.
 fn item_time(
-    problems: &mut Vec<(String, String)>,
+    reading: &mut Reading,
     index: usize,
     name: &str,
     value: Option<prost_types::Timestamp>,
 ) -> Option<Timestamp> {
-    let value = value?;
-    match Timestamp::from_unix(value.seconds, i64::from(value.nanos)) {
-        Ok(time) => Some(time),
-        Err(error) => {
-            problems.push((format!("data[{index}].{name}"), error.to_string()));
+    match super::timestamp(name, value) {
+        Ok(time) => time,
+        Err(rejection) => {
+            reading.push(rejection.under("data", index));
             None
         }
     }
 }
 
-fn problems_status(problems: &[(String, String)]) -> Status {
-    let listed: Vec<String> = problems.iter().map(|(field, rule)| format!("{field}: {rule}")).collect();
-    bad_request_many(&format!("{} problems: {}", problems.len(), listed.join("; ")), problems)
-}
-
 pub fn voucher_statements(data: Vec<pb::VoucherStatementData>) -> Result<ImportVoucherStatements, Status> {
-    let mut problems = Vec::new();
+    let mut reading = Reading::new();
     let mut items = Vec::with_capacity(data.len());
     for (index, item) in data.into_iter().enumerate() {
         items.push(VoucherImportItem {
-            sent_at: item_time(&mut problems, index, "sent_at", item.sent_at),
-            used_at: item_time(&mut problems, index, "used_at", item.used_at),
-            cancelled_at: item_time(&mut problems, index, "cancelled_at", item.cancelled_at),
+            sent_at: item_time(&mut reading, index, "sent_at", item.sent_at),
+            used_at: item_time(&mut reading, index, "used_at", item.used_at),
+            cancelled_at: item_time(&mut reading, index, "cancelled_at", item.cancelled_at),
             brand_id: item.brand_id,
             promotion_id: item.promotion_id,
             voucher_identifier: item.voucher_identifier,
@@ -53,18 +47,15 @@ pub fn voucher_statements(data: Vec<pb::VoucherStatementData>) -> Result<ImportV
             brand_manager_id: item.brand_manager_id,
         });
     }
-    if !problems.is_empty() {
-        return Err(problems_status(&problems));
-    }
-    Ok(ImportVoucherStatements { items })
+    reading.finish_command(ImportVoucherStatements { items }, Command::ImportVoucherStatements)
 }
 
 pub fn point_statements(data: Vec<pb::PointStatementData>) -> Result<ImportPointStatements, Status> {
-    let mut problems = Vec::new();
+    let mut reading = Reading::new();
     let mut items = Vec::with_capacity(data.len());
     for (index, item) in data.into_iter().enumerate() {
         items.push(PointStatementItem {
-            changed_at: item_time(&mut problems, index, "changed_at", item.changed_at),
+            changed_at: item_time(&mut reading, index, "changed_at", item.changed_at),
             brand_id: item.brand_id,
             promotion_id: item.promotion_id,
             line_id: item.line_id,
@@ -74,45 +65,47 @@ pub fn point_statements(data: Vec<pb::PointStatementData>) -> Result<ImportPoint
             reference: item.reference,
         });
     }
-    if !problems.is_empty() {
-        return Err(problems_status(&problems));
-    }
-    Ok(ImportPointStatements { items })
+    reading.finish_command(ImportPointStatements { items }, Command::ImportPointStatements)
 }
 
 pub fn report_query(request: &pb::ListVoucherStatementsRequest) -> Result<ReportQuery, Status> {
-    validate::max_bytes("voucher_name", &request.voucher_name, NAME_BYTES_MAX)
-        .map_err(|rejection| from_rejection(&rejection))?;
+    let mut reading = Reading::new();
+    reading.check(validate::max_bytes("voucher_name", &request.voucher_name, NAME_BYTES_MAX));
     if request.page_token.len() > PAGE_TOKEN_BYTES_MAX {
-        return Err(bad_request("page_token", "page_token: not a token this server issued"));
+        reading.push(foreign_page_token());
     }
-    let day = |field: &str, text: &str| -> Result<Option<(Timestamp, Timestamp)>, Status> {
+    let mut day = |field: &str, text: &str| -> Option<(Timestamp, Timestamp)> {
         if text.trim().is_empty() {
-            return Ok(None);
+            return None;
         }
-        day_range(field, text.trim(), request.utc_offset.trim())
-            .map(Some)
-            .map_err(|rejection| crate::status::from_rejection(&rejection))
+        reading.check(day_range(field, text.trim(), request.utc_offset.trim()))
     };
+    let (sent_on, used_on, cancelled_on) = (
+        day("sent_on", &request.sent_on),
+        day("used_on", &request.used_on),
+        day("cancelled_on", &request.cancelled_on),
+    );
     let order_by = match request.order_by.trim() {
         "" | "sent_at" => ReportOrder::SentAt,
         "used_at" => ReportOrder::UsedAt,
         "cancelled_at" => ReportOrder::CancelledAt,
         "shop_name" => ReportOrder::ShopName,
         other => {
-            return Err(bad_request(
-                "order_by",
-                &format!("order_by: must be sent_at, used_at, cancelled_at or shop_name, got {other:?}"),
-            ));
+            reading.push(Rejection::Invalid {
+                field: FieldPath::new("order_by"),
+                rule: format!("must be sent_at, used_at, cancelled_at or shop_name, got {other:?}"),
+            });
+            ReportOrder::SentAt
         }
     };
+    reading.finish()?;
     Ok(ReportQuery {
         promotion_id: request.promotion_id,
         shop_id: request.shop_id,
         voucher_name: request.voucher_name.clone(),
-        sent_on: day("sent_on", &request.sent_on)?,
-        used_on: day("used_on", &request.used_on)?,
-        cancelled_on: day("cancelled_on", &request.cancelled_on)?,
+        sent_on,
+        used_on,
+        cancelled_on,
         order_by,
         ascending: request.ascending,
         page_size: page_size(request.page_size, REPORT_PAGE_SIZE_DEFAULT, REPORT_PAGE_SIZE_MAX),

@@ -1,8 +1,9 @@
 //! Credits and coupons between proto and domain.
 
+use super::Reading;
 use super::decimal_text;
 use crate::pb;
-use crate::status::bad_request;
+use ledger_core::Command;
 use ledger_core::command::{CreditsChangeCommand, CreditsReceipt};
 use ledger_store::views::{CouponView, CreditView};
 use tonic::Status;
@@ -16,9 +17,11 @@ pub fn credits_change(
     remark: String,
     reference: String,
 ) -> Result<CreditsChangeCommand, Status> {
-    let amount = super::decimal("amount", amount)?
-        .ok_or_else(|| bad_request("amount", "amount: is required and may not be blank"))?;
-    Ok(CreditsChangeCommand { program, member, credit_id, amount, remark, reference })
+    let mut reading = Reading::new();
+    let amount = reading.required_decimal("amount", amount);
+    let command = CreditsChangeCommand { program, member, credit_id, amount, remark, reference };
+    // AddCredits and UseCredits check the same fields.
+    reading.finish_command(command, Command::AddCredits)
 }
 
 pub fn credits_receipt(receipt: CreditsReceipt) -> pb::CreditsReceipt {

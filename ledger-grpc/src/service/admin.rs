@@ -1,11 +1,12 @@
 //! AdminService: programs and tokens.
 
 use super::{Api, blocking};
-use crate::auth::{self, Access};
-use crate::mapping::{self, to_timestamp};
+use crate::auth::{self, Access, AuthError};
+use crate::mapping::{Reading, to_timestamp};
 use crate::pb::{self, admin_service_server::AdminService};
-use crate::status::{bad_request, from_ledger};
-use ledger_core::{Outcome, Timestamp};
+use crate::status::{ApiError, from_ledger, status};
+use ledger_core::limits::NAME_BYTES_MAX;
+use ledger_core::{FieldPath, Outcome, Rejection, Timestamp, validate};
 use ledger_store::tokens::{Role, TokenError};
 use tonic::{Request, Response, Status};
 
@@ -22,7 +23,7 @@ impl AdminService for Api {
             Outcome::ProgramCreated { program, name, created_at } => {
                 Ok(Response::new(pb::Program { program_id: program, name, created_at: Some(to_timestamp(created_at)) }))
             }
-            other => Err(Status::internal(format!("unexpected outcome {other:?}"))),
+            other => Err(status(ApiError::Internal(format!("CreateProgram answered {other:?}")))),
         }
     }
 
@@ -55,34 +56,40 @@ impl AdminService for Api {
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         auth::check(&self.ledger, &request, Access::Admin)?;
         let request = request.into_inner();
+        let mut reading = Reading::new();
+        let invalid =
+            |field: &str, rule: &str| Rejection::Invalid { field: FieldPath::new(field), rule: rule.to_owned() };
         let role = match pb::Role::try_from(request.role) {
-            Ok(pb::Role::Admin) => Role::Admin,
-            Ok(pb::Role::Operator) => Role::Operator,
-            Ok(pb::Role::Viewer) => Role::Viewer,
+            Ok(pb::Role::Admin) => Some(Role::Admin),
+            Ok(pb::Role::Operator) => Some(Role::Operator),
+            Ok(pb::Role::Viewer) => Some(Role::Viewer),
             Ok(pb::Role::Unspecified) | Err(_) => {
-                return Err(bad_request("role", "role: must be ADMIN, OPERATOR or VIEWER"));
+                reading.push(invalid("role", "must be ADMIN, OPERATOR or VIEWER"));
+                None
             }
         };
-        let program = if role == Role::Admin { String::new() } else { request.program_id.clone() };
-        if role != Role::Admin {
-            let exists = self.ledger.read(|state| state.program(&program).is_some()).await.map_err(from_ledger)?;
-            if program.is_empty() {
-                return Err(bad_request("program_id", "program_id: an OPERATOR or VIEWER token needs its program"));
-            }
-            if !exists {
-                return Err(Status::not_found(format!("program_id: program {program:?} does not exist")));
-            }
+        let program = if role == Some(Role::Admin) { String::new() } else { request.program_id.clone() };
+        if role.is_some_and(|role| role != Role::Admin) && program.is_empty() {
+            reading.push(invalid("program_id", "an OPERATOR or VIEWER token needs its program"));
         }
-        if request.name.len() > ledger_core::limits::NAME_BYTES_MAX {
-            return Err(bad_request("name", "name: must be at most 255 bytes"));
-        }
+        reading.check(validate::optional_id("program_id", &program));
+        reading.check(validate::max_bytes("name", &request.name, NAME_BYTES_MAX));
         if request.max_requests == Some(0) {
-            return Err(bad_request("max_requests", "max_requests: must be at least 1 when given"));
+            reading.push(invalid("max_requests", "must be at least 1 when given"));
         }
-        let expires_at = mapping::timestamp("expires_at", request.expires_at)?;
+        let expires_at = reading.time("expires_at", request.expires_at);
         let now = Timestamp::from_chrono(chrono::Utc::now());
         if expires_at.is_some_and(|expires_at| expires_at <= now) {
-            return Err(bad_request("expires_at", "expires_at: must be in the future"));
+            reading.push(invalid("expires_at", "must be in the future"));
+        }
+        reading.finish()?;
+        let role = role.expect("a role that did not read was refused above");
+        if role != Role::Admin {
+            let exists = self.ledger.read(|state| state.program(&program).is_some()).await.map_err(from_ledger)?;
+            if !exists {
+                let field = FieldPath::new("program_id");
+                return Err(status(Rejection::UnknownProgram { field, program }));
+            }
         }
         let ledger = self.ledger.clone();
         let name = request.name;
@@ -110,12 +117,13 @@ impl AdminService for Api {
         let lookup = token_id.clone();
         let revoked = blocking(move || ledger.tokens().revoke(&lookup)).await?.map_err(token_error)?;
         if !revoked {
-            return Err(Status::not_found(format!("token_id: no token has id {token_id:?}")));
+            return Err(status(AuthError::UnknownTokenId { token_id }));
         }
         Ok(Response::new(pb::RevokeTokenResponse {}))
     }
 }
 
+/// Issuing and revoking fail only when the token store does (STORAGE_UNAVAILABLE).
 fn token_error(error: TokenError) -> Status {
-    Status::unavailable(error.to_string())
+    status(AuthError::Token(error))
 }

@@ -5,9 +5,10 @@ use crate::auth::{self, Access};
 use crate::limits::StreamPermit;
 use crate::mapping;
 use crate::pb::{self, audit_service_server::AuditService};
-use crate::status::{bad_request, from_ledger};
+use crate::status::{from_ledger, invalid_field};
 use ledger_core::limits::FEED_BATCH_EVENTS_MAX;
 use ledger_store::Ledger;
+use ledger_store::LedgerError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ impl AuditService for Api {
         let request = request.into_inner();
         mapping::read_id("reference", &request.reference)?;
         if request.transaction_id == 0 && request.reference.is_empty() {
-            return Err(bad_request("transaction_id", "transaction_id: give a transaction id or a reference"));
+            return Err(invalid_field("transaction_id", "give a transaction id or a reference"));
         }
         let activity = self
             .ledger
@@ -159,8 +160,10 @@ async fn read_batch(ledger: Ledger, reads: Arc<Semaphore>, program: String, mut 
             continue;
         }
         let last = durable.min(next + FEED_BATCH_EVENTS_MAX - 1);
-        let permit =
-            Arc::clone(&reads).acquire_owned().await.map_err(|_| Status::unavailable("the server is stopping"))?;
+        let permit = Arc::clone(&reads)
+            .acquire_owned()
+            .await
+            .map_err(|_| from_ledger(LedgerError::Closed("the server is stopping")))?;
         let reader = ledger.clone();
         let wanted = program.clone();
         let events = super::blocking(move || {

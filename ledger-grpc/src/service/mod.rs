@@ -39,5 +39,8 @@ impl Api {
 /// Runs blocking store work (flushing token writes, verifying the log) off the
 /// async workers.
 pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, tonic::Status> {
-    tokio::task::spawn_blocking(work).await.map_err(|error| tonic::Status::internal(format!("task failed: {error}")))
+    let failed = |error: tokio::task::JoinError| {
+        crate::status::status(crate::status::ApiError::Internal(format!("a blocking task failed: {error}")))
+    };
+    tokio::task::spawn_blocking(work).await.map_err(failed)
 }

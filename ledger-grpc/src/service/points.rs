@@ -4,8 +4,8 @@ use super::Api;
 use crate::auth::{self, Access};
 use crate::mapping::{self, to_timestamp};
 use crate::pb::{self, points_service_server::PointsService};
-use crate::status::from_ledger;
-use ledger_core::Command;
+use crate::status::{from_ledger, status};
+use ledger_core::{Command, FieldPath, Rejection};
 use tonic::{Request, Response, Status};
 
 #[tonic::async_trait]
@@ -135,5 +135,5 @@ impl PointsService for Api {
 }
 
 pub fn unknown_program(program: &str) -> Status {
-    Status::not_found(format!("program_id: program {program:?} does not exist"))
+    status(Rejection::UnknownProgram { field: FieldPath::new("program_id"), program: program.to_owned() })
 }
