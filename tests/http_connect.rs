@@ -163,12 +163,8 @@ async fn every_service_answers_json_over_http1_and_http2_with_connect_errors() {
     // FAILED_PRECONDITION: an overspend is 400 failed_precondition, over both versions.
     let overspend = json!({"programId": PROGRAM, "memberId": "alice", "points": "5000", "remark": "tv"});
     for client in [&http, &http2] {
-        let error = assert_error(
-            &client.call("PointsService/UsePoints", overspend.clone()).await,
-            StatusCode::BAD_REQUEST,
-            "failed_precondition",
-        );
-        assert!(error["message"].as_str().is_some_and(|message| message.contains("120")), "{error}");
+        let answer = client.call("PointsService/UsePoints", overspend.clone()).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "failed_precondition");
     }
 
     // INVALID_ARGUMENT with its field violations, readable under `debug`.
