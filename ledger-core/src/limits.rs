@@ -46,6 +46,10 @@ pub const COUPONS_PER_GRANT_MAX: u32 = 10_000;
 /// The largest request the server decodes, in bytes (gRPC's own default is 4 MiB):
 /// a 1,000-item bulk or import with long remarks fits well within it.
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The largest HTTP/JSON request body the server reads, in bytes: JSON spells out
+/// every field name and escapes strings, so the same request takes more room than
+/// in protobuf; the protobuf it becomes must still fit `REQUEST_BYTES_MAX`.
+pub const JSON_REQUEST_BYTES_MAX: usize = 2 * REQUEST_BYTES_MAX;
 /// Members of a ListMembers page when the caller gives no page size, and at most.
 pub const MEMBERS_PAGE_SIZE_DEFAULT: usize = 10;
 pub const MEMBERS_PAGE_SIZE_MAX: usize = 100;
@@ -144,6 +148,7 @@ const _: () = assert!(PREFACE_TIMEOUT_MS < CONNECTION_IDLE_TIMEOUT_MS);
 const _: () = assert!(KEEPALIVE_TIMEOUT_MS < KEEPALIVE_INTERVAL_MS);
 const _: () = assert!(POINTS_PER_ADD_MAX <= POINTS_BALANCE_MAX);
 const _: () = assert!(REQUEST_BYTES_MAX < STORED_VALUE_BYTES_MAX / 8);
+const _: () = assert!(REQUEST_BYTES_MAX <= JSON_REQUEST_BYTES_MAX);
 const _: () = assert!(MEMBERS_PAGE_SIZE_DEFAULT <= MEMBERS_PAGE_SIZE_MAX);
 const _: () = assert!(ACTIVITIES_PAGE_SIZE_DEFAULT <= ACTIVITIES_PAGE_SIZE_MAX);
 const _: () = assert!(TIMESTAMP_SECONDS_MIN < 0 && 0 < TIMESTAMP_SECONDS_MAX);

@@ -1,9 +1,15 @@
-//! `ledger bench`: a closed-loop load generator for the ledger's gRPC API.
+//! `ledger bench`: a closed-loop load generator for the ledger's gRPC API, or the same calls
+//! over HTTP/JSON (`--transport http`).
 //!
 //! Each client task sends one request, waits for its reply and sends the next, so the rate
 //! measured is what the server sustains at that concurrency. `--op ping` runs the same client
 //! against the gRPC health check, which shows the ceiling of gRPC itself on the machine: a
 //! write rate close to it means the ledger's own work is not the limit.
+//!
+//! `--transport http` sends each call in the Connect protocol's unary JSON form over keep-alive
+//! HTTP/1.1 connections (one per client in flight), turning the same request into JSON and the
+//! answer back through the descriptor set as any JSON client would: what an HTTP call costs
+//! beside a gRPC one. The setup (program, funding) goes over gRPC either way.
 //!
 //! `--distinct` and `--references` reproduce a member base being imported (issue 12's table):
 //! every item a new member and its own reference, numbered by one counter all clients share.
@@ -32,6 +38,12 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use axum::body::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+
 use crate::pb;
 use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::members_service_client::MembersServiceClient;
@@ -59,6 +71,9 @@ pub struct BenchArgs {
     pub program: String,
     #[arg(long, value_enum)]
     pub op: Op,
+    /// gRPC, or the Connect protocol's JSON form over HTTP/1.1 (not with ping, a gRPC service).
+    #[arg(long, value_enum, default_value_t = Transport::Grpc)]
+    pub transport: Transport,
     /// Concurrent client tasks, each with one request in flight.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub clients: u32,
@@ -118,10 +133,17 @@ pub enum Op {
     Ping,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Grpc,
+    Http,
+}
+
 /// The result of a run; `to_json_line` is the stable, machine-read output.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BenchReport {
     pub op: String,
+    pub transport: String,
     pub clients: u32,
     /// Measured from the first request to the last reply, so it includes the in-flight tail.
     pub seconds: f64,
@@ -189,9 +211,14 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let started = Instant::now();
     let deadline = args.seconds.filter(|&seconds| seconds > 0).map(|seconds| started + Duration::from_secs(seconds));
     let progress = tokio::spawn(report_progress(Arc::clone(&counters), memory.clone(), started));
+    let http = HttpLink::new(&args, &token)?;
     let mut tasks = JoinSet::new();
     for channel in channels.iter().cycle().take(args.clients.try_into()?) {
-        let caller = Caller::new(&args, channel, &bearer);
+        let stub = match args.transport {
+            Transport::Grpc => Link::Grpc(channel, &bearer),
+            Transport::Http => Link::Http(&http),
+        };
+        let caller = Caller::new(&args, stub);
         tasks.spawn(client_loop(caller, Arc::clone(&items), deadline, Arc::clone(&counters)));
     }
     let mut latencies_us: Vec<u32> = tasks.join_all().await.concat();
@@ -211,6 +238,7 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let to_ms = |percent| percentile(&latencies_us, percent).map_or(0.0, |us| f64::from(us) / 1000.0);
     let report = BenchReport {
         op: op_name(args.op),
+        transport: args.transport.to_possible_value().expect("no transport is skipped").get_name().to_owned(),
         clients: args.clients,
         seconds: round(elapsed, 3),
         requests,
@@ -276,6 +304,9 @@ fn check(args: &BenchArgs) -> Result<(), BenchError> {
     }
     if args.references && matches!(args.op, Op::GetMember | Op::Ping) {
         return Err(format!("--references: {op} writes nothing and carries no reference").into());
+    }
+    if args.transport == Transport::Http && args.op == Op::Ping {
+        return Err("--transport http: ping is the gRPC health check; it has no HTTP form".into());
     }
     let ends_by_count = args.distinct && args.members.is_some();
     if args.seconds.unwrap_or(0) == 0 && !ends_by_count {
@@ -609,39 +640,66 @@ impl Outcome {
     }
 }
 
+/// How a caller reaches the server.
+enum Link<'a> {
+    Grpc(&'a Channel, &'a Bearer),
+    Http(&'a HttpLink),
+}
+
+/// A generated gRPC client, or the HTTP route of the same method.
+enum Stub<C> {
+    Grpc(C),
+    Http(Box<HttpRoute>),
+}
+
+impl<C> Stub<C> {
+    fn new(link: &Link<'_>, grpc: impl FnOnce(Channel, Bearer) -> C, route: &str) -> Stub<C> {
+        match link {
+            Link::Grpc(channel, bearer) => Stub::Grpc(grpc((*channel).clone(), (*bearer).clone())),
+            Link::Http(http) => Stub::Http(Box::new(http.route(route))),
+        }
+    }
+}
+
 /// One client's stub and the constant part of its request, built once.
 enum Caller {
-    AddPoints(PointsServiceClient<Authed>, pb::AddPointsRequest),
-    UsePoints(PointsServiceClient<Authed>, pb::UsePointsRequest),
-    BulkAdd(PointsServiceClient<Authed>, pb::BulkAddPointsRequest, pb::BulkAddItem, u32),
-    GetMember(MembersServiceClient<Authed>, pb::GetMemberRequest),
+    AddPoints(Stub<PointsServiceClient<Authed>>, pb::AddPointsRequest),
+    UsePoints(Stub<PointsServiceClient<Authed>>, pb::UsePointsRequest),
+    BulkAdd(Stub<PointsServiceClient<Authed>>, pb::BulkAddPointsRequest, pb::BulkAddItem, u32),
+    GetMember(Stub<MembersServiceClient<Authed>>, pb::GetMemberRequest),
     Ping(HealthClient<Authed>),
 }
 
 impl Caller {
-    fn new(args: &BenchArgs, channel: &Channel, bearer: &Bearer) -> Caller {
+    fn new(args: &BenchArgs, link: Link<'_>) -> Caller {
         let program_id = args.program.clone();
         let remark = if args.distinct { WELCOME_REMARK } else { "bench" }.to_owned();
-        let points = || PointsServiceClient::with_interceptor(channel.clone(), bearer.clone());
+        let points = |route| Stub::new(&link, PointsServiceClient::with_interceptor, route);
         match args.op {
-            Op::AddPoints => {
-                Caller::AddPoints(points(), pb::AddPointsRequest { program_id, remark, ..Default::default() })
-            }
+            Op::AddPoints => Caller::AddPoints(
+                points("/ledger.v1.PointsService/AddPoints"),
+                pb::AddPointsRequest { program_id, remark, ..Default::default() },
+            ),
             Op::UsePoints => Caller::UsePoints(
-                points(),
+                points("/ledger.v1.PointsService/UsePoints"),
                 pb::UsePointsRequest { program_id, remark, points: 1, ..Default::default() },
             ),
             Op::BulkAdd => Caller::BulkAdd(
-                points(),
+                points("/ledger.v1.PointsService/BulkAddPoints"),
                 pb::BulkAddPointsRequest { program_id, items: Vec::new(), atomic: false },
                 pb::BulkAddItem { remark, ..Default::default() },
                 args.items,
             ),
             Op::GetMember => Caller::GetMember(
-                MembersServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+                Stub::new(&link, MembersServiceClient::with_interceptor, "/ledger.v1.MembersService/GetMember"),
                 pb::GetMemberRequest { program_id, member_id: String::new() },
             ),
-            Op::Ping => Caller::Ping(HealthClient::with_interceptor(channel.clone(), bearer.clone())),
+            Op::Ping => match link {
+                Link::Grpc(channel, bearer) => {
+                    Caller::Ping(HealthClient::with_interceptor(channel.clone(), bearer.clone()))
+                }
+                Link::Http(_) => unreachable!("`check` refuses ping over HTTP"),
+            },
         }
     }
 
@@ -656,7 +714,11 @@ impl Caller {
                     reference: items.reference(index),
                     ..template.clone()
                 };
-                client.add_points(request).await.map_or(Outcome::FAILED, |reply| Outcome::receipt(reply.get_ref()))
+                let reply = match client {
+                    Stub::Grpc(client) => client.add_points(request).await.ok().map(tonic::Response::into_inner),
+                    Stub::Http(route) => route.call(&request).await,
+                };
+                reply.map_or(Outcome::FAILED, |reply| Outcome::receipt(&reply))
             }
             Caller::UsePoints(client, template) => {
                 let index = items.take(1)?.start;
@@ -665,7 +727,11 @@ impl Caller {
                     reference: items.reference(index),
                     ..template.clone()
                 };
-                client.use_points(request).await.map_or(Outcome::FAILED, |reply| Outcome::receipt(reply.get_ref()))
+                let reply = match client {
+                    Stub::Grpc(client) => client.use_points(request).await.ok().map(tonic::Response::into_inner),
+                    Stub::Http(route) => route.call(&request).await,
+                };
+                reply.map_or(Outcome::FAILED, |reply| Outcome::receipt(&reply))
             }
             Caller::BulkAdd(client, template, item, count) => {
                 let batch = items
@@ -678,21 +744,26 @@ impl Caller {
                     })
                     .collect();
                 let request = pb::BulkAddPointsRequest { items: batch, ..template.clone() };
-                match client.bulk_add_points(request).await {
-                    Ok(reply) => {
-                        let reply = reply.into_inner();
-                        Outcome {
-                            items: u64::from(reply.applied_count),
-                            duplicates: u64::try_from(reply.duplicates.len()).unwrap_or(u64::MAX),
-                            ok: reply.fail_at.is_none(),
-                        }
-                    }
-                    Err(_) => Outcome::FAILED,
+                let reply = match client {
+                    Stub::Grpc(client) => client.bulk_add_points(request).await.ok().map(tonic::Response::into_inner),
+                    Stub::Http(route) => route.call::<pb::BulkPointsResult>(&request).await,
+                };
+                match reply {
+                    Some(reply) => Outcome {
+                        items: u64::from(reply.applied_count),
+                        duplicates: u64::try_from(reply.duplicates.len()).unwrap_or(u64::MAX),
+                        ok: reply.fail_at.is_none(),
+                    },
+                    None => Outcome::FAILED,
                 }
             }
             Caller::GetMember(client, template) => {
                 let request = pb::GetMemberRequest { member_id: items.pick(rng), ..template.clone() };
-                client.get_member(request).await.map_or(Outcome::FAILED, |_| Outcome::ONE)
+                let reply = match client {
+                    Stub::Grpc(client) => client.get_member(request).await.ok().map(tonic::Response::into_inner),
+                    Stub::Http(route) => route.call::<pb::Member>(&request).await,
+                };
+                reply.map_or(Outcome::FAILED, |_| Outcome::ONE)
             }
             Caller::Ping(client) => match client.check(HealthCheckRequest { service: String::new() }).await {
                 Ok(reply) if reply.get_ref().status() == ServingStatus::Serving => Outcome::ONE,
@@ -700,6 +771,76 @@ impl Caller {
             },
         };
         Some(outcome)
+    }
+}
+
+/// The HTTP client all callers share: it keeps one HTTP/1.1 connection alive per call in
+/// flight and reuses it for the next call.
+struct HttpLink {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    authorization: http::HeaderValue,
+}
+
+impl HttpLink {
+    fn new(args: &BenchArgs, token: &str) -> Result<HttpLink, BenchError> {
+        let mut connector = HttpConnector::new();
+        // As tonic does: a small request must not wait for Nagle's timer.
+        connector.set_nodelay(true);
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        let authorization = format!("Bearer {}", token.trim())
+            .parse()
+            .map_err(|_| "the token holds characters not allowed in a header")?;
+        Ok(HttpLink { client, base: format!("http://{}", args.addr), authorization })
+    }
+
+    /// The route of one method, with the messages its JSON maps to.
+    fn route(&self, path: &str) -> HttpRoute {
+        let pool = crate::http::connect::descriptors();
+        let (service, method) = path.trim_start_matches('/').split_once('/').expect("a route is /service/method");
+        let method = pool
+            .get_service_by_name(service)
+            .and_then(|service| service.methods().find(|known| known.name() == method))
+            .unwrap_or_else(|| panic!("{path} is a method of the descriptor set"));
+        HttpRoute {
+            client: self.client.clone(),
+            uri: format!("{}{path}", self.base).parse().expect("a valid URI"),
+            authorization: self.authorization.clone(),
+            input: method.input(),
+            output: method.output(),
+        }
+    }
+}
+
+/// One method over HTTP/JSON.
+struct HttpRoute {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: http::Uri,
+    authorization: http::HeaderValue,
+    input: MessageDescriptor,
+    output: MessageDescriptor,
+}
+
+impl HttpRoute {
+    /// One call: the request as proto3 JSON, the answer from it; `None` for any error.
+    async fn call<Reply: prost::Message + Default>(&self, request: &impl prost::Message) -> Option<Reply> {
+        let mut message = DynamicMessage::new(self.input.clone());
+        message.transcode_from(request).ok()?;
+        let body = serde_json::to_vec(&message).ok()?;
+        let request = http::Request::post(self.uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, self.authorization.clone())
+            .body(Full::new(Bytes::from(body)))
+            .ok()?;
+        let response = self.client.request(request).await.ok()?;
+        let ok = response.status() == http::StatusCode::OK;
+        // Read to the end either way, so that the connection can carry the next call.
+        let answer = response.into_body().collect().await.ok()?.to_bytes();
+        if !ok {
+            return None;
+        }
+        let mut json = serde_json::Deserializer::from_slice(&answer);
+        DynamicMessage::deserialize(self.output.clone(), &mut json).ok()?.transcode_to().ok()
     }
 }
 

@@ -17,3 +17,4 @@ pub mod pb;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod tls;

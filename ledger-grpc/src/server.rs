@@ -1,15 +1,15 @@
 //! Builds the tonic server: the ledger's services, gRPC health (the whole server as
 //! service `""` and each service by name) and reflection (v1 and v1alpha), over
-//! the capped listener (`listener`, `limits`), in TLS when given an identity;
-//! HTTP/1.1 and HTTP/2 JSON on the same port (`http`).
+//! the capped listener (`listener`, `limits`), in TLS when given an identity
+//! (`tls`); HTTP/1.1 and HTTP/2 JSON on the same port (`http`).
 
 use crate::limits::{CallLimitLayer, Limits};
 use crate::pb;
 use crate::service::Api;
 use ledger_store::{Health, Ledger};
 use std::future::Future;
+use std::pin::Pin;
 use tokio::net::TcpListener;
-use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 pub use ledger_core::limits::REQUEST_BYTES_MAX;
@@ -59,8 +59,8 @@ const WRITE_SERVICES: [&str; 6] = [
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub limits: Limits,
-    /// The server's certificate chain and key; plaintext HTTP/2 without one.
-    pub tls: Option<Identity>,
+    /// The server's certificate chain and key; plaintext without one.
+    pub tls: Option<crate::tls::TlsIdentity>,
 }
 
 /// Serves with the default limits, in plaintext.
@@ -119,18 +119,13 @@ pub async fn serve_with(
         shutdown.await;
         let _ = stopping.send(());
     };
-    let mut builder = tonic::transport::Server::builder()
+    let builder = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.requests_per_connection_max)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout));
-    match config.tls {
-        // A handshake gets as long as a plaintext client has to send its preface.
-        Some(identity) => {
-            builder = builder.tls_config(ServerTlsConfig::new().identity(identity).timeout(limits.preface_timeout))?;
-        }
-        None => {
-            tracing::info!("serving plaintext gRPC and HTTP: tokens cross the network readable (--tls-cert, --tls-key)")
-        }
+    let acceptor = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    if acceptor.is_none() {
+        tracing::info!("serving plaintext gRPC and HTTP: tokens cross the network readable (--tls-cert, --tls-key)")
     }
     let connections = crate::listener::ConnectionLimits {
         connections_max: crate::listener::fit_to_descriptors(
@@ -153,11 +148,19 @@ pub async fn serve_with(
         .prepare()
         .into_axum_router();
     let app = crate::http::app(grpc, http_api);
-    let server = builder
+    let router = builder
         .accept_http1(true)
         .layer(CallLimitLayer::new(limits.requests_max))
-        .add_routes(tonic::service::Routes::from(app))
-        .serve_with_incoming_shutdown(crate::listener::incoming(listener, connections), signal);
+        .add_routes(tonic::service::Routes::from(app));
+    let incoming = crate::listener::incoming(listener, connections);
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match acceptor {
+        // A handshake gets as long as a plaintext client has to send its preface.
+        Some(acceptor) => Box::pin(
+            router
+                .serve_with_incoming_shutdown(crate::tls::incoming(incoming, acceptor, limits.preface_timeout), signal),
+        ),
+        None => Box::pin(router.serve_with_incoming_shutdown(incoming, signal)),
+    };
     // A graceful shutdown waits for clients to hang up; one that never does must
     // not keep the server up. Whatever was acknowledged is durable already.
     let grace = async {

@@ -17,13 +17,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ledger_core::{Timestamp, limits};
 use ledger_grpc::limits::Limits;
 use ledger_grpc::server::Config;
+use ledger_grpc::tls::TlsIdentity;
 use ledger_store::disk::Faults;
 use ledger_store::tokens::Role;
 use ledger_store::{Ledger, Options, StoreError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tonic::transport::Identity;
 
 #[derive(Parser, Debug)]
 #[command(name = "ledgerd", version, about = "The points and voucher ledger, served over gRPC")]
@@ -221,11 +221,11 @@ fn unopenable(error: StoreError, data_dir: &Path) -> Box<dyn std::error::Error +
 
 /// The TLS identity from --tls-cert and --tls-key, read before the ledger opens
 /// so that a wrong path fails at once.
-fn tls_identity(args: &Args) -> Result<Option<Identity>, Box<dyn std::error::Error + Send + Sync>> {
+fn tls_identity(args: &Args) -> Result<Option<TlsIdentity>, Box<dyn std::error::Error + Send + Sync>> {
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
     let read =
         |flag: &str, path: &Path| std::fs::read(path).map_err(|error| format!("{flag} {}: {error}", path.display()));
-    Ok(Some(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?)))
+    Ok(Some(TlsIdentity { cert_pem: read("--tls-cert", cert)?, key_pem: read("--tls-key", key)? }))
 }
 
 fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -8,6 +8,7 @@
 //! are one copy.
 
 pub mod connect;
+pub mod openapi;
 pub mod seeds;
 
 use crate::service::Api;
@@ -16,7 +17,10 @@ use tower::ServiceExt as _;
 
 /// The whole application: gRPC by content type, HTTP otherwise.
 pub fn app(grpc: axum::Router, api: Api) -> axum::Router {
-    let http = connect::router(grpc.clone()).merge(seeds::router(api));
+    let http = connect::router(grpc.clone())
+        .merge(seeds::router(api))
+        .merge(openapi::router())
+        .fallback(connect::unknown_route);
     axum::Router::new().fallback_service(tower::service_fn(move |request: http::Request<Body>| {
         let target = if is_grpc(&request) { grpc.clone() } else { http.clone() };
         target.oneshot(request)
