@@ -44,9 +44,7 @@ async fn a_connect_es_client_adds_points_reads_an_error_reason_and_streams() {
     assert_eq!(lines.first(), Some(&"added points=100 balance=100"), "{stdout}");
     let refused = lines.get(1).copied().unwrap_or_default();
     let reason = refused.strip_prefix("refused code=FailedPrecondition reason=").unwrap_or_else(|| panic!("{stdout}"));
-    // FIXME: the overspend carries no ErrorInfo until SPEC §13's reasons land
-    // (issue 13, item 1); then it must be exactly this reason.
-    assert!(reason.is_empty() || reason == "INSUFFICIENT_POINTS", "{stdout}");
+    assert_eq!(reason, "INSUFFICIENT_POINTS", "{stdout}");
     assert_eq!(lines.get(2), Some(&"streamed 1:- 2:node"), "{stdout}");
 }
 

@@ -163,12 +163,18 @@ async fn every_service_answers_json_over_http1_and_http2_with_connect_errors() {
     // FAILED_PRECONDITION: an overspend is 400 failed_precondition, over both versions.
     let overspend = json!({"programId": PROGRAM, "memberId": "alice", "points": "5000", "remark": "tv"});
     for client in [&http, &http2] {
-        let error = assert_error(
-            &client.call("PointsService/UsePoints", overspend.clone()).await,
-            StatusCode::BAD_REQUEST,
-            "failed_precondition",
+        let answer = client.call("PointsService/UsePoints", overspend.clone()).await;
+        let error = assert_error(&answer, StatusCode::BAD_REQUEST, "failed_precondition");
+        // The reason a program branches on, with what it is about (SPEC §13).
+        let info = detail(&error, "google.rpc.ErrorInfo").expect("an ErrorInfo detail");
+        assert_eq!(
+            (info["reason"].as_str(), info["domain"].as_str()),
+            (Some("INSUFFICIENT_POINTS"), Some("ledger.v1"))
         );
-        assert!(error["message"].as_str().is_some_and(|message| message.contains("120")), "{error}");
+        assert_eq!(
+            (info["metadata"]["available"].as_str(), info["metadata"]["requested"].as_str()),
+            (Some("120"), Some("5000"))
+        );
     }
 
     // INVALID_ARGUMENT with its field violations, readable under `debug`.
@@ -179,6 +185,8 @@ async fn every_service_answers_json_over_http1_and_http2_with_connect_errors() {
     let fields: Vec<&str> =
         bad_request["fieldViolations"].as_array().into_iter().flatten().filter_map(|v| v["field"].as_str()).collect();
     assert!(fields.contains(&"points"), "{error}");
+    let info = detail(&error, "google.rpc.ErrorInfo").expect("an ErrorInfo detail");
+    assert_eq!(info["reason"], "INVALID_FIELD", "{error}");
 
     // UNAUTHENTICATED without a token and with a wrong one.
     let get = json!({"programId": PROGRAM, "memberId": "alice"});

@@ -56,6 +56,12 @@ pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
 // RESOURCE_EXHAUSTED (the server's caps, `ledger-grpc` `limits`)
 pub const TOO_MANY_REQUESTS: &str = "TOO_MANY_REQUESTS";
 pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
+/// An HTTP body past `limits::JSON_REQUEST_BYTES_MAX`.
+pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
 
 // INTERNAL: a bug of the server, never the caller's fault.
 pub const INTERNAL: &str = "INTERNAL";
+// UNIMPLEMENTED: an HTTP route, method or encoding the server does not offer.
+pub const UNIMPLEMENTED: &str = "UNIMPLEMENTED";
+// DEADLINE_EXCEEDED: the caller's own deadline passed before the answer.
+pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";

@@ -34,6 +34,10 @@ pub enum ApiError {
     Exhausted(Exhausted),
     /// A bug of the server, never the caller's fault.
     Internal(String),
+    /// A route, method or encoding the server does not offer (HTTP callers).
+    Unimplemented(String),
+    /// The caller's own deadline (`connect-timeout-ms`) passed before the answer.
+    DeadlineExceeded(String),
 }
 
 /// A cap a call would pass: its reason (`TOO_MANY_REQUESTS`,
@@ -112,6 +116,10 @@ pub fn status(error: impl Into<ApiError>) -> Status {
             with_info(Code::ResourceExhausted, message, reason, metadata)
         }
         ApiError::Internal(_) => with_info(Code::Internal, message, reason::INTERNAL, Vec::new()),
+        ApiError::Unimplemented(_) => with_info(Code::Unimplemented, message, reason::UNIMPLEMENTED, Vec::new()),
+        ApiError::DeadlineExceeded(_) => {
+            with_info(Code::DeadlineExceeded, message, reason::DEADLINE_EXCEEDED, Vec::new())
+        }
     }
 }
 
@@ -138,6 +146,7 @@ fn error_message(error: &ApiError) -> String {
         ApiError::Auth(error) => error.to_string(),
         ApiError::Exhausted(exhausted) => exhausted.message.clone(),
         ApiError::Internal(what) => format!("internal error (a bug of the server, not of the request): {what}"),
+        ApiError::Unimplemented(what) | ApiError::DeadlineExceeded(what) => what.clone(),
     }
 }
 

@@ -13,6 +13,7 @@
 //! way, and any `tonic::Status` (code, message and every `google.rpc` detail in
 //! `grpc-status-details-bin`) becomes the Connect error JSON.
 
+use crate::status::ApiError;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +28,6 @@ use std::pin::Pin;
 use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
 use tower::ServiceExt as _;
 
 /// The proto package every Connect route belongs to.
@@ -95,7 +95,7 @@ pub async fn unknown_route(request: http::Request<Body>) -> Response {
         request.method(),
         request.uri().path()
     );
-    error_response(&Status::unimplemented(message), StatusCode::NOT_FOUND)
+    error_response(&unimplemented(message), StatusCode::NOT_FOUND)
 }
 
 async fn unary(method: MethodDescriptor, grpc: Router, request: http::Request<Body>) -> Response {
@@ -119,7 +119,7 @@ async fn unary_call(
     check_protocol(&parts.headers)?;
     if let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING).filter(|value| *value != "identity") {
         let message = format!("content-encoding {encoding:?} is not supported: send the request uncompressed");
-        return Err(Failure::Status(Status::unimplemented(message)));
+        return Err(Failure::Status(unimplemented(message)));
     }
     let input = codec.decode(&method.input(), &bytes)?;
     let Some(timeout) = timeout(&parts.headers)? else {
@@ -129,7 +129,7 @@ async fn unary_call(
     let answered = async { answer(method, codec, call_grpc(grpc, parts, input).await?).await };
     tokio::time::timeout(timeout, answered).await.unwrap_or_else(|_| {
         let message = format!("no answer within connect-timeout-ms ({} ms)", timeout.as_millis());
-        Err(Status::deadline_exceeded(message).into())
+        Err(deadline_exceeded(message).into())
     })
 }
 
@@ -142,9 +142,8 @@ fn timeout(headers: &HeaderMap) -> Result<Option<std::time::Duration>, Failure> 
     match text.parse::<u64>() {
         Ok(ms) if text.len() <= 10 => Ok(Some(std::time::Duration::from_millis(ms))),
         _ => {
-            let message =
-                format!("connect-timeout-ms: must be a whole number of milliseconds, 1 to 10 digits, got {value:?}");
-            Err(crate::status::bad_request("connect-timeout-ms", &message).into())
+            let rule = format!("must be a whole number of milliseconds, 1 to 10 digits, got {value:?}");
+            Err(crate::status::invalid_field("connect-timeout-ms", rule).into())
         }
     }
 }
@@ -152,14 +151,14 @@ fn timeout(headers: &HeaderMap) -> Result<Option<std::time::Duration>, Failure> 
 /// The service's answer to a unary call, in the caller's codec.
 async fn answer(method: &MethodDescriptor, codec: Codec, response: Response) -> Result<Response, Failure> {
     let (head, body) = response.into_parts();
-    let collected = body.collect().await.map_err(|error| Status::internal(format!("reading the answer: {error}")))?;
+    let collected = body.collect().await.map_err(|error| internal(format!("reading the answer: {error}")))?;
     let trailers = collected.trailers().cloned().unwrap_or_default();
     if let Some(status) = failed(&trailers) {
         return Err(status.into());
     }
     let mut frames = collected.to_bytes();
     let Some(message) = take_message(&mut frames)? else {
-        return Err(Status::internal("the service answered no message").into());
+        return Err(internal("the service answered no message").into());
     };
     let answer = codec.encode(&method.output(), message)?;
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, codec.media_type)], answer).into_response();
@@ -256,8 +255,8 @@ impl Codec {
             return Ok(codec);
         }
         let [json, proto] = offered.map(|codec| codec.media_type);
-        let message = format!("content-type: must be {json} (or {proto}), got {}", given.unwrap_or("none"));
-        Err(Failure::ContentType(crate::status::bad_request("content-type", &message)))
+        let rule = format!("must be {json} (or {proto}), got {}", given.unwrap_or("none"));
+        Err(Failure::ContentType(crate::status::invalid_field("content-type", rule)))
     }
 
     /// The request as protobuf. Protobuf passes as it came: the service's own
@@ -275,8 +274,8 @@ impl Codec {
 fn check_protocol(headers: &HeaderMap) -> Result<(), Failure> {
     match headers.get("connect-protocol-version") {
         Some(version) if version != "1" => {
-            let message = format!("connect-protocol-version: must be 1, got {version:?}");
-            Err(crate::status::bad_request("connect-protocol-version", &message).into())
+            let rule = format!("must be 1, got {version:?}");
+            Err(crate::status::invalid_field("connect-protocol-version", rule).into())
         }
         _ => Ok(()),
     }
@@ -287,28 +286,25 @@ async fn read_body(body: Body) -> Result<Bytes, Failure> {
         // The only error besides the limit is a connection gone mid-body, whose
         // answer nobody reads.
         let message = format!("request: the body must be at most {JSON_REQUEST_BYTES_MAX} bytes ({error})");
-        Failure::Status(Status::with_error_details(
-            Code::ResourceExhausted,
+        Failure::Status(crate::limits::exhausted(
+            ledger_core::reason::REQUEST_TOO_LARGE,
             message,
-            tonic_types::ErrorDetails::with_error_info(
-                "REQUEST_TOO_LARGE",
-                crate::limits::ERROR_DOMAIN,
-                [("limit".to_owned(), JSON_REQUEST_BYTES_MAX.to_string())],
-            ),
+            JSON_REQUEST_BYTES_MAX,
+            "request",
         ))
     })
 }
 
 /// The message of a streaming request's one envelope.
 fn open_envelope(envelope: &[u8]) -> Result<&[u8], Failure> {
-    let invalid = |rule: &str| Failure::Status(crate::status::bad_request("request", &format!("request: {rule}")));
+    let invalid = |rule: &str| Failure::Status(crate::status::invalid_field("request", rule));
     let Some((prefix, json)) = envelope.split_first_chunk::<ENVELOPE_PREFIX_BYTES>() else {
         return Err(invalid("a streaming request is one envelope: a flags byte, a 4-byte length, the message"));
     };
     let [flags, length @ ..] = *prefix;
     if flags & FLAG_COMPRESSED != 0 {
         let message = "the request envelope is compressed: send it uncompressed".to_owned();
-        return Err(Status::unimplemented(message).into());
+        return Err(unimplemented(message).into());
     }
     if usize::try_from(u32::from_be_bytes(length)).ok() != Some(json.len()) {
         return Err(invalid("the envelope's length is not the length of the message that follows it"));
@@ -318,8 +314,8 @@ fn open_envelope(envelope: &[u8]) -> Result<&[u8], Failure> {
 
 fn from_json(input: &MessageDescriptor, json: &[u8]) -> Result<Bytes, Failure> {
     let invalid = |error: serde_json::Error| {
-        let message = format!("request: not the proto3 JSON of {} ({error})", input.full_name());
-        Failure::Status(crate::status::bad_request("request", &message))
+        let rule = format!("not the proto3 JSON of {} ({error})", input.full_name());
+        Failure::Status(crate::status::invalid_field("request", rule))
     };
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let message = DynamicMessage::deserialize(input.clone(), &mut deserializer).map_err(invalid)?;
@@ -329,10 +325,10 @@ fn from_json(input: &MessageDescriptor, json: &[u8]) -> Result<Bytes, Failure> {
 
 fn to_json(output: &MessageDescriptor, encoded: &[u8]) -> Result<Vec<u8>, Status> {
     let message = DynamicMessage::decode(output.clone(), encoded)
-        .map_err(|error| Status::internal(format!("the service's answer does not decode: {error}")))?;
+        .map_err(|error| internal(format!("the service's answer does not decode: {error}")))?;
     // The canonical proto3 JSON: lowerCamelCase names, defaults left out, 64-bit
     // integers as strings, enums by name.
-    serde_json::to_vec(&message).map_err(|error| Status::internal(format!("the answer as JSON: {error}")))
+    serde_json::to_vec(&message).map_err(|error| internal(format!("the answer as JSON: {error}")))
 }
 
 /// Sends `message` to the tonic services as a gRPC request carrying the
@@ -342,7 +338,7 @@ async fn call_grpc(grpc: Router, mut parts: http::request::Parts, message: Bytes
     parts.headers.retain_metadata();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    let length = u32::try_from(message.len()).map_err(|_| Status::resource_exhausted("request: too large"))?;
+    let length = u32::try_from(message.len()).map_err(|_| internal("a message of more than 4 GiB"))?;
     let mut frame = Vec::with_capacity(ENVELOPE_PREFIX_BYTES + message.len());
     frame.push(0);
     frame.extend_from_slice(&length.to_be_bytes());
@@ -419,9 +415,9 @@ fn take_message(frames: &mut Bytes) -> Result<Option<Bytes>, Status> {
     };
     let [flags, length @ ..] = *prefix;
     if flags & FLAG_COMPRESSED != 0 {
-        return Err(Status::internal("the service compressed a message nobody asked it to compress"));
+        return Err(internal("the service compressed a message nobody asked it to compress"));
     }
-    let length = usize::try_from(u32::from_be_bytes(length)).map_err(|_| Status::internal("message too long"))?;
+    let length = usize::try_from(u32::from_be_bytes(length)).map_err(|_| internal("message too long"))?;
     if frames.len() < ENVELOPE_PREFIX_BYTES + length {
         return Ok(None);
     }
@@ -604,13 +600,26 @@ impl http_body::Body for ServerStream {
                     Err(frame) => {
                         let trailers = frame.into_trailers().unwrap_or_default();
                         let status = Status::from_header_map(&trailers)
-                            .unwrap_or_else(|| Status::internal("the stream ended without a status"));
+                            .unwrap_or_else(|| internal("the stream ended without a status"));
                         return this.finish(&status);
                     }
                 },
-                Some(Err(error)) => return this.finish(&Status::internal(format!("the stream broke: {error}"))),
-                None => return this.finish(&Status::internal("the stream ended without a status")),
+                Some(Err(error)) => return this.finish(&internal(format!("the stream broke: {error}"))),
+                None => return this.finish(&internal("the stream ended without a status")),
             }
         }
     }
+}
+
+/// A fault of the server's own (a status it cannot read, an answer that does not decode).
+fn internal(what: impl Into<String>) -> Status {
+    crate::status::status(ApiError::Internal(what.into()))
+}
+
+fn unimplemented(message: impl Into<String>) -> Status {
+    crate::status::status(ApiError::Unimplemented(message.into()))
+}
+
+fn deadline_exceeded(message: impl Into<String>) -> Status {
+    crate::status::status(ApiError::DeadlineExceeded(message.into()))
 }

@@ -13,10 +13,12 @@ mod echoss;
 mod loga;
 
 use crate::service::Api;
+// Errors answer with the Connect protocol's table of HTTP statuses, as the JSON
+// form of every RPC does (Echoss answers INVALID_ARGUMENT 422, Laravel's
+// validation status, on its own).
+use super::connect::http_status;
 use axum::routing::post;
-use http::StatusCode;
 use ledger_core::limits::REQUEST_BYTES_MAX;
-use tonic::Code;
 
 /// Routes for the seeds' endpoints.
 pub fn router(api: Api) -> axum::Router {
@@ -45,26 +47,6 @@ fn bearer_secret(headers: &http::HeaderMap) -> Option<String> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let secret = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
     Some(secret.trim().to_owned())
-}
-
-/// The HTTP status of a gRPC error, as the seeds' HTTP APIs would answer it.
-/// INVALID_ARGUMENT is 400 here; Echoss answers it 422, Laravel's validation
-/// status. FAILED_PRECONDITION is 400, as in the Connect protocol's table.
-fn http_status(code: Code) -> StatusCode {
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Cancelled => StatusCode::REQUEST_TIMEOUT,
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-    }
 }
 
 /// The `google.rpc.ErrorInfo` reason of an error (SPEC §13), when it has one.
