@@ -6,9 +6,8 @@ use crate::event::{Event, EventBody};
 use crate::field::FieldPath;
 use crate::limits::COUPONS_PER_GRANT_MAX;
 use crate::overlay::Overlay;
-use crate::references;
+use crate::references::{self, ReferenceKind};
 use crate::rejection::Rejection;
-use crate::state::ReferenceKind;
 use crate::time::Timestamp;
 use crate::validate::{self, Problems};
 
@@ -16,8 +15,7 @@ use crate::validate::{self, Problems};
 pub fn grant(view: &mut Overlay<'_>, command: &GrantCoupons) -> Result<(u64, u32), Rejection> {
     let amounts = grant_key_fields(command).then_after_reference(grant_count_fields(command))?;
     if let Some(entry) = references::earlier(view, &command.program, &command.reference, ReferenceKind::CouponsGrant)? {
-        let count = u32::try_from(entry.balance_after).expect("coupon counts fit u32");
-        return Ok((entry.transaction_id, count));
+        return Ok(entry.coupons_granted());
     }
     amounts.finish()?;
     let held = count(view, &command.program, &command.member, &command.coupon_id);
@@ -42,8 +40,7 @@ pub fn grant(view: &mut Overlay<'_>, command: &GrantCoupons) -> Result<(u64, u32
 pub fn use_one(view: &mut Overlay<'_>, command: &UseCoupon) -> Result<(u64, u32, Timestamp), Rejection> {
     use_fields(command).finish()?;
     if let Some(entry) = references::earlier(view, &command.program, &command.reference, ReferenceKind::CouponUse)? {
-        let remaining = u32::try_from(entry.balance_after).expect("coupon counts fit u32");
-        return Ok((entry.transaction_id, remaining, entry.recorded_at));
+        return Ok(entry.coupon_used());
     }
     if count(view, &command.program, &command.member, &command.coupon_id) == 0 {
         return Err(Rejection::NoCoupon {

@@ -11,9 +11,9 @@ use crate::field::FieldPath;
 use crate::limits::{CREDIT_BALANCE_UNITS_MAX, CREDIT_SCALE, CREDITS_PER_CHANGE_MAX};
 use crate::overlay::Overlay;
 use crate::programs::{definition, existing};
-use crate::references;
+use crate::references::{self, ReferenceKind};
 use crate::rejection::{Definition, Rejection};
-use crate::state::{ReferenceKind, State};
+use crate::state::State;
 use crate::validate::{self, Problems};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -50,12 +50,7 @@ pub fn change(
     let amounts = change_key_fields(command).then_after_reference(change_amount_fields(command))?;
     let kind = if adding { ReferenceKind::CreditsAdd } else { ReferenceKind::CreditsUse };
     if let Some(entry) = references::earlier(view, &command.program, &command.reference, kind)? {
-        return Ok(CreditsReceipt {
-            transaction_id: entry.transaction_id,
-            amount: decimal(entry.points),
-            balance: decimal(entry.balance_after),
-            duplicate: true,
-        });
+        return Ok(entry.credits_receipt());
     }
     amounts.finish()?;
     let amount = amount("amount", command.amount)?;

@@ -19,6 +19,7 @@ pub mod field;
 pub mod footprint;
 pub mod limits;
 pub mod lots;
+pub mod members;
 pub mod overlay;
 pub mod points;
 pub mod programs;

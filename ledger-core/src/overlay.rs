@@ -5,7 +5,10 @@
 
 use crate::command::{Context, Decision, Outcome};
 use crate::event::{Event, Stamp};
-use crate::state::{Member, Program, ReferenceEntry, State, apply_to_references};
+use crate::members::Member;
+use crate::programs::Program;
+use crate::references::{self, ReferenceEntry};
+use crate::state::State;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 
@@ -76,7 +79,7 @@ impl<'s> Overlay<'s> {
             if let Some(existing) = self.reference(&event.program, reference) {
                 one.insert(reference.to_owned(), existing.clone());
             }
-            apply_to_references(&mut one, &mut BTreeMap::new(), stamp, &event, balance_after);
+            references::apply(&mut one, &mut BTreeMap::new(), stamp, &event, balance_after);
             let entry = one.remove(reference).expect("a referenced event records its reference");
             let references = self.references.entry(event.program.clone()).or_default();
             references.insert(reference.to_owned(), entry);

@@ -7,9 +7,8 @@ use crate::event::{Event, EventBody, PointsAdded, PointsReversal, PointsUsed};
 use crate::field::FieldPath;
 use crate::limits::{POINTS_BALANCE_MAX, POINTS_PER_ADD_MAX, USE_POINTS_MAX};
 use crate::overlay::Overlay;
-use crate::references;
+use crate::references::{Earlier, ReferenceEntry, ReferenceKind, ReferenceRecord, points_earlier};
 use crate::rejection::Rejection;
-use crate::state::{ReferenceEntry, ReferenceKind};
 use crate::validate::{self, Problems};
 use rust_decimal::prelude::ToPrimitive;
 
@@ -19,7 +18,7 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     // A repeat is answered before any check of the state or the clock: a retry after
     // the expiry it names has passed, or a formula changed, still gets the original.
     let kind = ReferenceKind::PointsAdd;
-    let previous = match earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
+    let previous = match points_earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -72,7 +71,7 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     // A repeat is answered before the reward is looked at: a retry after the reward
     // expired still gets the original.
     let kind = ReferenceKind::PointsUse;
-    let previous = match earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
+    let previous = match points_earlier(view, &command.program, &command.reference, kind, command.replace_duplicate)? {
         Earlier::None => None,
         Earlier::Duplicate(receipt) => return Ok(receipt),
         Earlier::Replace(entry) => Some(entry),
@@ -80,7 +79,7 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     amounts.finish()?;
     let points = use_amount(view, command)?;
     // Giving an earlier use back can only raise the balance, so it goes first.
-    if let Some(entry) = previous.as_ref().filter(|entry| entry.kind == ReferenceKind::PointsUse) {
+    if let Some(entry) = previous.as_ref().filter(|entry| entry.kind() == ReferenceKind::PointsUse) {
         reverse(view, &command.program, &command.reference, entry)?;
     }
     let live = view.live_points(&command.program, &command.member);
@@ -110,7 +109,7 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
         body,
     };
     let transaction_id = view.apply(event);
-    if let Some(entry) = previous.as_ref().filter(|entry| entry.kind == ReferenceKind::PointsAdd) {
+    if let Some(entry) = previous.as_ref().filter(|entry| entry.kind() == ReferenceKind::PointsAdd) {
         reverse(view, &command.program, &command.reference, entry)?;
     }
     Ok(PointsReceipt {
@@ -252,44 +251,6 @@ fn use_amount(view: &Overlay<'_>, command: &UsePoints) -> Result<u64, Rejection>
     validate::amount("points", command.points, 1, USE_POINTS_MAX)
 }
 
-enum Earlier {
-    None,
-    Duplicate(PointsReceipt),
-    Replace(ReferenceEntry),
-}
-
-/// What an earlier use of the reference means for a command of `kind`. With
-/// `replace_duplicate` an add and a use may replace each other; otherwise the rule
-/// every kind shares applies (`references::earlier`): a repeat of the same kind is
-/// answered with the original receipt, and a reference another kind used is refused.
-/// Answering a use with the receipt of an add would tell a retrying client that
-/// points were taken when none were.
-fn earlier(
-    view: &Overlay<'_>,
-    program: &str,
-    reference: &str,
-    kind: ReferenceKind,
-    replace: bool,
-) -> Result<Earlier, Rejection> {
-    if replace
-        && !reference.is_empty()
-        && let Some(entry) = view.reference(program, reference)
-        && matches!(entry.kind, ReferenceKind::PointsAdd | ReferenceKind::PointsUse)
-    {
-        return Ok(Earlier::Replace(entry.clone()));
-    }
-    Ok(match references::earlier(view, program, reference, kind)? {
-        None => Earlier::None,
-        Some(entry) => Earlier::Duplicate(PointsReceipt {
-            transaction_id: entry.transaction_id,
-            points: entry.points,
-            balance: entry.balance_after,
-            duplicate: true,
-            replaced: entry.replaced,
-        }),
-    })
-}
-
 /// Refuses a change that would raise a member's balance or qualifying amount
 /// past `POINTS_BALANCE_MAX`: `State::apply` trusts `decide` and would stop the
 /// server on an overflow, and a reply could only show such a balance wrapped.
@@ -310,31 +271,31 @@ pub fn room_for(view: &Overlay<'_>, program: &str, member: &str, points: u64, fi
     })
 }
 
-/// Records the reversal of the transaction a reference named.
+/// Records the reversal of the points add or use a reference named, which
+/// `replace_duplicate` replaces (`references::points_earlier`).
 fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &ReferenceEntry) -> Result<(), Rejection> {
-    let body = match entry.kind {
-        ReferenceKind::CreditsAdd
-        | ReferenceKind::CreditsUse
-        | ReferenceKind::CouponsGrant
-        | ReferenceKind::CouponUse
-        | ReferenceKind::PointStatement => unreachable!("`earlier` refuses references of other kinds"),
-        ReferenceKind::PointsUse => {
-            room_for(view, program, &entry.member, entry.points, "replace_duplicate")?;
+    let body = match &entry.record {
+        ReferenceRecord::CreditsAdd { .. }
+        | ReferenceRecord::CreditsUse { .. }
+        | ReferenceRecord::CouponsGrant { .. }
+        | ReferenceRecord::CouponUse { .. }
+        | ReferenceRecord::PointStatement { .. } => unreachable!("only a points add or use is replaced"),
+        ReferenceRecord::PointsUse { points, taken, .. } => {
+            room_for(view, program, &entry.member, *points, "replace_duplicate")?;
             EventBody::PointsUseReversed(PointsReversal {
                 transaction_id: entry.transaction_id,
-                points: entry.points,
-                lots: entry.taken.clone(),
+                points: *points,
+                lots: taken.clone(),
                 reference: reference.to_owned(),
                 earned: 0,
             })
         }
-        ReferenceKind::PointsAdd => {
+        ReferenceRecord::PointsAdd { points: added, lot, expired, .. } => {
             // What expired from the lot is gone already; the rest comes back, from
             // the add's own lot first.
-            let points = entry.points.checked_sub(entry.expired).expect("expired more than added");
+            let points = added.checked_sub(*expired).expect("expired more than added");
             let member = view.member(program, &entry.member);
-            let planned =
-                member.map_or(Err(points), |member| member.lots.plan_take(points, view.at(), Some(entry.lot)));
+            let planned = member.map_or(Err(points), |member| member.lots.plan_take(points, view.at(), Some(*lot)));
             let lots = planned.map_err(|shortfall| Rejection::ReplacementInsufficient {
                 field: FieldPath::new("replace_duplicate"),
                 transaction_id: entry.transaction_id,
@@ -346,7 +307,7 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
                 points,
                 lots,
                 reference: reference.to_owned(),
-                earned: entry.points,
+                earned: *added,
             })
         }
     };

@@ -1,13 +1,128 @@
-//! Programs and what an operator defines in them: formulas and rewards.
+//! Programs and what an operator defines in them: formulas, rewards, credit types
+//! and shops (cards are in `tiers`); `Program` holds them beside the program's
+//! members and references.
 
 use crate::command::{CreateProgram, DefineFormula, DefineReward, DefineShop, Outcome};
-use crate::event::{Event, EventBody};
+use crate::event::{Event, EventBody, MemberCardFields, Stamp};
 use crate::field::FieldPath;
 use crate::limits::POINTS_PER_ADD_MAX;
+use crate::members::Member;
+use crate::references::ReferenceEntry;
 use crate::rejection::Rejection;
-use crate::state::{Program, State};
+use crate::state::State;
 use crate::time::Timestamp;
 use crate::validate::{self, Problems};
+use crate::vouchers::VoucherBook;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub name: String,
+    pub created_at: Timestamp,
+    pub formulas: BTreeMap<String, Formula>,
+    pub rewards: BTreeMap<String, Reward>,
+    /// The members in memory. A store may keep only some of them here (a cache
+    /// over its rows); it then makes resident, before `decide` or `apply`, every
+    /// member a command or event names (`footprint`), so that a member absent
+    /// here is one no event has named.
+    pub members: BTreeMap<String, Member>,
+    /// Members that any event ever named, resident or not.
+    pub member_count: u64,
+    /// The client's idempotency keys, each naming the transaction it applied;
+    /// resident ones only, like `members`.
+    pub references: BTreeMap<String, ReferenceEntry>,
+    /// The reference of each add that had one, by its lot, so that an expiry can
+    /// tell the reference what a later reversal no longer needs to take back;
+    /// resident ones only, like `members`.
+    pub lot_references: BTreeMap<u64, String>,
+    pub credits: BTreeMap<String, CreditType>,
+    /// Member cards by level: `cards[0]` is level 1.
+    pub cards: Vec<MemberCardFields>,
+    /// Deleted cards and the card that took each one's place, so that a member
+    /// pinned to a deleted card follows it without the delete touching members.
+    pub retired_cards: BTreeMap<String, String>,
+    pub vouchers: VoucherBook,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditType {
+    pub name: String,
+    pub unit: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Formula {
+    pub name: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub multiplier: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reward {
+    pub name: String,
+    pub points: u64,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Program {
+    pub(crate) fn new(name: String, created_at: Timestamp) -> Program {
+        Program {
+            name,
+            created_at,
+            formulas: BTreeMap::new(),
+            rewards: BTreeMap::new(),
+            members: BTreeMap::new(),
+            member_count: 0,
+            references: BTreeMap::new(),
+            lot_references: BTreeMap::new(),
+            credits: BTreeMap::new(),
+            cards: Vec::new(),
+            retired_cards: BTreeMap::new(),
+            vouchers: VoucherBook::default(),
+        }
+    }
+
+    /// Applies the program-level part of an event: definitions and references.
+    pub fn apply_definitions(&mut self, stamp: Stamp, body: &EventBody) {
+        match body {
+            EventBody::CreditDefined { credit_id, name, unit } => {
+                self.credits.insert(credit_id.clone(), CreditType { name: name.clone(), unit: unit.clone() });
+            }
+            EventBody::ShopDefined { shop_id, name } => self.vouchers.define_shop(*shop_id, name.clone()),
+            EventBody::VoucherRecorded { statement, version } => {
+                let applied = self.vouchers.upsert(statement.clone(), stamp.recorded_at);
+                assert_eq!(applied, *version, "a voucher version counts its upserts");
+            }
+            EventBody::MemberCardCreated(card) => self.cards.push(card.clone()),
+            EventBody::MemberCardUpdated(card) => {
+                let index = self.cards.iter().position(|c| c.card_id == card.card_id).expect("updated card exists");
+                self.cards[index] = card.clone();
+            }
+            EventBody::MemberCardDeleted { card_id } => self.delete_card(card_id),
+            EventBody::FormulaDefined { formula_id, name, multiplier } => {
+                self.formulas.insert(formula_id.clone(), Formula { name: name.clone(), multiplier: *multiplier });
+            }
+            EventBody::RewardDefined { reward_id, name, points, expires_at } => {
+                let reward = Reward { name: name.clone(), points: *points, expires_at: *expires_at };
+                self.rewards.insert(reward_id.clone(), reward);
+            }
+            EventBody::ProgramCreated { .. }
+            | EventBody::PointsAdded(_)
+            | EventBody::PointsUsed(_)
+            | EventBody::PointsAddReversed(_)
+            | EventBody::PointsUseReversed(_)
+            | EventBody::PointsExpired { .. }
+            | EventBody::CreditsAdded(_)
+            | EventBody::CreditsUsed(_)
+            | EventBody::CouponsGranted { .. }
+            | EventBody::CouponUsed { .. }
+            | EventBody::PointStatementApplied(_)
+            | EventBody::MemberLevelSet { .. } => {}
+        }
+    }
+}
 
 pub fn create(state: &State, command: &CreateProgram, at: Timestamp) -> Result<(Vec<Event>, Outcome), Rejection> {
     create_fields(command).finish()?;

@@ -7,10 +7,67 @@ use crate::command::{CreateMemberCard, DeleteMemberCard, SetMemberLevels, Update
 use crate::event::{Event, EventBody, MemberCardFields};
 use crate::field::FieldPath;
 use crate::limits::{LEVELS_ITEMS_MAX, MEMBER_CARDS_MAX, POINTS_BALANCE_MAX, REMARK_BYTES_MAX};
+use crate::members::Member;
+use crate::programs::Program;
 use crate::programs::{definition, existing};
 use crate::rejection::{Definition, Rejection};
-use crate::state::{Program, State};
+use crate::state::State;
 use crate::validate::{self, Problems, count_out_of_range};
+
+/// A member's tier as a read shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// 0: below level 1's threshold, or no cards.
+    pub level: u32,
+    pub card: Option<MemberCardFields>,
+    pub pinned: bool,
+}
+
+impl Program {
+    /// The level (1-based) of a card, if it exists.
+    pub fn card_level(&self, card_id: &str) -> Option<u32> {
+        let index = self.cards.iter().position(|card| card.card_id == card_id)?;
+        Some(u32::try_from(index + 1).expect("at most 5 cards"))
+    }
+
+    /// A pinned card, following retirements to the card that took its place.
+    fn resolve_card(&self, card_id: &str) -> Option<u32> {
+        let mut current = card_id;
+        for _ in 0..=self.retired_cards.len() {
+            if let Some(level) = self.card_level(current) {
+                return Some(level);
+            }
+            current = self.retired_cards.get(current)?;
+        }
+        None
+    }
+
+    /// The tier of a member (SPEC §8): the pinned card if any, else the highest card
+    /// whose `lowest_amount` is at most the qualifying amount.
+    pub fn tier(&self, member: &Member) -> Tier {
+        let pinned = member.pinned_card.as_deref().and_then(|card_id| self.resolve_card(card_id));
+        let level = pinned.unwrap_or_else(|| {
+            let reached = self.cards.iter().take_while(|card| card.lowest_amount <= member.qualifying_amount).count();
+            u32::try_from(reached).expect("at most 5 cards")
+        });
+        let card = level.checked_sub(1).and_then(|index| self.cards.get(usize::try_from(index).ok()?)).cloned();
+        Tier { level, card, pinned: pinned.is_some() }
+    }
+
+    pub(crate) fn delete_card(&mut self, card_id: &str) {
+        let index = self.cards.iter().position(|card| card.card_id == card_id).expect("deleted card exists");
+        assert!(index > 0, "level 1 is never deleted");
+        let removed = self.cards.remove(index);
+        let successor = match self.cards.get_mut(index) {
+            Some(above) => {
+                above.lowest_amount = removed.lowest_amount;
+                above.card_id.clone()
+            }
+            None => self.cards[index - 1].card_id.clone(),
+        };
+        self.retired_cards.insert(removed.card_id, successor);
+    }
+}
 
 /// A card as lists show it: with its level and the top of its range.
 #[derive(Clone, Debug, PartialEq, Eq)]

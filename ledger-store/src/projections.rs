@@ -19,7 +19,8 @@ use crate::error::StoreError;
 use crate::resident::Resident;
 use ledger_core::event::EventBody;
 use ledger_core::event::MemberCardFields;
-use ledger_core::state::{CreditType, ExpiryKey, Formula, Member, Program, ReferenceEntry, Reward};
+use ledger_core::references::ReferenceEntry;
+use ledger_core::state::{CreditType, ExpiryKey, Formula, Member, Program, Reward};
 use ledger_core::vouchers::{VoucherBook, VoucherRecord};
 use ledger_core::{Event, State, Timestamp};
 use serde::de::DeserializeOwned;
@@ -27,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The row format this build writes. Rows are derived data: a build that finds
-/// another format rebuilds them from the log instead of reading them.
-pub const PROJECTION_FORMAT: u16 = 3;
+/// another format rebuilds them from the log instead of reading them. 4: a
+/// reference row holds a record per kind (`ReferenceRecord`).
+pub const PROJECTION_FORMAT: u16 = 4;
 
 /// Outside every tag's key space, so that no prefix scan of rows meets it.
 const META_KEY: &[u8] = b"#meta";

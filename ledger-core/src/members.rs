@@ -1,0 +1,168 @@
+//! A member: its points and their lots, its credits and coupons, its pinned card,
+//! and `Member::fold`, the one fold of its events.
+
+use crate::credits;
+use crate::event::{EventBody, LotTake, PointStatementApplied, Stamp};
+use crate::lots::{LotChange, Lots, lot_for_add};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Sum of the lots' remainders, expired-but-unswept lots included; what a read
+    /// shows is `live_points`.
+    pub points: u64,
+    pub lots: Lots,
+    /// Lifetime earned points net of reversals; spending never lowers it (SPEC §2).
+    pub qualifying_amount: u64,
+    pub first_seen_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    /// Balances by credit type, in units of 10^-`CREDIT_SCALE`: exact, and never below zero.
+    pub credits: BTreeMap<String, u64>,
+    pub coupons: BTreeMap<String, MemberCoupons>,
+    /// The card a manual level pinned (SetMemberLevels), possibly since retired.
+    pub pinned_card: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberCoupons {
+    /// The name the latest grant gave.
+    pub name: String,
+    pub count: u32,
+}
+
+impl Member {
+    /// The points a member can spend at `at`: expired lots never count.
+    pub fn live_points(&self, at: Timestamp) -> u64 {
+        self.points - self.lots.expired_total(at)
+    }
+
+    /// A member exists from the first event that names it.
+    pub fn new(first_seen_at: Timestamp) -> Member {
+        Member { first_seen_at, last_activity_at: first_seen_at, ..Member::default() }
+    }
+
+    fn take(&mut self, takes: &[LotTake], changes: &mut Vec<LotChange>) -> u64 {
+        let mut total = 0u64;
+        for take in takes {
+            self.lots.debit(take.lot, take.points, take.expires_at, changes);
+            total = total.checked_add(take.points).expect("take overflow");
+        }
+        self.points = self.points.checked_sub(total).expect("points below zero");
+        total
+    }
+
+    fn give(&mut self, takes: &[LotTake], changes: &mut Vec<LotChange>) {
+        for take in takes {
+            self.lots.credit(take.lot, take.points, take.expires_at, changes);
+            self.points = self.points.checked_add(take.points).expect("points overflow");
+        }
+    }
+
+    /// Folds one event into the member and returns the balance of what it moved
+    /// right after it (`balance_after`). The one fold of a member: the state, a
+    /// command's overlay and every replay call it, so live, recovered and replayed
+    /// history cannot differ. Never fails: `decide` checked it.
+    pub fn fold(&mut self, stamp: Stamp, body: &EventBody, changes: &mut Vec<LotChange>) -> u64 {
+        self.apply(stamp, body, changes);
+        self.balance_after(body, stamp.recorded_at)
+    }
+
+    fn apply(&mut self, stamp: Stamp, body: &EventBody, changes: &mut Vec<LotChange>) {
+        self.last_activity_at = stamp.recorded_at;
+        match body {
+            EventBody::PointsAdded(added) => {
+                let lot = lot_for_add(stamp.sequence, added.expires_at);
+                self.lots.credit(lot, added.points, added.expires_at, changes);
+                self.points = self.points.checked_add(added.points).expect("points overflow");
+                self.qualifying_amount = self.qualifying_amount.saturating_add(added.points);
+            }
+            EventBody::PointsUsed(used) => {
+                let taken = self.take(&used.taken, changes);
+                assert_eq!(taken, used.points, "a use takes exactly its points from lots");
+            }
+            EventBody::PointsAddReversed(reversal) => {
+                self.take(&reversal.lots, changes);
+                self.qualifying_amount = self.qualifying_amount.saturating_sub(reversal.earned);
+            }
+            EventBody::PointsUseReversed(reversal) => self.give(&reversal.lots, changes),
+            EventBody::PointsExpired { lot, points } => {
+                let expires_at = self.lots.get(*lot).expect("expiry of a missing lot").expires_at;
+                self.take(&[LotTake { lot: *lot, points: *points, expires_at }], changes);
+            }
+            EventBody::PointStatementApplied(statement) => self.apply_statement(stamp, statement, changes),
+            EventBody::CreditsAdded(change) => {
+                let balance = self.credits.entry(change.credit_id.clone()).or_default();
+                *balance = balance.checked_add(credits::units(change.amount)).expect("credits overflow");
+            }
+            EventBody::CreditsUsed(change) => {
+                let balance = self.credits.get_mut(&change.credit_id).expect("credits used from a wallet");
+                *balance = balance.checked_sub(credits::units(change.amount)).expect("credits below zero");
+            }
+            EventBody::CouponsGranted { coupon_id, name, count, .. } => {
+                let coupons = self
+                    .coupons
+                    .entry(coupon_id.clone())
+                    .or_insert_with(|| MemberCoupons { name: String::new(), count: 0 });
+                coupons.name.clone_from(name);
+                coupons.count = coupons.count.checked_add(*count).expect("coupons overflow");
+            }
+            EventBody::CouponUsed { coupon_id, .. } => {
+                let coupons = self.coupons.get_mut(coupon_id).expect("a used coupon was granted");
+                coupons.count = coupons.count.checked_sub(1).expect("coupon count below zero");
+            }
+            EventBody::MemberLevelSet { card_id, .. } => {
+                self.pinned_card = (!card_id.is_empty()).then(|| card_id.clone());
+            }
+            EventBody::ProgramCreated { .. }
+            | EventBody::FormulaDefined { .. }
+            | EventBody::RewardDefined { .. }
+            | EventBody::CreditDefined { .. }
+            | EventBody::ShopDefined { .. }
+            | EventBody::VoucherRecorded { .. }
+            | EventBody::MemberCardCreated(_)
+            | EventBody::MemberCardUpdated(_)
+            | EventBody::MemberCardDeleted { .. } => {}
+        }
+        debug_assert_eq!(self.points, self.lots.total(), "points equal the lots' remainders");
+    }
+}
+
+impl Member {
+    fn apply_statement(&mut self, stamp: Stamp, statement: &PointStatementApplied, changes: &mut Vec<LotChange>) {
+        let magnitude = statement.points.unsigned_abs();
+        if statement.points > 0 {
+            let lot = lot_for_add(stamp.sequence, None);
+            self.lots.credit(lot, magnitude, None, changes);
+            self.points = self.points.checked_add(magnitude).expect("points overflow");
+        } else {
+            let taken = self.take(&statement.taken, changes);
+            assert_eq!(taken, magnitude, "a statement takes exactly its points from lots");
+        }
+        if statement.change_reason.moves_qualifying_amount() {
+            self.qualifying_amount = if statement.points > 0 {
+                self.qualifying_amount.saturating_add(magnitude)
+            } else {
+                self.qualifying_amount.saturating_sub(magnitude)
+            };
+        }
+    }
+
+    /// The balance of what `body` moved, right after it: live points, the credit
+    /// type's units, the coupon's count, the voucher's version or the pinned level.
+    /// The activity index records it beside the transaction.
+    fn balance_after(&self, body: &EventBody, at: Timestamp) -> u64 {
+        match body {
+            EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => {
+                self.credits.get(&change.credit_id).copied().unwrap_or(0)
+            }
+            EventBody::CouponsGranted { coupon_id, .. } | EventBody::CouponUsed { coupon_id, .. } => {
+                self.coupons.get(coupon_id).map_or(0, |coupons| u64::from(coupons.count))
+            }
+            EventBody::VoucherRecorded { version, .. } => u64::from(*version),
+            EventBody::MemberLevelSet { level, .. } => u64::from(*level),
+            _ => self.live_points(at),
+        }
+    }
+}
