@@ -30,8 +30,8 @@ pub struct Program {
     pub members: BTreeMap<String, Member>,
     /// Members that any event ever named, resident or not.
     pub member_count: u64,
-    /// The client's idempotency keys, each naming the transaction it applied;
-    /// resident ones only, like `members`.
+    /// The client's idempotency keys, each naming the transaction it applied
+    /// (`references`); resident ones only, like `members`.
     pub references: BTreeMap<String, ReferenceEntry>,
     /// The reference of each add that had one, by its lot, so that an expiry can
     /// tell the reference what a later reversal no longer needs to take back;
@@ -84,7 +84,9 @@ impl Program {
         }
     }
 
-    /// Applies the program-level part of an event: definitions and references.
+    /// Applies the program-level part of an event: its definitions, member cards
+    /// and voucher statements. A member's part is `Member::fold`, a reference's
+    /// `references::apply`.
     pub fn apply_definitions(&mut self, stamp: Stamp, body: &EventBody) {
         match body {
             EventBody::CreditDefined { credit_id, name, unit } => {

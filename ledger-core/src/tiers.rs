@@ -8,8 +8,7 @@ use crate::event::{Event, EventBody, MemberCardFields};
 use crate::field::FieldPath;
 use crate::limits::{LEVELS_ITEMS_MAX, MEMBER_CARDS_MAX, POINTS_BALANCE_MAX, REMARK_BYTES_MAX};
 use crate::members::Member;
-use crate::programs::Program;
-use crate::programs::{definition, existing};
+use crate::programs::{Program, definition, existing};
 use crate::rejection::{Definition, Rejection};
 use crate::state::State;
 use crate::validate::{self, Problems, count_out_of_range};
@@ -54,6 +53,8 @@ impl Program {
         Tier { level, card, pinned: pinned.is_some() }
     }
 
+    /// Deletes a card: the card above it takes its range (the top card's goes to
+    /// the one below), and its pins follow `retired_cards` to that successor.
     pub(crate) fn delete_card(&mut self, card_id: &str) {
         let index = self.cards.iter().position(|card| card.card_id == card_id).expect("deleted card exists");
         assert!(index > 0, "level 1 is never deleted");
