@@ -177,6 +177,8 @@ struct Inner {
     sweeper: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     tokens: Tokens,
     replayed_at_open: u64,
+    /// The programs' definitions, for members as of a time (`history`).
+    definitions: Mutex<crate::history::Definitions>,
     /// The background check of the whole chain; dropped last, which stops it.
     integrity: integrity::Checker,
 }
@@ -240,6 +242,7 @@ impl Ledger {
             sweeper: Mutex::new(sweeper),
             tokens,
             replayed_at_open: replayed,
+            definitions: Mutex::new(crate::history::Definitions::default()),
             integrity,
         };
         Ok(Ledger { inner: Arc::new(inner) })
@@ -426,6 +429,37 @@ impl Ledger {
         let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
         let rows = &self.inner.shared.projections;
         self.read(|state| views::member(state, rows, program, member, now)).await?
+    }
+
+    /// One member as it stood at `at`: every event recorded at or before it, by
+    /// sequence (`history`). NOT_FOUND `MEMBER_NOT_FOUND` when no event had named
+    /// the member by then.
+    pub async fn member_as_of(
+        &self,
+        program: &str,
+        member: &str,
+        at: ledger_core::Timestamp,
+    ) -> Result<MemberView, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        let exists = self.read(|state| state.program(program).is_some()).await?;
+        if !exists {
+            return Err(views::unknown_program(program));
+        }
+        let shared = &self.inner.shared;
+        let durable = self.durable_sequence();
+        let definitions = &self.inner.definitions;
+        crate::history::member_as_of(&shared.log, &shared.activity, definitions, durable, program, member, at, now)
+    }
+
+    /// A page of a program's lots that are live now and expire before
+    /// `query.before`, soonest first.
+    pub async fn expiring_points(
+        &self,
+        query: crate::history::ExpiringQuery,
+    ) -> Result<crate::history::ExpiringPage, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        let rows = &self.inner.shared.projections;
+        self.read(|state| crate::history::expiring(state, rows, &query, now)).await?
     }
 
     /// A page of a program's members, ordered by id.

@@ -1,0 +1,257 @@
+//! History (SPEC §16): a member as it stood at an instant, and the lots that
+//! expire soon.
+//!
+//! A member as of a time is computed from the log, never stored: its events are
+//! the transaction ids the activity index lists for it, read from their records
+//! and folded with `Member::fold` (the member's part of the one fold) up to the
+//! last one recorded at or before the time; the program's definitions as they
+//! stood then (member cards for the level, credit types for their names) are
+//! the program's events that name no member, folded with `fold::fold` into an
+//! empty state. "At or before the time" is a prefix of the log by sequence: the
+//! writer never stamps a group earlier than the one before it, so recorded times
+//! do not decrease along the log, and the answer is the member of
+//! `ledger replay --until TIME`.
+//!
+//! The cost is one decode per event of the member (records shared by several of
+//! its events are read once), so it grows with the member's history; see
+//! ARCHITECTURE.md, "Known costs and choices", for the figures and what would
+//! bound it.
+
+use crate::activity::ActivityIndex;
+use crate::envelope;
+use crate::error::{LedgerError, StoreError};
+use crate::fold::{NoActivities, fold};
+use crate::log::{self, Log};
+use crate::projections::Projections;
+use crate::views::{self, MemberView};
+use ledger_core::state::{ExpiryKey, Member};
+use ledger_core::{Event, FieldPath, Rejection, Stamp, State, Timestamp};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// Every program's events that name no member (its creation and definitions),
+/// read from the durable log once and then as it grows: they are few, and a
+/// member as of a time needs those before the time.
+#[derive(Debug, Default)]
+pub struct Definitions {
+    /// The log is read up to and including this sequence.
+    scanned: u64,
+    programs: BTreeMap<String, Vec<(Stamp, Event)>>,
+}
+
+impl Definitions {
+    /// Reads the log after what was read, up to `durable`: nothing above the
+    /// durable watermark, which a storage fault could still take back.
+    fn catch_up(&mut self, log: &Log, durable: u64) -> Result<(), StoreError> {
+        if self.scanned >= durable {
+            return Ok(());
+        }
+        for logged in log.events_from(self.scanned + 1) {
+            let logged = logged?;
+            let envelope = logged.envelope;
+            if envelope.sequence > durable {
+                break;
+            }
+            if envelope.event.member.is_empty() {
+                let stamp = Stamp { sequence: envelope.sequence, recorded_at: envelope.recorded_at };
+                self.programs.entry(envelope.event.program.clone()).or_default().push((stamp, envelope.event));
+            }
+            self.scanned = envelope.sequence;
+        }
+        Ok(())
+    }
+
+    /// A state holding only `program` as its events at or before `at` left it
+    /// (no program before its creation).
+    fn program_at(&self, program: &str, at: Timestamp) -> State {
+        let mut state = State::default();
+        for (stamp, event) in self.programs.get(program).into_iter().flatten() {
+            if stamp.recorded_at > at {
+                break;
+            }
+            fold(&mut state, *stamp, event, None, &mut NoActivities);
+        }
+        state
+    }
+}
+
+/// `member` of `program` as it stood at `at`: every durable event recorded at or
+/// before `at`. Lots are counted as a read at `at` counts them (expired ones left
+/// out, swept or not), but never later than `now`: a time to come shows the
+/// member as it stands now. NOT_FOUND `MEMBER_NOT_FOUND` when no event had named
+/// the member by then.
+#[allow(clippy::too_many_arguments)]
+pub fn member_as_of(
+    log: &Log,
+    activity: &ActivityIndex,
+    definitions: &std::sync::Mutex<Definitions>,
+    durable: u64,
+    program: &str,
+    member_id: &str,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<MemberView, LedgerError> {
+    let not_found = || {
+        LedgerError::Rejected(Rejection::UnknownMember {
+            field: FieldPath::new("member_id"),
+            program: program.to_owned(),
+            member: member_id.to_owned(),
+        })
+    };
+    let defined = {
+        let mut definitions = definitions.lock().expect("definitions lock");
+        definitions.catch_up(log, durable)?;
+        definitions.program_at(program, at)
+    };
+    let Some(found) = defined.program(program) else { return Err(not_found()) };
+    let mut sequences = activity.newest(program, member_id, durable.saturating_add(1), usize::MAX)?;
+    sequences.reverse();
+    let member = fold_member(log, sequences.iter().map(|(sequence, _)| *sequence), at)?.ok_or_else(not_found)?;
+    Ok(views::view(program, found, member_id, &member, at.min(now)))
+}
+
+/// Folds the events at `sequences` (ascending, all of one member) that were
+/// recorded at or before `at`; `None` if there is none.
+fn fold_member(log: &Log, sequences: impl Iterator<Item = u64>, at: Timestamp) -> Result<Option<Member>, StoreError> {
+    let mut member: Option<Member> = None;
+    let mut changes = Vec::new();
+    // The record last read: a bulk holds many events, maybe several of the member's.
+    let mut record: Option<(u64, Vec<envelope::StoredEvent>)> = None;
+    for sequence in sequences {
+        let held = record.as_ref().is_some_and(|(first, events)| {
+            sequence >= *first && usize::try_from(sequence - first).is_ok_and(|index| index < events.len())
+        });
+        if !held {
+            record = Some(read_record(log, sequence)?);
+        }
+        let (first, events) = record.as_ref().expect("read above");
+        let stored = usize::try_from(sequence - first).ok().and_then(|index| events.get(index));
+        let stored = stored.ok_or_else(|| missing(sequence))?;
+        let envelope = envelope::decode(&stored.bytes)
+            .map_err(|error| StoreError::Corrupt { sequence, reason: error.to_string() })?;
+        if envelope.recorded_at > at {
+            break;
+        }
+        let stamp = Stamp { sequence, recorded_at: envelope.recorded_at };
+        let member = member.get_or_insert_with(|| Member::new(envelope.recorded_at));
+        changes.clear();
+        member.fold(stamp, &envelope.event.body, &mut changes);
+    }
+    Ok(member)
+}
+
+/// The record holding `sequence`, its events still encoded.
+fn read_record(log: &Log, sequence: u64) -> Result<(u64, Vec<envelope::StoredEvent>), StoreError> {
+    let found = log.tree().range(..=log::key(sequence)).next_back().transpose()?;
+    let (key, value) = found.ok_or_else(|| missing(sequence))?;
+    let first = log::sequence_of(&key)?;
+    Ok((first, log::decode_record(first, &value)?))
+}
+
+fn missing(sequence: u64) -> StoreError {
+    StoreError::Corrupt { sequence, reason: "the activity index names an event the log does not hold".to_owned() }
+}
+
+/// Where a page of expiring lots continues: after this lot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiringCursor {
+    pub expires_at: Timestamp,
+    pub member: String,
+    pub lot: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiringQuery {
+    pub program: String,
+    /// Lots expiring strictly before this time.
+    pub before: Timestamp,
+    pub page_size: usize,
+    pub after: Option<ExpiringCursor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiringLot {
+    pub member: String,
+    /// The lot's id (the transaction id of the add that made it).
+    pub lot: u64,
+    /// What is left of it.
+    pub points: u64,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiringPage {
+    pub lots: Vec<ExpiringLot>,
+    /// `None` on the last page.
+    pub next_after: Option<ExpiringCursor>,
+}
+
+/// A page of `query.program`'s lots still live at `now` that expire before
+/// `query.before`, soonest first (then by member and lot), from the expiry index
+/// (whole in memory) and the members' lots (resident, else their rows). A lot
+/// past its time is left out even before the sweep records its expiry.
+pub fn expiring(
+    state: &State,
+    rows: &Projections,
+    query: &ExpiringQuery,
+    now: Timestamp,
+) -> Result<ExpiringPage, LedgerError> {
+    let found = state.program(&query.program).ok_or_else(|| views::unknown_program(&query.program))?;
+    let start = match &query.after {
+        Some(cursor) => Bound::Excluded(ExpiryKey {
+            expires_at: cursor.expires_at,
+            program: query.program.clone(),
+            member: cursor.member.clone(),
+            lot: cursor.lot,
+        }),
+        None => Bound::Included(ExpiryKey {
+            expires_at: now,
+            program: String::new(),
+            member: String::new(),
+            lot: 0,
+        }),
+    };
+    // Members read from their rows, once per page.
+    let mut read: BTreeMap<&str, Option<Member>> = BTreeMap::new();
+    let mut lots: Vec<ExpiringLot> = Vec::new();
+    let mut more = false;
+    // The index is ordered by time first: the other programs' lots in the window
+    // are stepped over, never the program's lots outside it.
+    for key in state.expiries.range((start, Bound::Unbounded)) {
+        if key.expires_at >= query.before {
+            break;
+        }
+        if key.program != query.program || key.expires_at <= now {
+            continue;
+        }
+        let remaining = match found.members.get(&key.member) {
+            Some(resident) => resident.lots.get(key.lot).map(|lot| lot.remaining),
+            None => {
+                if !read.contains_key(key.member.as_str()) {
+                    read.insert(&key.member, rows.member(&query.program, &key.member)?);
+                }
+                let row = read.get(key.member.as_str()).and_then(Option::as_ref);
+                row.and_then(|member| member.lots.get(key.lot)).map(|lot| lot.remaining)
+            }
+        };
+        let Some(points) = remaining else { continue };
+        if points == 0 {
+            continue;
+        }
+        if lots.len() == query.page_size {
+            more = true;
+            break;
+        }
+        lots.push(ExpiringLot { member: key.member.clone(), lot: key.lot, points, expires_at: key.expires_at });
+    }
+    let next_after = if more {
+        lots.last().map(|last| ExpiringCursor {
+            expires_at: last.expires_at,
+            member: last.member.clone(),
+            lot: last.lot,
+        })
+    } else {
+        None
+    };
+    Ok(ExpiringPage { lots, next_after })
+}
