@@ -204,12 +204,7 @@ pub fn expiring(
             member: cursor.member.clone(),
             lot: cursor.lot,
         }),
-        None => Bound::Included(ExpiryKey {
-            expires_at: now,
-            program: String::new(),
-            member: String::new(),
-            lot: 0,
-        }),
+        None => Bound::Included(ExpiryKey { expires_at: now, program: String::new(), member: String::new(), lot: 0 }),
     };
     // Members read from their rows, once per page.
     let mut read: BTreeMap<&str, Option<Member>> = BTreeMap::new();

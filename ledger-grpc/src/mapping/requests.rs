@@ -167,11 +167,8 @@ pub fn expiring_query(request: &pb::ListExpiringPointsRequest) -> Result<Expirin
     if request.before.is_none() {
         reading.push(Rejection::Required { field: FieldPath::new("before") });
     }
-    let after = if request.page_token.is_empty() {
-        None
-    } else {
-        reading.check(decode_expiring_token(&request.page_token))
-    };
+    let after =
+        if request.page_token.is_empty() { None } else { reading.check(decode_expiring_token(&request.page_token)) };
     reading.finish()?;
     Ok(ExpiringQuery {
         program: request.program_id.clone(),
