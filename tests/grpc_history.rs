@@ -233,3 +233,120 @@ async fn get_member_as_of_shows_the_member_then_and_the_same_after_a_crash() {
     }
     assert_eq!(again, answers, "as_of reads after the crash");
 }
+
+/// `ledger replay` on a stopped server's directory, exporting to `file`.
+fn replay(dir: &std::path::Path, until: &[&str], file: &std::path::Path) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("replay")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(until)
+        .arg("--export")
+        .arg(file)
+        .output()
+        .expect("run ledger replay");
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{printed}");
+    std::fs::read_to_string(file).expect("the export")
+}
+
+fn rfc3339(at: prost_types::Timestamp) -> String {
+    let time = chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).expect("nanos")).expect("time");
+    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_exports_every_members_balances_at_two_dates_as_csv_and_json_lines() {
+    let (server, mut client) = started("history-export").await;
+    let credit = pb::DefineCreditRequest {
+        program_id: PROGRAM.into(),
+        credit_id: "wallet".into(),
+        name: "Wallet".into(),
+        unit: "TWD".into(),
+    };
+    client.credits.define_credit(credit).await.expect("credit");
+    let credits = |amount: &str| pb::AddCreditsRequest {
+        program_id: PROGRAM.into(),
+        member_id: "ann".into(),
+        credit_id: "wallet".into(),
+        amount: amount.into(),
+        remark: "top-up".into(),
+        reference: String::new(),
+    };
+    client.credits.add_credits(credits("12.50")).await.expect("credits");
+    let grant = pb::GrantCouponsRequest {
+        program_id: PROGRAM.into(),
+        member_id: "cy".into(),
+        coupon_id: "tea".into(),
+        name: "Free tea".into(),
+        count: 2,
+        reference: String::new(),
+    };
+    client.coupons.grant_coupons(grant).await.expect("grant");
+    client.points.add_points(add(PROGRAM, "ann", 60, None)).await.expect("add");
+    let first_date = *recorded(&mut client, "ann").await.last().expect("ann's add");
+
+    client.points.add_points(add(PROGRAM, "ann", 40, None)).await.expect("add");
+    let used = pb::UseCreditsRequest {
+        program_id: PROGRAM.into(),
+        member_id: "ann".into(),
+        credit_id: "wallet".into(),
+        amount: "2.25".into(),
+        remark: "coffee".into(),
+        reference: String::new(),
+    };
+    client.credits.use_credits(used).await.expect("use credits");
+    let coupon = pb::UseCouponRequest {
+        program_id: PROGRAM.into(),
+        member_id: "cy".into(),
+        coupon_id: "tea".into(),
+        remark: "tea".into(),
+        reference: String::new(),
+    };
+    client.coupons.use_coupon(coupon).await.expect("use coupon");
+    client.points.add_points(add(OTHER, "bob", 5, None)).await.expect("add");
+    let dir = server.data_dir.clone();
+    assert!(server.stop().success());
+
+    let out = fresh_dir("history-export-files");
+    let first = replay(&dir, &["--until", &rfc3339(first_date)], &out.join("first.csv"));
+    assert_eq!(
+        first,
+        "program_id,member_id,balance,id,amount\n\
+         cafe,ann,points,,60\n\
+         cafe,ann,qualifying_amount,,60\n\
+         cafe,ann,level,,0\n\
+         cafe,ann,credit,wallet,12.5\n\
+         cafe,cy,points,,0\n\
+         cafe,cy,qualifying_amount,,0\n\
+         cafe,cy,level,,0\n\
+         cafe,cy,coupon,tea,2\n"
+    );
+    let second = replay(&dir, &["--until", &rfc3339(seconds_from_now(1))], &out.join("second.csv"));
+    assert_eq!(
+        second,
+        "program_id,member_id,balance,id,amount\n\
+         bakery,bob,points,,5\n\
+         bakery,bob,qualifying_amount,,5\n\
+         bakery,bob,level,,0\n\
+         cafe,ann,points,,100\n\
+         cafe,ann,qualifying_amount,,100\n\
+         cafe,ann,level,,0\n\
+         cafe,ann,credit,wallet,10.25\n\
+         cafe,cy,points,,0\n\
+         cafe,cy,qualifying_amount,,0\n\
+         cafe,cy,level,,0\n\
+         cafe,cy,coupon,tea,1\n"
+    );
+    // By sequence, as JSON Lines: the end of the log is the second date.
+    let lines = replay(&dir, &["--until-seq", "1000"], &out.join("second.jsonl"));
+    let members: Vec<serde_json::Value> =
+        lines.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    let ann = serde_json::json!({
+        "program_id": "cafe", "member_id": "ann", "points": 100, "qualifying_amount": 100, "level": 0,
+        "level_name": "", "credits": [{"credit_id": "wallet", "amount": "10.25"}], "coupons": [],
+    });
+    assert_eq!(members.len(), 3, "{lines}");
+    assert_eq!(members[1], ann);
+    assert_eq!(members[2]["coupons"], serde_json::json!([{"coupon_id": "tea", "count": 1}]));
+}
