@@ -76,11 +76,10 @@ impl Definitions {
 }
 
 /// `member` of `program` as it stood at `at`: every durable event recorded at or
-/// before `at`. Lots are counted as a read at `at` counts them (expired ones left
-/// out, swept or not), but never later than `now`: a time to come shows the
-/// member as it stands now. NOT_FOUND `MEMBER_NOT_FOUND` when no event had named
-/// the member by then.
-#[allow(clippy::too_many_arguments)]
+/// before `at`, with lots counted as a read at `at` counts them (expired ones left
+/// out, swept or not). One rule for every time, a time to come included: the
+/// events so far, and the lots that will have expired by then left out.
+/// NOT_FOUND `MEMBER_NOT_FOUND` when no event had named the member by then.
 pub fn member_as_of(
     log: &Log,
     activity: &ActivityIndex,
@@ -89,7 +88,6 @@ pub fn member_as_of(
     program: &str,
     member_id: &str,
     at: Timestamp,
-    now: Timestamp,
 ) -> Result<MemberView, LedgerError> {
     let not_found = || {
         LedgerError::Rejected(Rejection::UnknownMember {
@@ -107,7 +105,7 @@ pub fn member_as_of(
     let mut sequences = activity.newest(program, member_id, durable.saturating_add(1), usize::MAX)?;
     sequences.reverse();
     let member = fold_member(log, sequences.iter().map(|(sequence, _)| *sequence), at)?.ok_or_else(not_found)?;
-    Ok(views::view(program, found, member_id, &member, at.min(now)))
+    Ok(views::view(program, found, member_id, &member, at))
 }
 
 /// Folds the events at `sequences` (ascending, all of one member) that were

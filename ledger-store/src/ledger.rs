@@ -432,15 +432,14 @@ impl Ledger {
     }
 
     /// One member as it stood at `at`: every event recorded at or before it, by
-    /// sequence (`history`). NOT_FOUND `MEMBER_NOT_FOUND` when no event had named
-    /// the member by then.
+    /// sequence, with the lots expired by `at` left out (`history`). NOT_FOUND
+    /// `MEMBER_NOT_FOUND` when no event had named the member by then.
     pub async fn member_as_of(
         &self,
         program: &str,
         member: &str,
         at: ledger_core::Timestamp,
     ) -> Result<MemberView, LedgerError> {
-        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
         let exists = self.read(|state| state.program(program).is_some()).await?;
         if !exists {
             return Err(views::unknown_program(program));
@@ -448,7 +447,7 @@ impl Ledger {
         let shared = &self.inner.shared;
         let durable = self.durable_sequence();
         let definitions = &self.inner.definitions;
-        crate::history::member_as_of(&shared.log, &shared.activity, definitions, durable, program, member, at, now)
+        crate::history::member_as_of(&shared.log, &shared.activity, definitions, durable, program, member, at)
     }
 
     /// A page of a program's lots that are live now and expire before
