@@ -2,13 +2,17 @@
 //! the target is at most 2 ms p50. Two layouts of the same history: one
 //! event per record (single adds, interleaved with another member's), the costly
 //! case, and 1,000-event bulk records, where one record read serves many events.
-//! Beside them, the plain read of the same member for scale.
+//! Each with member snapshots (the default: a fold starts from the latest one)
+//! and without (`history_snapshot_events` beyond the history: every read folds
+//! all 10,000 events). Beside them, the plain read of the same member for scale.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ledger_core::Timestamp;
 use ledger_core::command::{AddPoints, BulkAddPoints};
 use ledger_store::{Ledger, Options};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The member "single" gets 9,984 (156 rounds of 64), "bulk" 10,000.
 const EVENTS: u64 = 10_000;
 const BULK_ITEMS: u64 = 1_000;
 /// Single adds in flight at once while loading: a commit group each.
@@ -18,10 +22,11 @@ fn add(member: &str) -> AddPoints {
     AddPoints { program: "bench".into(), member: member.into(), points: 3, remark: "bench".into(), ..AddPoints::default() }
 }
 
-fn open(name: &str) -> Ledger {
+fn open(name: &str, history_snapshot_events: usize) -> Ledger {
     let dir = std::env::temp_dir().join(format!("ledger-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    Ledger::open_with(&dir, Options { expiry_sweep_interval: None, ..Options::default() }).expect("open")
+    let options = Options { expiry_sweep_interval: None, history_snapshot_events, ..Options::default() };
+    Ledger::open_with(&dir, options).expect("open")
 }
 
 async fn load(ledger: &Ledger) {
@@ -46,24 +51,41 @@ async fn load(ledger: &Ledger) {
 
 fn history(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let ledger = open("history");
-    runtime.block_on(load(&ledger));
-    let now = Timestamp::from_chrono(chrono::Utc::now());
-    let single = runtime.block_on(ledger.member_as_of("bench", "single", now)).expect("as of");
-    assert_eq!(single.points, 3 * (EVENTS / LOAD_CONCURRENCY) * LOAD_CONCURRENCY);
-
     let mut group = c.benchmark_group("history");
     group.sample_size(30);
-    for member in ["single", "bulk"] {
-        group.bench_function(format!("get_member_as_of_10000_events_{member}_records"), |b| {
-            b.to_async(&runtime).iter(|| async { ledger.member_as_of("bench", member, now).await.expect("as of") })
-        });
+    for (snapshots, every) in [("snapshots", ledger_core::limits::HISTORY_SNAPSHOT_EVENTS), ("no_snapshots", usize::MAX)] {
+        let ledger = open(snapshots, every);
+        runtime.block_on(load(&ledger));
+        let now = Timestamp::from_chrono(chrono::Utc::now());
+        let single = runtime.block_on(ledger.member_as_of("bench", "single", now)).expect("as of");
+        assert_eq!(single.points, 3 * (EVENTS / LOAD_CONCURRENCY) * LOAD_CONCURRENCY);
+        for member in ["single", "bulk"] {
+            // "As of any time": 100 instants spread over the member's history, in turn,
+            // so that a read folds from 0 to 255 events past its snapshot (and a bulk
+            // record's time takes the whole bulk).
+            let times: Vec<Timestamp> = ledger
+                .events(1, u64::MAX)
+                .map(|event| event.expect("event").envelope)
+                .filter(|envelope| envelope.event.member == member)
+                .map(|envelope| envelope.recorded_at)
+                .collect();
+            let instants: Vec<Timestamp> = times.iter().step_by(times.len() / 100).copied().collect();
+            let next = AtomicUsize::new(0);
+            group.bench_function(format!("get_member_as_of_10000_events_{member}_records_{snapshots}"), |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let at = instants[next.fetch_add(1, Ordering::Relaxed) % instants.len()];
+                    ledger.member_as_of("bench", member, at).await.expect("as of")
+                })
+            });
+        }
+        if every == usize::MAX {
+            group.bench_function("get_member_now", |b| {
+                b.to_async(&runtime).iter(|| async { ledger.member("bench", "single").await.expect("member") })
+            });
+        }
+        ledger.close().expect("close");
     }
-    group.bench_function("get_member_now", |b| {
-        b.to_async(&runtime).iter(|| async { ledger.member("bench", "single").await.expect("member") })
-    });
     group.finish();
-    ledger.close().expect("close");
 }
 
 criterion_group!(benches, history);

@@ -72,6 +72,9 @@ pub struct Options {
     /// The fault seam (`disk::Faults`): unarmed unless a test or
     /// `ledgerd --fault-file` arms it.
     pub faults: Faults,
+    /// Events a member as of a time folds at most past its latest snapshot
+    /// (`history`): a fold leaves a snapshot every this many events.
+    pub history_snapshot_events: usize,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             fault_probe_interval: Duration::from_secs(1),
             disk_free_min_bytes: DISK_FREE_MIN_BYTES_DEFAULT,
             faults: Faults::default(),
+            history_snapshot_events: limits::HISTORY_SNAPSHOT_EVENTS,
         }
     }
 }
@@ -179,6 +183,8 @@ struct Inner {
     replayed_at_open: u64,
     /// The programs' definitions, for members as of a time (`history`).
     definitions: Mutex<crate::history::Definitions>,
+    /// Members as of past events, so that a member as of a time folds few events.
+    snapshots: crate::history::Snapshots,
     /// The background check of the whole chain; dropped last, which stops it.
     integrity: integrity::Checker,
 }
@@ -196,6 +202,7 @@ impl Ledger {
         let sled_open_ms = opening.elapsed().as_millis();
         let log = Log::open(&db)?;
         let projections = Projections::open(&db)?;
+        let snapshots = crate::history::Snapshots::open(&db, options.history_snapshot_events)?;
         let disk = Arc::new(Disk::open_with_faults(db, path.as_ref(), options.faults.clone())?);
         let tokens = Tokens::open(disk.clone())
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
@@ -243,6 +250,7 @@ impl Ledger {
             tokens,
             replayed_at_open: replayed,
             definitions: Mutex::new(crate::history::Definitions::default()),
+            snapshots,
             integrity,
         };
         Ok(Ledger { inner: Arc::new(inner) })
@@ -446,8 +454,9 @@ impl Ledger {
         }
         let shared = &self.inner.shared;
         let durable = self.durable_sequence();
-        let definitions = &self.inner.definitions;
-        crate::history::member_as_of(&shared.log, &shared.activity, definitions, durable, program, member, at)
+        let (definitions, snapshots) = (&self.inner.definitions, &self.inner.snapshots);
+        let activity = &shared.activity;
+        crate::history::member_as_of(&shared.log, activity, snapshots, definitions, durable, program, member, at)
     }
 
     /// A page of a program's lots that are live now and expire before

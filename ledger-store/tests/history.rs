@@ -1,8 +1,9 @@
 //! SPEC §16 in the store: a member as of an instant equals a replay of the log up
 //! to that instant, at every instant of a history with points, expiring lots,
 //! credits, coupons, member cards and a pin, with room for 2 rows in memory (the
-//! members come from their rows and the activity index from checkpoints); a
-//! reopened ledger answers the same. And the lots that expire soon, paged.
+//! members come from their rows and the activity index from checkpoints) and a
+//! member snapshot every other event; a reopened ledger answers the same. And the
+//! lots that expire soon, paged.
 
 use ledger_core::command::{
     AddPoints, CreateMemberCard, CreditsChangeCommand, DefineCredit, GrantCoupons, SetMemberLevels, UpdateMemberCard,
@@ -28,6 +29,9 @@ fn options() -> Options {
         expiry_sweep_interval: None,
         cache_capacity_bytes: 4 * 1024 * 1024,
         resident_rows_max: 2,
+        // A snapshot every other event a fold passes: later reads start from them,
+        // including reads of times before some of them.
+        history_snapshot_events: 2,
         ..Options::default()
     }
 }
