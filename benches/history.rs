@@ -19,7 +19,13 @@ const BULK_ITEMS: u64 = 1_000;
 const LOAD_CONCURRENCY: u64 = 64;
 
 fn add(member: &str) -> AddPoints {
-    AddPoints { program: "bench".into(), member: member.into(), points: 3, remark: "bench".into(), ..AddPoints::default() }
+    AddPoints {
+        program: "bench".into(),
+        member: member.into(),
+        points: 3,
+        remark: "bench".into(),
+        ..AddPoints::default()
+    }
 }
 
 fn open(name: &str, history_snapshot_events: usize) -> Ledger {
@@ -53,7 +59,9 @@ fn history(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut group = c.benchmark_group("history");
     group.sample_size(30);
-    for (snapshots, every) in [("snapshots", ledger_core::limits::HISTORY_SNAPSHOT_EVENTS), ("no_snapshots", usize::MAX)] {
+    for (snapshots, every) in
+        [("snapshots", ledger_core::limits::HISTORY_SNAPSHOT_EVENTS), ("no_snapshots", usize::MAX)]
+    {
         let ledger = open(snapshots, every);
         runtime.block_on(load(&ledger));
         let now = Timestamp::from_chrono(chrono::Utc::now());

@@ -97,33 +97,99 @@ impl Snapshots {
 }
 
 /// Every program's events that name no member (its creation and definitions),
-/// read from the durable log once and then as it grows: they are few, and a
-/// member as of a time needs those before the time.
-#[derive(Debug, Default)]
+/// read from the durable log as it grows: they are few, and a member as of a
+/// time needs those before the time. Their sequences, and how far the log was
+/// read, are kept in a tree of their own (a cache, written without a sync), so
+/// that a restarted server reads them back instead of the whole log again.
+#[derive(Debug)]
 pub struct Definitions {
+    tree: sled::Tree,
+    /// Whether the tree was read back since this process opened the ledger.
+    loaded: bool,
     /// The log is read up to and including this sequence.
     scanned: u64,
     programs: BTreeMap<String, Vec<(Stamp, Event)>>,
 }
 
+const SCANNED_KEY: &[u8] = b"#scanned";
+const SEQUENCE_TAG: u8 = b's';
+
+fn sequence_key(sequence: u64) -> Vec<u8> {
+    let mut key = vec![SEQUENCE_TAG];
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
 impl Definitions {
+    pub fn open(db: &sled::Db) -> Result<Definitions, StoreError> {
+        let tree = db.open_tree("history_definitions")?;
+        Ok(Definitions { tree, loaded: false, scanned: 0, programs: BTreeMap::new() })
+    }
+
+    fn push(&mut self, stamp: Stamp, event: Event) {
+        self.programs.entry(event.program.clone()).or_default().push((stamp, event));
+    }
+
+    /// What an earlier process read: the definitions' events from the log by
+    /// their kept sequences. Anything that does not read makes it start over.
+    fn load(&mut self, log: &Log, durable: u64) -> Result<(), StoreError> {
+        let Some(scanned) = self.tree.get(SCANNED_KEY)? else { return Ok(()) };
+        let scanned = <[u8; 8]>::try_from(scanned.as_ref()).map(u64::from_be_bytes).unwrap_or(u64::MAX);
+        if scanned > durable {
+            return Err(StoreError::CorruptProjection {
+                key: "history_definitions".to_owned(),
+                reason: format!("read up to {scanned}, past the log's durable {durable}"),
+            });
+        }
+        for row in self.tree.scan_prefix([SEQUENCE_TAG]) {
+            let (key, _) = row?;
+            let sequence = key.get(1..).and_then(|bytes| <[u8; 8]>::try_from(bytes).ok()).map(u64::from_be_bytes);
+            let logged = sequence.map(|sequence| log.event(sequence)).transpose()?.flatten();
+            let Some(logged) = logged.filter(|logged| logged.envelope.event.member.is_empty()) else {
+                return Err(StoreError::CorruptProjection {
+                    key: "history_definitions".to_owned(),
+                    reason: "a kept sequence names no definition in the log".to_owned(),
+                });
+            };
+            let envelope = logged.envelope;
+            self.push(Stamp { sequence: envelope.sequence, recorded_at: envelope.recorded_at }, envelope.event);
+        }
+        self.scanned = scanned;
+        Ok(())
+    }
+
     /// Reads the log after what was read, up to `durable`: nothing above the
     /// durable watermark, which a storage fault could still take back.
     fn catch_up(&mut self, log: &Log, durable: u64) -> Result<(), StoreError> {
+        if !self.loaded {
+            self.loaded = true;
+            if let Err(error) = self.load(log, durable) {
+                tracing::warn!(%error, "reading the log again for the programs' definitions");
+                self.scanned = 0;
+                self.programs.clear();
+                self.tree.clear()?;
+            }
+        }
         if self.scanned >= durable {
             return Ok(());
         }
+        let mut batch = sled::Batch::default();
         for logged in log.events_from(self.scanned + 1) {
-            let logged = logged?;
-            let envelope = logged.envelope;
+            let envelope = logged?.envelope;
             if envelope.sequence > durable {
                 break;
             }
-            if envelope.event.member.is_empty() {
-                let stamp = Stamp { sequence: envelope.sequence, recorded_at: envelope.recorded_at };
-                self.programs.entry(envelope.event.program.clone()).or_default().push((stamp, envelope.event));
-            }
             self.scanned = envelope.sequence;
+            if envelope.event.member.is_empty() {
+                batch.insert(sequence_key(envelope.sequence), &[]);
+                self.push(Stamp { sequence: envelope.sequence, recorded_at: envelope.recorded_at }, envelope.event);
+            }
+        }
+        // The sequences and how far they go, in one atomic batch.
+        batch.insert(SCANNED_KEY, &self.scanned.to_be_bytes());
+        if let Err(error) = self.tree.apply_batch(batch) {
+            // A cache: the next process reads the log again.
+            tracing::debug!(%error, "the definitions read were not kept");
         }
         Ok(())
     }

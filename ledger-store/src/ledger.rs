@@ -203,6 +203,7 @@ impl Ledger {
         let log = Log::open(&db)?;
         let projections = Projections::open(&db)?;
         let snapshots = crate::history::Snapshots::open(&db, options.history_snapshot_events)?;
+        let definitions = crate::history::Definitions::open(&db)?;
         let disk = Arc::new(Disk::open_with_faults(db, path.as_ref(), options.faults.clone())?);
         let tokens = Tokens::open(disk.clone())
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
@@ -249,7 +250,7 @@ impl Ledger {
             sweeper: Mutex::new(sweeper),
             tokens,
             replayed_at_open: replayed,
-            definitions: Mutex::new(crate::history::Definitions::default()),
+            definitions: Mutex::new(definitions),
             snapshots,
             integrity,
         };
