@@ -91,7 +91,7 @@ async fn the_seed_point_statements_import_once_program_0_and_its_members_hold_tw
         printed.contains("data.0.point_change_record") && printed.contains("data.1.point_change_record"),
         "{printed}"
     );
-    let request = pb::GetMemberRequest { program_id: "0".into(), member_id: members[0].into() };
+    let request = pb::GetMemberRequest { program_id: "0".into(), member_id: members[0].into(), as_of: None };
     assert!(client.members.get_member(request).await.is_err(), "a refused import creates no member");
 
     for member in members {

@@ -425,7 +425,7 @@ async fn a_bulk_damaged_in_its_middle_is_dropped_whole_and_ledgerd_serves_the_re
     let server = Server::start_in(out, &["--expiry-sweep-secs", "0"]);
     assert_eq!(server.admin_token, support::read_token(&built.dir.join("admin.token")));
     let mut client = server.admin().await;
-    let bob = pb::GetMemberRequest { program_id: PROGRAM.into(), member_id: "bob".into() };
+    let bob = pb::GetMemberRequest { program_id: PROGRAM.into(), member_id: "bob".into(), as_of: None };
     let status = client.members.get_member(bob).await.expect_err("bob's points were in the dropped bulk");
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
     let receipt = client.add(PROGRAM, "bob", 1).await;

@@ -43,7 +43,7 @@ fn add(program: &str, member: &str) -> pb::AddPointsRequest {
 }
 
 fn get(program: &str, member: &str) -> pb::GetMemberRequest {
-    pb::GetMemberRequest { program_id: program.into(), member_id: member.into() }
+    pb::GetMemberRequest { program_id: program.into(), member_id: member.into(), as_of: None }
 }
 
 /// Writes in `program`: one of each kind, each reduced to its status code.

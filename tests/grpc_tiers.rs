@@ -357,7 +357,10 @@ async fn set_member_levels_pins_until_unpinned_and_a_batch_naming_a_missing_leve
     let after = (client.member(PROGRAM, "alice").await, client.member(PROGRAM, "bob").await);
     assert_eq!(after, before, "a refused batch changes nothing");
     refused(
-        client.members.get_member(pb::GetMemberRequest { program_id: PROGRAM.into(), member_id: "m0000".into() }).await,
+        client
+            .members
+            .get_member(pb::GetMemberRequest { program_id: PROGRAM.into(), member_id: "m0000".into(), as_of: None })
+            .await,
         Code::NotFound,
     );
 

@@ -165,7 +165,7 @@ async fn an_invalid_import_lists_every_problem_by_field_and_writes_nothing() {
     );
     let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
     assert_eq!(fields, ["data[1].change_reason", "data[2].point_change_record"], "{status:?}");
-    let alice = pb::GetMemberRequest { program_id: "0".into(), member_id: "alice".into() };
+    let alice = pb::GetMemberRequest { program_id: "0".into(), member_id: "alice".into(), as_of: None };
     refused(client.members.get_member(alice).await, Code::NotFound);
 
     // An unknown brand is NOT_FOUND, naming the item.

@@ -692,7 +692,7 @@ impl Caller {
             ),
             Op::GetMember => Caller::GetMember(
                 Stub::new(&link, MembersServiceClient::with_interceptor, "/ledger.v1.MembersService/GetMember"),
-                pb::GetMemberRequest { program_id, member_id: String::new() },
+                pb::GetMemberRequest { program_id, member_id: String::new(), as_of: None },
             ),
             Op::Ping => match link {
                 Link::Grpc(channel, bearer) => {

@@ -72,6 +72,9 @@ pub struct Options {
     /// The fault seam (`disk::Faults`): unarmed unless a test or
     /// `ledgerd --fault-file` arms it.
     pub faults: Faults,
+    /// Events a member as of a time folds at most past its latest snapshot
+    /// (`history`): a fold leaves a snapshot every this many events.
+    pub history_snapshot_events: usize,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             fault_probe_interval: Duration::from_secs(1),
             disk_free_min_bytes: DISK_FREE_MIN_BYTES_DEFAULT,
             faults: Faults::default(),
+            history_snapshot_events: limits::HISTORY_SNAPSHOT_EVENTS,
         }
     }
 }
@@ -177,6 +181,10 @@ struct Inner {
     sweeper: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     tokens: Tokens,
     replayed_at_open: u64,
+    /// The programs' definitions, for members as of a time (`history`).
+    definitions: Mutex<crate::history::Definitions>,
+    /// Members as of past events, so that a member as of a time folds few events.
+    snapshots: crate::history::Snapshots,
     /// The background check of the whole chain; dropped last, which stops it.
     integrity: integrity::Checker,
 }
@@ -194,6 +202,8 @@ impl Ledger {
         let sled_open_ms = opening.elapsed().as_millis();
         let log = Log::open(&db)?;
         let projections = Projections::open(&db)?;
+        let snapshots = crate::history::Snapshots::open(&db, options.history_snapshot_events)?;
+        let definitions = crate::history::Definitions::open(&db)?;
         let disk = Arc::new(Disk::open_with_faults(db, path.as_ref(), options.faults.clone())?);
         let tokens = Tokens::open(disk.clone())
             .map_err(|error| StoreError::CorruptProjection { key: "tokens".into(), reason: error.to_string() })?;
@@ -240,6 +250,8 @@ impl Ledger {
             sweeper: Mutex::new(sweeper),
             tokens,
             replayed_at_open: replayed,
+            definitions: Mutex::new(definitions),
+            snapshots,
             integrity,
         };
         Ok(Ledger { inner: Arc::new(inner) })
@@ -426,6 +438,37 @@ impl Ledger {
         let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
         let rows = &self.inner.shared.projections;
         self.read(|state| views::member(state, rows, program, member, now)).await?
+    }
+
+    /// One member as it stood at `at`: every event recorded at or before it, by
+    /// sequence, with the lots expired by `at` left out (`history`). NOT_FOUND
+    /// `MEMBER_NOT_FOUND` when no event had named the member by then.
+    pub async fn member_as_of(
+        &self,
+        program: &str,
+        member: &str,
+        at: ledger_core::Timestamp,
+    ) -> Result<MemberView, LedgerError> {
+        let exists = self.read(|state| state.program(program).is_some()).await?;
+        if !exists {
+            return Err(views::unknown_program(program));
+        }
+        let shared = &self.inner.shared;
+        let durable = self.durable_sequence();
+        let (definitions, snapshots) = (&self.inner.definitions, &self.inner.snapshots);
+        let activity = &shared.activity;
+        crate::history::member_as_of(&shared.log, activity, snapshots, definitions, durable, program, member, at)
+    }
+
+    /// A page of a program's lots that are live now and expire before
+    /// `query.before`, soonest first.
+    pub async fn expiring_points(
+        &self,
+        query: crate::history::ExpiringQuery,
+    ) -> Result<crate::history::ExpiringPage, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        let rows = &self.inner.shared.projections;
+        self.read(|state| crate::history::expiring(state, rows, &query, now)).await?
     }
 
     /// A page of a program's members, ordered by id.

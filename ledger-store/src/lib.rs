@@ -10,6 +10,7 @@ pub mod durable;
 pub mod envelope;
 pub mod error;
 pub mod fold;
+pub mod history;
 pub mod integrity;
 pub mod ledger;
 pub mod log;

@@ -165,7 +165,7 @@ pub async fn started(name: &str, programs: &[&str]) -> (Server, Clients) {
 }
 
 pub fn get_member(program: &str, member: &str) -> pb::GetMemberRequest {
-    pb::GetMemberRequest { program_id: program.into(), member_id: member.into() }
+    pb::GetMemberRequest { program_id: program.into(), member_id: member.into(), as_of: None }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -256,7 +256,7 @@ impl Clients {
     }
 
     pub async fn member(&mut self, program: &str, member: &str) -> pb::Member {
-        let request = pb::GetMemberRequest { program_id: program.into(), member_id: member.into() };
+        let request = pb::GetMemberRequest { program_id: program.into(), member_id: member.into(), as_of: None };
         self.members.get_member(request).await.expect("get member").into_inner()
     }
 

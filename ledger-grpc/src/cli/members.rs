@@ -17,6 +17,10 @@ pub enum MemberCommand {
         program: String,
         #[arg(value_name = "MEMBER")]
         member_id: String,
+        /// The member as it stood at this time (RFC 3339 or Unix seconds): every event
+        /// recorded at or before it.
+        #[arg(long, value_name = "TIME", value_parser = time::parse_proto)]
+        as_of: Option<prost_types::Timestamp>,
     },
     /// Lists a program's members, a page at a time.
     List {
@@ -38,8 +42,8 @@ pub enum MemberCommand {
 
 pub async fn run(server: &Server, command: MemberCommand) -> Result<Reply, Failure> {
     match command {
-        MemberCommand::Show { program, member_id } => {
-            let request = pb::GetMemberRequest { program_id: program, member_id };
+        MemberCommand::Show { program, member_id, as_of } => {
+            let request = pb::GetMemberRequest { program_id: program, member_id, as_of };
             let member = server.members().get_member(request).await?.into_inner();
             Ok(Reply::new(member_text(&member), member_json(&member)))
         }

@@ -15,6 +15,7 @@ mod connect;
 mod coupons;
 mod credits;
 mod definitions;
+mod export;
 mod imports;
 mod levels;
 mod members;

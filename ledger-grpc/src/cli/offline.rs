@@ -30,6 +30,11 @@ pub struct ReplayArgs {
     /// projections are then not compared).
     #[arg(long, value_name = "TIME", value_parser = time::parse)]
     pub until: Option<Timestamp>,
+    /// Writes every member's balances at that point (points, qualifying amount, level,
+    /// each credit, each coupon count) to FILE: CSV, one row per balance, or JSON Lines,
+    /// one member per line, when FILE ends in `.jsonl`.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -159,19 +164,27 @@ pub fn replay(args: &ReplayArgs) -> Result<Reply, Failure> {
         Until::End | Until::Sequence(_) => Timestamp::from_chrono(chrono::Utc::now()),
     };
     let totals = Totals::of(&report.state, at);
+    let exported = match &args.export {
+        Some(path) => Some((path, super::export::export(&report.state, at, path)?)),
+        None => None,
+    };
     let verdict = match (until, &report.difference) {
         (Until::End, None) => "projections match the replay".to_owned(),
         (Until::End, Some(difference)) => format!("DIFFERENCE: {difference}"),
         (Until::Sequence(_) | Until::Time(_), _) => "partial replay: projections not compared".to_owned(),
     };
-    let text = fields(&[
+    let mut lines = vec![
         ("events replayed", report.events.to_string()),
         ("head hash", report.head_hash.clone()),
         ("programs", totals.programs.to_string()),
         ("members", totals.members.to_string()),
         ("live points", format!("{} (at {at})", totals.live_points)),
-        ("result", verdict),
-    ]);
+    ];
+    if let Some((path, members)) = &exported {
+        lines.push(("exported", format!("{members} members to {}", path.display())));
+    }
+    lines.push(("result", verdict));
+    let text = fields(&lines);
     let json = json!({
         "events": report.events,
         "head_hash": report.head_hash,
@@ -181,6 +194,8 @@ pub fn replay(args: &ReplayArgs) -> Result<Reply, Failure> {
         "live_points_at": at.to_string(),
         "compared": until == Until::End,
         "difference": report.difference,
+        "exported": exported.as_ref().map(|(path, _)| path.display().to_string()),
+        "exported_members": exported.as_ref().map(|(_, members)| members),
     });
     Ok(Reply::new(text, json).with_exit(u8::from(report.difference.is_some())))
 }

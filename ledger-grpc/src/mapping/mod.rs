@@ -279,6 +279,14 @@ pub fn member(view: ledger_store::views::MemberView) -> pb::Member {
     }
 }
 
+pub fn expiring_lot(lot: ledger_store::history::ExpiringLot) -> pb::ExpiringLot {
+    pb::ExpiringLot {
+        member_id: lot.member,
+        points: signed(lot.points),
+        expires_at: Some(to_timestamp(lot.expires_at)),
+    }
+}
+
 pub fn activity(activity: ledger_store::activities::Activity) -> pb::Activity {
     pb::Activity {
         transaction_id: activity.transaction_id,

@@ -12,12 +12,14 @@ use ledger_core::command::{
 };
 use ledger_core::event::ActivityKind;
 use ledger_core::limits::{
-    ACTIVITIES_PAGE_SIZE_DEFAULT, ACTIVITIES_PAGE_SIZE_MAX, ACTIVITY_KINDS_MAX, MEMBERS_PAGE_SIZE_DEFAULT,
-    MEMBERS_PAGE_SIZE_MAX, PAGE_TOKEN_BYTES_MAX,
+    ACTIVITIES_PAGE_SIZE_DEFAULT, ACTIVITIES_PAGE_SIZE_MAX, ACTIVITY_KINDS_MAX, EXPIRING_PAGE_SIZE_DEFAULT,
+    EXPIRING_PAGE_SIZE_MAX, EXPIRING_PAGE_TOKEN_BYTES_MAX, MEMBERS_PAGE_SIZE_DEFAULT, MEMBERS_PAGE_SIZE_MAX,
+    PAGE_TOKEN_BYTES_MAX,
 };
 use ledger_core::validate;
 use ledger_core::{Command, FieldPath, Rejection};
 use ledger_store::activities::ActivityQuery;
+use ledger_store::history::{ExpiringCursor, ExpiringQuery};
 use ledger_store::views::PageRequest;
 use tonic::Status;
 
@@ -155,6 +157,48 @@ fn decode_member_token(token: &str) -> Result<String, Rejection> {
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(invalid)?;
     String::from_utf8(bytes).map_err(|_| invalid())
+}
+
+/// ListExpiringPoints: `before` is required; the page token names the last lot
+/// of the page before.
+pub fn expiring_query(request: &pb::ListExpiringPointsRequest) -> Result<ExpiringQuery, Status> {
+    let mut reading = Reading::new();
+    let before = reading.time("before", request.before);
+    if request.before.is_none() {
+        reading.push(Rejection::Required { field: FieldPath::new("before") });
+    }
+    let after =
+        if request.page_token.is_empty() { None } else { reading.check(decode_expiring_token(&request.page_token)) };
+    reading.finish()?;
+    Ok(ExpiringQuery {
+        program: request.program_id.clone(),
+        before: before.expect("checked above"),
+        page_size: page_size(request.page_size, EXPIRING_PAGE_SIZE_DEFAULT, EXPIRING_PAGE_SIZE_MAX),
+        after,
+    })
+}
+
+/// An expiring-lots page token: the last lot's expiry (microseconds), its id and
+/// the hex of its member id, so that any id survives as a plain token.
+pub fn encode_expiring_token(after: &ExpiringCursor) -> String {
+    format!("{}.{}.{}", after.expires_at.micros(), after.lot, encode_member_token(&after.member))
+}
+
+fn decode_expiring_token(token: &str) -> Result<ExpiringCursor, Rejection> {
+    if token.len() > EXPIRING_PAGE_TOKEN_BYTES_MAX {
+        return Err(foreign_page_token());
+    }
+    let mut parts = token.splitn(3, '.');
+    let (Some(micros), Some(lot), Some(member)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(foreign_page_token());
+    };
+    let micros = micros.parse::<i64>().map_err(|_| foreign_page_token())?;
+    let lot = lot.parse::<u64>().map_err(|_| foreign_page_token())?;
+    // A token this server made names a time it stored, inside Timestamp's range.
+    let seconds = micros.div_euclid(1_000_000);
+    let nanos = micros.rem_euclid(1_000_000) * 1_000;
+    let expires_at = ledger_core::Timestamp::from_unix(seconds, nanos).map_err(|_| foreign_page_token())?;
+    Ok(ExpiringCursor { expires_at, member: decode_member_token(member)?, lot })
 }
 
 /// ListActivities: the query, its kinds named (at most one entry a kind).

@@ -1,10 +1,11 @@
-//! MembersService: one member, a page of members, manual levels.
+//! MembersService: one member (now or as of a time), a page of members, the lots
+//! that expire soon, manual levels.
 
 use super::Api;
 use crate::auth::{self, Access};
 use crate::mapping;
 use crate::pb::{self, members_service_server::MembersService};
-use crate::status::from_ledger;
+use crate::status::{from_ledger, from_rejection};
 use ledger_core::{Command, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -19,7 +20,12 @@ impl MembersService for Api {
         auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
         let request = request.into_inner();
         mapping::read_id("member_id", &request.member_id)?;
-        let view = self.ledger.member(&request.program_id, &request.member_id).await.map_err(from_ledger)?;
+        let as_of = mapping::timestamp("as_of", request.as_of).map_err(from_rejection)?;
+        let view = match as_of {
+            Some(at) => self.ledger.member_as_of(&request.program_id, &request.member_id, at).await,
+            None => self.ledger.member(&request.program_id, &request.member_id).await,
+        };
+        let view = view.map_err(from_ledger)?;
         Ok(Response::new(mapping::member(view)))
     }
 
@@ -35,6 +41,19 @@ impl MembersService for Api {
             members: listed.members.into_iter().map(mapping::member).collect(),
             next_page_token: listed.next_after.map(|after| mapping::encode_member_token(&after)).unwrap_or_default(),
             total_size: listed.total,
+        }))
+    }
+
+    async fn list_expiring_points(
+        &self,
+        request: Request<pb::ListExpiringPointsRequest>,
+    ) -> Result<Response<pb::ListExpiringPointsResponse>, Status> {
+        auth::check(&self.ledger, &request, Access::Read(&request.get_ref().program_id))?;
+        let query = mapping::expiring_query(request.get_ref())?;
+        let page = self.ledger.expiring_points(query).await.map_err(from_ledger)?;
+        Ok(Response::new(pb::ListExpiringPointsResponse {
+            lots: page.lots.into_iter().map(mapping::expiring_lot).collect(),
+            next_page_token: page.next_after.as_ref().map(mapping::encode_expiring_token).unwrap_or_default(),
         }))
     }
 
