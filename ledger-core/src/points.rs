@@ -82,6 +82,9 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     if let Some(entry) = previous.as_ref().filter(|entry| entry.kind() == ReferenceKind::PointsUse) {
         reverse(view, &command.program, &command.reference, entry)?;
     }
+    // A hold past its time counts as given back for every read; the use may
+    // spend it, so its expiry is recorded first.
+    crate::holds::release_lapsed(view, &command.program, &command.member);
     let live = view.live_points(&command.program, &command.member);
     let member = view.member(&command.program, &command.member);
     let taken = member.map(|member| member.lots.plan_take(points, view.at(), None));
@@ -279,7 +282,9 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
         | ReferenceRecord::CreditsUse { .. }
         | ReferenceRecord::CouponsGrant { .. }
         | ReferenceRecord::CouponUse { .. }
-        | ReferenceRecord::PointStatement { .. } => unreachable!("only a points add or use is replaced"),
+        | ReferenceRecord::PointStatement { .. }
+        | ReferenceRecord::Hold
+        | ReferenceRecord::HoldCapture { .. } => unreachable!("only a points add or use is replaced"),
         ReferenceRecord::PointsUse { points, taken, .. } => {
             room_for(view, program, &entry.member, *points, "replace_duplicate")?;
             EventBody::PointsUseReversed(PointsReversal {
