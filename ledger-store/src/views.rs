@@ -99,8 +99,8 @@ pub fn view(program_id: &str, program: &Program, member_id: &str, member: &Membe
     let tier = program.tier(member);
     let credits = member
         .credits
-        .iter()
-        .map(|(credit_id, _)| {
+        .keys()
+        .map(|credit_id| {
             let defined = program.credits.get(credit_id);
             CreditView {
                 credit_id: credit_id.clone(),
