@@ -306,3 +306,48 @@ fn spend(member: &str, points: i64) -> pb::UsePointsRequest {
         ..Default::default()
     }
 }
+
+/// Runs `ledger --json` against the server with its admin token and returns its
+/// answer.
+fn ledger_cli(server: &support::Server, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("--addr")
+        .arg(&server.address)
+        .arg("--token-file")
+        .arg(server.data_dir.join("admin.token"))
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run ledger");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "ledger {args:?}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("ledger {args:?} printed {stdout:?}: {error}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_holds_captures_voids_shows_and_lists() {
+    let (server, mut client) = started("holds-cli", &[PROGRAM]).await;
+    client.add(PROGRAM, "alice", 100).await;
+    let held = ledger_cli(
+        &server,
+        &["hold", "points", "--program", PROGRAM, "--member", "alice", "--points", "60", "--remark", "ticket"],
+    );
+    assert_eq!((held["state"].as_str(), held["amount"].as_str()), (Some("PENDING"), Some("60")));
+    let hold_id = held["hold_id"].as_str().expect("hold_id").to_owned();
+    let captured = ledger_cli(&server, &["hold", "capture", "--program", PROGRAM, &hold_id, "--amount", "45"]);
+    assert_eq!((captured["state"].as_str(), captured["captured"].as_str()), (Some("CAPTURED"), Some("45")));
+    let other = ledger_cli(
+        &server,
+        &["hold", "points", "--program", PROGRAM, "--member", "alice", "--points", "5", "--remark", "ticket"],
+    );
+    let other_id = other["hold_id"].as_str().expect("hold_id").to_owned();
+    let voided = ledger_cli(&server, &["hold", "void", "--program", PROGRAM, &other_id]);
+    assert_eq!(voided["state"].as_str(), Some("VOIDED"));
+    let shown = ledger_cli(&server, &["hold", "show", "--program", PROGRAM, &hold_id]);
+    assert_eq!(shown["captured"].as_str(), Some("45"));
+    let listed = ledger_cli(&server, &["hold", "list", "--program", PROGRAM, "--state", "voided"]);
+    let listed: Vec<&str> =
+        listed["holds"].as_array().expect("holds").iter().filter_map(|hold| hold["hold_id"].as_str()).collect();
+    assert_eq!(listed, [other_id.as_str()]);
+    assert_eq!(client.member(PROGRAM, "alice").await.points, 55);
+}
