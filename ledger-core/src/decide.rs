@@ -73,7 +73,7 @@ pub fn decide(state: &State, command: &Command, context: Context) -> Result<Deci
         Command::UsePoints(spend) => {
             programs::existing(state, &spend.program)?;
             let mut view = Overlay::new(state, context);
-            let receipt = points::spend(&mut view, spend)?;
+            let receipt = points::spend_single(&mut view, spend)?;
             Ok(view.finish(Outcome::Points(receipt)))
         }
         Command::BulkAddPoints(bulk) => bulk::add(state, bulk, context),

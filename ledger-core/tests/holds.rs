@@ -403,3 +403,19 @@ fn a_capture_counts_as_a_use_and_leaves_the_qualifying_amount() {
     assert_eq!(member.live_points(store.at), 10);
     check_invariants(&store);
 }
+
+#[test]
+fn a_bulk_use_item_leaves_a_hold_past_its_time_to_the_sweep() {
+    // FIXME: the item cannot spend what the lapsed hold gives back (a read shows
+    // m1 with 50) until the sweep records the expiry: recording it inside the
+    // bulk would break the consecutive transaction ids of its applied items.
+    let given = [add("m1", 50), add("m2", 50), hold_points("m1", 40), at(15 * MINUTE)];
+    check(
+        &given,
+        bulk_use(vec![spend("m2", 5), spend("m1", 50)]),
+        expect![[r#"
+        applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 10 is less than 50, tx 5..5, balances [m2=45], duplicates []
+        #5 m2 use 5 from [0:5]
+        m2: points 45, live 45, lots [0:45]"#]],
+    );
+}
