@@ -25,6 +25,7 @@ use ledger_core::command::{
     DefineShop, DeleteMemberCard, ExpirePoints, GrantCoupons, ImportPointStatements, ImportVoucherStatements,
     PointStatementItem, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints, VoucherImportItem,
 };
+use ledger_core::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};
 use ledger_core::event::EventBody;
 use ledger_core::{Command, Timestamp};
 use ledger_grpc::pb;
@@ -155,6 +156,46 @@ async fn record_every_kind(ledger: &Ledger) {
     record_wallets(ledger).await;
     record_vouchers(ledger).await;
     record_tiers(ledger).await;
+    record_holds(ledger).await;
+}
+
+/// A points hold captured in part, a credits hold voided, and a hold the sweep
+/// expires once the clock has passed it.
+async fn record_holds(ledger: &Ledger) {
+    let hold = |points: i64, expires_at: Option<Timestamp>| HoldPoints {
+        program: PROGRAM.into(),
+        member: "alice".into(),
+        points,
+        remark: "ticket".into(),
+        reference: String::new(),
+        expires_at,
+    };
+    let held = ledger.hold_points(hold(10, None), ACTOR).await.expect("hold points");
+    let capture = CaptureHold {
+        program: PROGRAM.into(),
+        hold_id: held.hold_id.to_string(),
+        amount: Some(Decimal::new(4, 0)),
+        ..CaptureHold::default()
+    };
+    ledger.capture_hold(capture, ACTOR).await.expect("capture");
+    let credits = HoldCredits {
+        program: PROGRAM.into(),
+        member: "alice".into(),
+        credit_id: "wallet".into(),
+        amount: Decimal::new(5, 1),
+        remark: "remote QR".into(),
+        ..HoldCredits::default()
+    };
+    let held = ledger.hold_credits(credits, ACTOR).await.expect("hold credits");
+    let void = VoidHold { program: PROGRAM.into(), hold_id: held.hold_id.to_string(), ..VoidHold::default() };
+    ledger.void_hold(void, ACTOR).await.expect("void");
+    let expires_at = Timestamp(Timestamp::from_chrono(chrono::Utc::now()).micros() + 20_000);
+    ledger.hold_points(hold(1, Some(expires_at)), ACTOR).await.expect("hold points");
+    let patience = Patience::new("the hold's expiry time to pass");
+    while Timestamp::from_chrono(chrono::Utc::now()) <= expires_at {
+        patience.next().await;
+    }
+    run(ledger, Command::ExpirePoints(ExpirePoints { lots_max: 10 })).await;
 }
 
 /// A lot that expires a few milliseconds from now, then the sweep once the clock

@@ -990,3 +990,121 @@ async fn sigterm_under_load_keeps_every_acknowledged_write() {
     println!("crash: SIGTERM under load: {}", summary.line(0));
     stop_server(server, Stop::Term).await;
 }
+
+/// Holds across a SIGKILL (SPEC §14): a pending hold is still pending after the
+/// restart (or expired, once its time passed), an acknowledged capture is there
+/// with what it captured, and a hold writer killed mid-flight leaves every
+/// acknowledged hold and capture in place; members read the same before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_and_captures_survive_kill_9() {
+    const HOLDS_PROGRAM: &str = "holds";
+    // No sweep: the expired hold's expiry is never recorded, only read.
+    let flags = &["--checkpoint-events", "50", "--checkpoint-interval-ms", "20", "--expiry-sweep-secs", "0"];
+    let server = Server::start_in(support::fresh_dir("crash-holds"), flags);
+    let mut admin = server.admin().await;
+    admin.create_program(HOLDS_PROGRAM).await;
+    for member in ["h0", "h1", "h2"] {
+        admin.add(HOLDS_PROGRAM, member, 100_000).await;
+    }
+    let hold = |member: &str, points: i64, reference: String, expires_at: Option<prost_types::Timestamp>| {
+        pb::HoldPointsRequest {
+            program_id: HOLDS_PROGRAM.into(),
+            member_id: member.into(),
+            points,
+            remark: "ticket".into(),
+            reference,
+            expires_at,
+        }
+    };
+    let capture = |hold_id: &str, amount: &str| pb::CaptureHoldRequest {
+        program_id: HOLDS_PROGRAM.into(),
+        hold_id: hold_id.into(),
+        amount: amount.into(),
+        ..Default::default()
+    };
+    let get = |hold_id: &str| pb::GetHoldRequest { program_id: HOLDS_PROGRAM.into(), hold_id: hold_id.into() };
+    let pending = admin.holds.hold_points(hold("h0", 70, "pending".into(), None)).await.expect("hold").into_inner();
+    let captured = admin.holds.hold_points(hold("h0", 50, "captured".into(), None)).await.expect("hold").into_inner();
+    let captured = admin.holds.capture_hold(capture(&captured.hold_id, "20")).await.expect("capture").into_inner();
+    let soon = Some(support::seconds_from_now(1));
+    let lapsing = admin.holds.hold_points(hold("h0", 30, "lapsing".into(), soon)).await.expect("hold").into_inner();
+
+    // A writer of holds and captures, killed mid-flight.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut writer = admin.clone();
+    let writing = stopping.clone();
+    let load = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for index in 0.. {
+            if writing.load(Ordering::SeqCst) {
+                break;
+            }
+            let member = ["h1", "h2"][index % 2];
+            let Ok(held) = writer.holds.hold_points(hold(member, 3, format!("load-{index}"), None)).await else {
+                break;
+            };
+            let held = held.into_inner();
+            let captured = writer.holds.capture_hold(capture(&held.hold_id, "2")).await.map(|reply| reply.into_inner());
+            let done = captured.is_ok();
+            acknowledged.push((held, captured.ok()));
+            if !done {
+                break;
+            }
+        }
+        acknowledged
+    });
+    // The writer runs while the lapsing hold's time passes, so the kill lands
+    // mid-flight.
+    let patience = support::Patience::new("the lapsing hold's time");
+    while admin.holds.get_hold(get(&lapsing.hold_id)).await.expect("get").into_inner().state() != pb::HoldState::Expired
+    {
+        patience.next().await;
+    }
+    let before = admin.member(HOLDS_PROGRAM, "h0").await;
+    assert_eq!((before.points, before.held_points), (100_000 - 20 - 70, 70));
+    let dir = stop_server(server, Stop::Kill).await;
+    stopping.store(true, Ordering::SeqCst);
+    let acknowledged = load.await.expect("the hold writer");
+
+    let expected = HoldsBefore { pending, captured, lapsing, member: before, acknowledged };
+    let server = Server::start_in(dir, flags);
+    expected.check(&mut server.admin().await, "after the kill").await;
+    let server = Server::start_in(stop_server(server, Stop::Term).await, flags);
+    expected.check(&mut server.admin().await, "after a clean stop").await;
+    audit_offline(&stop_server(server, Stop::Term).await);
+}
+
+/// What `holds_and_captures_survive_kill_9` read before the kill.
+struct HoldsBefore {
+    pending: pb::Hold,
+    captured: pb::Hold,
+    lapsing: pb::Hold,
+    member: pb::Member,
+    /// The load's holds, each with its capture when that was acknowledged.
+    acknowledged: Vec<(pb::Hold, Option<pb::Hold>)>,
+}
+
+impl HoldsBefore {
+    async fn check(&self, admin: &mut Clients, round: &str) {
+        let mut got = async |hold_id: &str| {
+            let request = pb::GetHoldRequest { program_id: "holds".into(), hold_id: hold_id.into() };
+            admin.holds.get_hold(request).await.expect("an acknowledged hold is there").into_inner()
+        };
+        assert_eq!(got(&self.pending.hold_id).await, self.pending, "the pending hold is still pending {round}");
+        let captured = pb::Hold { duplicate: false, ..self.captured.clone() };
+        assert_eq!(got(&self.captured.hold_id).await, captured, "the acknowledged capture {round}");
+        assert_eq!(got(&self.lapsing.hold_id).await.state(), pb::HoldState::Expired, "{round}");
+        for (held, capture) in &self.acknowledged {
+            let found = got(&held.hold_id).await;
+            match capture {
+                Some(capture) => assert_eq!(found, pb::Hold { duplicate: false, ..capture.clone() }, "{round}"),
+                // A capture that was not acknowledged may or may not be there.
+                None => assert!(
+                    matches!(found.state(), pb::HoldState::Pending | pb::HoldState::Captured),
+                    "{found:?} {round}"
+                ),
+            }
+        }
+        assert_eq!(admin.member("holds", "h0").await, self.member, "h0 {round}");
+    }
+}

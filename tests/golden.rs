@@ -29,8 +29,8 @@
 //! to exist in `samples()` and on disk.
 
 use ledger_core::event::{
-    ChangeReason, CreditsChange, EventBody, LotTake, MemberCardFields, PointStatementApplied, PointsAdded,
-    PointsReversal, PointsUsed,
+    ChangeReason, CreditsChange, CreditsHold, EventBody, HoldSettled, LotTake, MemberCardFields, PointStatementApplied,
+    PointsAdded, PointsHold, PointsReversal, PointsUsed,
 };
 use ledger_core::vouchers::VoucherStatement;
 use ledger_core::{Event, Timestamp};
@@ -62,6 +62,11 @@ const PINNED: [(&str, &[&str]); EventBody::KINDS_COUNT] = [
     ("MemberCardUpdated", &["member_card_updated"]),
     ("MemberCardDeleted", &["member_card_deleted"]),
     ("MemberLevelSet", &["member_level_set"]),
+    ("PointsHeld", &["points_held"]),
+    ("CreditsHeld", &["credits_held"]),
+    ("HoldCaptured", &["hold_captured", "hold_captured_credits"]),
+    ("HoldVoided", &["hold_voided"]),
+    ("HoldExpired", &["hold_expired"]),
 ];
 
 /// The record sample: one command's events in one log record.
@@ -226,6 +231,60 @@ fn later_samples() -> Vec<(&'static str, Envelope)> {
         ("member_card_updated", envelope(21, "", None, EventBody::MemberCardUpdated(card("20", 500)))),
         ("member_card_deleted", envelope(22, "", None, EventBody::MemberCardDeleted { card_id: "20".to_owned() })),
         ("member_level_set", envelope(23, MEMBER, None, level)),
+    ]
+    .into_iter()
+    .chain(hold_samples())
+    .collect()
+}
+
+/// Holds (SPEC §14): a points hold on two lots, a credits hold, and each way a
+/// hold ends.
+fn hold_samples() -> Vec<(&'static str, Envelope)> {
+    let decimal = |text: &str| -> Decimal { text.parse().expect("decimal") };
+    let taken = vec![
+        LotTake { lot: 5, points: 30, expires_at: Some(EXPIRES_AT) },
+        LotTake { lot: 0, points: 10, expires_at: None },
+    ];
+    let held = PointsHold {
+        points: 40,
+        remark: "ticket".to_owned(),
+        reference: "hold-24".to_owned(),
+        expires_at: EXPIRES_AT,
+        taken: taken.clone(),
+    };
+    let credits_held = CreditsHold {
+        credit_id: "twd".to_owned(),
+        amount: decimal("7.25"),
+        remark: "remote QR".to_owned(),
+        reference: "hold-25".to_owned(),
+        expires_at: EXPIRES_AT,
+    };
+    let settled = |captured: &str, released: &str, lots: Vec<LotTake>, reference: &str| HoldSettled {
+        hold: 24,
+        credit_id: String::new(),
+        captured: decimal(captured),
+        released: decimal(released),
+        released_lots: lots,
+        remark: "settled".to_owned(),
+        reference: reference.to_owned(),
+    };
+    let credits_captured = HoldSettled {
+        hold: 25,
+        credit_id: "twd".to_owned(),
+        captured: decimal("5.1"),
+        released: decimal("2.15"),
+        released_lots: Vec::new(),
+        remark: String::new(),
+        reference: "capture-27".to_owned(),
+    };
+    let partly = vec![LotTake { lot: 0, points: 10, expires_at: None }];
+    vec![
+        ("points_held", envelope(24, MEMBER, None, EventBody::PointsHeld(held))),
+        ("credits_held", envelope(25, MEMBER, None, EventBody::CreditsHeld(credits_held))),
+        ("hold_captured", envelope(26, MEMBER, None, EventBody::HoldCaptured(settled("30", "10", partly, "cap-26")))),
+        ("hold_captured_credits", envelope(27, MEMBER, None, EventBody::HoldCaptured(credits_captured))),
+        ("hold_voided", envelope(28, MEMBER, None, EventBody::HoldVoided(settled("0", "40", taken.clone(), "")))),
+        ("hold_expired", envelope(29, MEMBER, None, EventBody::HoldExpired(settled("0", "40", taken, "")))),
     ]
 }
 

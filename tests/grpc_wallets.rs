@@ -75,7 +75,13 @@ fn coupon(coupon_id: &str, count: u32) -> pb::MemberCoupon {
 }
 
 fn credit(credit_id: &str, name: &str, unit: &str, amount: &str) -> pb::MemberCredit {
-    pb::MemberCredit { credit_id: credit_id.into(), name: name.into(), unit: unit.into(), amount: amount.into() }
+    pb::MemberCredit {
+        credit_id: credit_id.into(),
+        name: name.into(),
+        unit: unit.into(),
+        amount: amount.into(),
+        held: "0".into(),
+    }
 }
 
 fn list_coupons(program: &str, member: &str) -> pb::ListMemberCouponsRequest {

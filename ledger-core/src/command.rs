@@ -30,6 +30,10 @@ pub enum Command {
     UpdateMemberCard(UpdateMemberCard),
     DeleteMemberCard(DeleteMemberCard),
     SetMemberLevels(SetMemberLevels),
+    HoldPoints(HoldPoints),
+    HoldCredits(HoldCredits),
+    CaptureHold(CaptureHold),
+    VoidHold(VoidHold),
 }
 
 /// An Echoss `brand_id` is the program id written as a decimal string.
@@ -255,6 +259,54 @@ pub struct SetMemberLevels {
     pub levels: Vec<(String, u32)>,
 }
 
+/// Points set aside for a later capture or void (SPEC §14).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HoldPoints {
+    pub program: String,
+    pub member: String,
+    pub points: i64,
+    pub remark: String,
+    pub reference: String,
+    /// `None`: `HOLD_EXPIRY_DEFAULT_MICROS` after the hold.
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HoldCredits {
+    pub program: String,
+    pub member: String,
+    pub credit_id: String,
+    pub amount: Decimal,
+    pub remark: String,
+    pub reference: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Spends a pending hold, whole (`amount` `None`) or in part; the rest goes back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureHold {
+    pub program: String,
+    /// The hold's transaction id as the caller wrote it; one that is no number
+    /// names no hold.
+    pub hold_id: String,
+    /// The hold's member. Callers do not know it: the store reads it from the
+    /// hold's event before deciding (the core reads no log), empty when the
+    /// transaction is no hold of the program.
+    pub member: String,
+    pub amount: Option<Decimal>,
+    pub remark: String,
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VoidHold {
+    pub program: String,
+    pub hold_id: String,
+    /// Filled by the store, as for `CaptureHold`.
+    pub member: String,
+    pub remark: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreditsReceipt {
     pub transaction_id: u64,
@@ -304,6 +356,8 @@ pub enum Outcome {
     LevelsSet {
         updated: u32,
     },
+    /// A hold as it stands after the command (or, for a repeat, now).
+    Hold(crate::holds::HoldView),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -64,6 +64,10 @@ pub fn change(
             program: command.program.clone(),
         });
     }
+    if !adding {
+        // As for points: what a hold past its time gives back may be spent.
+        crate::holds::release_lapsed(view, &command.program, &command.member);
+    }
     let balance = view
         .member(&command.program, &command.member)
         .and_then(|member| member.credits.get(&command.credit_id).copied())
@@ -95,8 +99,7 @@ pub fn change(
     let transaction_id = view.apply(event);
     let after = view
         .member(&command.program, &command.member)
-        .and_then(|member| member.credits.get(&command.credit_id).copied())
-        .unwrap_or(0);
+        .map_or(0, |member| member.available_credits(&command.credit_id, view.at()));
     Ok(CreditsReceipt { transaction_id, amount, balance: decimal(after), duplicate: false })
 }
 

@@ -7,6 +7,7 @@ use crate::command::{Command, Context, Decision, Outcome};
 use crate::coupons;
 use crate::credits;
 use crate::expiry;
+use crate::holds;
 use crate::overlay::Overlay;
 use crate::points;
 use crate::programs;
@@ -36,6 +37,10 @@ pub fn field_problems(command: &Command) -> Vec<Rejection> {
         Command::CreateMemberCard(create) => tiers::create_fields(create).into_vec(),
         Command::UpdateMemberCard(update) => tiers::update_fields(update).into_vec(),
         Command::SetMemberLevels(set) => tiers::levels_fields(set).into_vec(),
+        Command::HoldPoints(hold) => holds::hold_points_fields(hold).into_vec(),
+        Command::HoldCredits(hold) => holds::hold_credits_fields(hold).into_vec(),
+        Command::CaptureHold(capture) => holds::capture_fields(capture).into_vec(),
+        Command::VoidHold(void) => holds::void_fields(void).into_vec(),
         // A bulk's items are decided one by one, each stopping the bulk with
         // `fail_at`; a deletion and the sweep have no fields of their own.
         Command::BulkAddPoints(_)
@@ -68,7 +73,7 @@ pub fn decide(state: &State, command: &Command, context: Context) -> Result<Deci
         Command::UsePoints(spend) => {
             programs::existing(state, &spend.program)?;
             let mut view = Overlay::new(state, context);
-            let receipt = points::spend(&mut view, spend)?;
+            let receipt = points::spend_single(&mut view, spend)?;
             Ok(view.finish(Outcome::Points(receipt)))
         }
         Command::BulkAddPoints(bulk) => bulk::add(state, bulk, context),
@@ -122,6 +127,30 @@ pub fn decide(state: &State, command: &Command, context: Context) -> Result<Deci
             let events = tiers::set_levels(state, set)?;
             let updated = u32::try_from(events.len()).expect("levels are limited");
             Ok(Decision { events, outcome: Outcome::LevelsSet { updated } })
+        }
+        Command::HoldPoints(hold) => {
+            programs::existing(state, &hold.program)?;
+            let mut view = Overlay::new(state, context);
+            let hold = holds::hold_points(&mut view, hold)?;
+            Ok(view.finish(Outcome::Hold(hold)))
+        }
+        Command::HoldCredits(hold) => {
+            programs::existing(state, &hold.program)?;
+            let mut view = Overlay::new(state, context);
+            let hold = holds::hold_credits(&mut view, hold)?;
+            Ok(view.finish(Outcome::Hold(hold)))
+        }
+        Command::CaptureHold(capture) => {
+            programs::existing(state, &capture.program)?;
+            let mut view = Overlay::new(state, context);
+            let hold = holds::capture(&mut view, capture)?;
+            Ok(view.finish(Outcome::Hold(hold)))
+        }
+        Command::VoidHold(void) => {
+            programs::existing(state, &void.program)?;
+            let mut view = Overlay::new(state, context);
+            let hold = holds::void(&mut view, void)?;
+            Ok(view.finish(Outcome::Hold(hold)))
         }
     }
 }

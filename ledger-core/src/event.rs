@@ -103,6 +103,63 @@ pub enum EventBody {
         /// The card pinned, empty at level 0: the pin follows the card when levels move.
         card_id: String,
     },
+    /// Points set aside for a later capture or void (SPEC §14); the event's
+    /// transaction id is the hold's id.
+    PointsHeld(PointsHold),
+    /// Credits set aside for a later capture or void; the event's transaction id
+    /// is the hold's id.
+    CreditsHeld(CreditsHold),
+    /// A pending hold spent, whole or in part; the rest went back.
+    HoldCaptured(HoldSettled),
+    /// A pending hold given back whole at the caller's request.
+    HoldVoided(HoldSettled),
+    /// A pending hold given back whole because its time came.
+    HoldExpired(HoldSettled),
+}
+
+/// Points held: taken from the lots as a use takes them, kept apart until settled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsHold {
+    pub points: u64,
+    pub remark: String,
+    pub reference: String,
+    /// Always set: a hold without an expiry would hold points for ever.
+    pub expires_at: Timestamp,
+    /// The lots that paid, soonest-expiring first, so that a release gives each
+    /// its points back with its expiry.
+    pub taken: Vec<LotTake>,
+}
+
+/// Credits held from one credit type's wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsHold {
+    pub credit_id: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub remark: String,
+    pub reference: String,
+    pub expires_at: Timestamp,
+}
+
+/// How a pending hold ended: captured (in part), voided or expired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldSettled {
+    /// The hold's transaction id.
+    pub hold: u64,
+    /// The hold's credit type; empty for a points hold. Kept here so that the
+    /// event alone says what it moved (activities, feeds).
+    pub credit_id: String,
+    /// What was spent: 0 for a void or an expiry.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub captured: Decimal,
+    /// What went back: the lots given points (points), or the credits (credits).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub released: Decimal,
+    /// For points: the lots given back, with their expiry.
+    pub released_lots: Vec<LotTake>,
+    pub remark: String,
+    /// A capture's reference; empty otherwise.
+    pub reference: String,
 }
 
 /// Credits added to or used from a member's wallet of one credit type.
@@ -273,7 +330,7 @@ impl ActivityKind {
 
 impl EventBody {
     /// How many kinds of event there are: `index` is below it.
-    pub const KINDS_COUNT: usize = 20;
+    pub const KINDS_COUNT: usize = 25;
 
     /// The stable names of the kinds, by `index`.
     pub const NAMES: [&'static str; EventBody::KINDS_COUNT] = [
@@ -297,6 +354,11 @@ impl EventBody {
         "MemberCardUpdated",
         "MemberCardDeleted",
         "MemberLevelSet",
+        "PointsHeld",
+        "CreditsHeld",
+        "HoldCaptured",
+        "HoldVoided",
+        "HoldExpired",
     ];
 
     /// The kind's place in 0..`KINDS_COUNT`, in the order the variants were added.
@@ -324,6 +386,11 @@ impl EventBody {
             EventBody::MemberCardUpdated(_) => 17,
             EventBody::MemberCardDeleted { .. } => 18,
             EventBody::MemberLevelSet { .. } => 19,
+            EventBody::PointsHeld(_) => 20,
+            EventBody::CreditsHeld(_) => 21,
+            EventBody::HoldCaptured(_) => 22,
+            EventBody::HoldVoided(_) => 23,
+            EventBody::HoldExpired(_) => 24,
         }
     }
 
@@ -352,6 +419,15 @@ impl EventBody {
             EventBody::CouponsGranted { .. } | EventBody::CouponUsed { .. } => ActivityKind::Coupons,
             EventBody::VoucherRecorded { .. } => ActivityKind::Vouchers,
             EventBody::MemberLevelSet { .. } => ActivityKind::Tiers,
+            EventBody::PointsHeld(_) => ActivityKind::Points,
+            EventBody::CreditsHeld(_) => ActivityKind::Credits,
+            EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled) => {
+                if settled.credit_id.is_empty() {
+                    ActivityKind::Points
+                } else {
+                    ActivityKind::Credits
+                }
+            }
         }
     }
 
@@ -363,6 +439,10 @@ impl EventBody {
             EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => &change.reference,
             EventBody::CouponsGranted { reference, .. } | EventBody::CouponUsed { reference, .. } => reference,
             EventBody::PointStatementApplied(statement) => &statement.reference,
+            EventBody::PointsHeld(hold) => &hold.reference,
+            EventBody::CreditsHeld(hold) => &hold.reference,
+            EventBody::HoldCaptured(settled) => &settled.reference,
+            EventBody::HoldVoided(_) | EventBody::HoldExpired(_) => "",
             EventBody::ProgramCreated { .. }
             | EventBody::FormulaDefined { .. }
             | EventBody::RewardDefined { .. }
@@ -388,6 +468,10 @@ impl EventBody {
             EventBody::PointsUseReversed(reversal) => i128::from(reversal.points),
             EventBody::PointsExpired { points, .. } => -i128::from(*points),
             EventBody::PointStatementApplied(statement) => i128::from(statement.points),
+            EventBody::PointsHeld(hold) => -i128::from(hold.points),
+            EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled) => {
+                settled.released_lots.iter().map(|take| i128::from(take.points)).sum()
+            }
             _ => 0,
         }
     }

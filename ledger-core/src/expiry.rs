@@ -1,9 +1,11 @@
-//! The expiry sweep: reads already ignore expired lots, and the sweep records a
-//! `PointsExpired` event for each, so that the log explains every change of a
-//! balance.
+//! The expiry sweep: reads already ignore expired lots and holds past their
+//! time, and the sweep records a `PointsExpired` event for each lot and a
+//! `HoldExpired` for each pending hold, so that the log explains every change of
+//! a balance.
 
 use crate::command::{Context, Decision, ExpirePoints, Outcome};
 use crate::event::{Event, EventBody};
+use crate::holds;
 use crate::limits::EXPIRY_SWEEP_LOTS_MAX;
 use crate::state::State;
 
@@ -14,14 +16,19 @@ pub fn sweep(state: &State, command: ExpirePoints, context: Context) -> Decision
         if events.len() == lots_max {
             break;
         }
-        let lot = state.member(&key.program, &key.member).and_then(|member| member.lots.get(key.lot));
-        let lot = lot.expect("the expiry index names only existing lots");
-        events.push(Event {
-            program: key.program.clone(),
-            member: key.member.clone(),
-            occurred_at: None,
-            body: EventBody::PointsExpired { lot: key.lot, points: lot.remaining },
-        });
+        let member = state.member(&key.program, &key.member).expect("the expiry index names existing members");
+        // A transaction id is either an add's lot or a hold (`Member::add_hold`).
+        if let Some(lot) = member.lots.get(key.lot) {
+            events.push(Event {
+                program: key.program.clone(),
+                member: key.member.clone(),
+                occurred_at: None,
+                body: EventBody::PointsExpired { lot: key.lot, points: lot.remaining },
+            });
+        } else {
+            let hold = member.holds.get(&key.lot).expect("the expiry index names only existing lots and holds");
+            events.push(holds::expired_event(&key.program, &key.member, key.lot, hold));
+        }
     }
     let lots = events.len();
     Decision { events, outcome: Outcome::PointsExpired { lots } }

@@ -78,6 +78,23 @@ pub fn of_command(state: &State, command: &Command, at: Timestamp, visit: &mut i
                 member_and_reference(&brand_program(item.brand_id), &item.line_id, &item.reference);
             }
         }
+        Command::HoldPoints(hold) => member_and_reference(&hold.program, &hold.member, &hold.reference),
+        Command::HoldCredits(hold) => member_and_reference(&hold.program, &hold.member, &hold.reference),
+        // The member the store read from the hold's event (empty: no such hold).
+        Command::CaptureHold(capture) => {
+            if capture.member.is_empty() {
+                if !capture.reference.is_empty() {
+                    visit(Key::Reference { program: &capture.program, reference: &capture.reference });
+                }
+            } else {
+                member_and_reference(&capture.program, &capture.member, &capture.reference);
+            }
+        }
+        Command::VoidHold(void) => {
+            if !void.member.is_empty() {
+                visit(Key::Member { program: &void.program, member: &void.member });
+            }
+        }
         Command::SetMemberLevels(set) => {
             for (member, _) in &set.levels {
                 visit(Key::Member { program: &set.program, member });
@@ -87,6 +104,8 @@ pub fn of_command(state: &State, command: &Command, at: Timestamp, visit: &mut i
             // The sweep's own walk of the index (`expiry::sweep`), so that it
             // names exactly the lots the sweep will expire.
             let lots_max = sweep.lots_max.min(EXPIRY_SWEEP_LOTS_MAX);
+            // A key names a lot or a pending hold; a hold has no lot reference,
+            // and its `LotReference` finds no row.
             for key in state.expiries.iter().take_while(|key| key.expires_at <= at).take(lots_max) {
                 visit(Key::Member { program: &key.program, member: &key.member });
                 visit(Key::LotReference { program: &key.program, lot: key.lot });

@@ -17,6 +17,7 @@ pub mod event;
 pub mod expiry;
 pub mod field;
 pub mod footprint;
+pub mod holds;
 pub mod limits;
 pub mod lots;
 pub mod members;

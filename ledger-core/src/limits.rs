@@ -53,6 +53,15 @@ pub const JSON_REQUEST_BYTES_MAX: usize = 2 * REQUEST_BYTES_MAX;
 /// Members of a ListMembers page when the caller gives no page size, and at most.
 pub const MEMBERS_PAGE_SIZE_DEFAULT: usize = 10;
 pub const MEMBERS_PAGE_SIZE_MAX: usize = 100;
+/// How long a hold lasts when the caller names no `expires_at` (SPEC §14): a card
+/// terminal's authorization, not a reservation.
+pub const HOLD_EXPIRY_DEFAULT_MICROS: i64 = 15 * 60 * 1_000_000;
+/// How far ahead a hold may expire at most, so that held points cannot be
+/// parked out of the member's reach for good.
+pub const HOLD_EXPIRY_MAX_MICROS: i64 = 30 * 24 * 60 * 60 * 1_000_000;
+/// Holds of a ListHolds page when the caller gives no page size, and at most.
+pub const HOLDS_PAGE_SIZE_DEFAULT: usize = 10;
+pub const HOLDS_PAGE_SIZE_MAX: usize = 100;
 /// Activities of a ListActivities page when the caller gives no page size, and at most.
 pub const ACTIVITIES_PAGE_SIZE_DEFAULT: usize = 10;
 pub const ACTIVITIES_PAGE_SIZE_MAX: usize = 100;
@@ -163,6 +172,8 @@ const _: () = assert!(REQUEST_BYTES_MAX <= JSON_REQUEST_BYTES_MAX);
 const _: () = assert!(MEMBERS_PAGE_SIZE_DEFAULT <= MEMBERS_PAGE_SIZE_MAX);
 const _: () = assert!(ACTIVITIES_PAGE_SIZE_DEFAULT <= ACTIVITIES_PAGE_SIZE_MAX);
 const _: () = assert!(EXPIRING_PAGE_SIZE_DEFAULT <= EXPIRING_PAGE_SIZE_MAX);
+const _: () = assert!(HOLD_EXPIRY_DEFAULT_MICROS <= HOLD_EXPIRY_MAX_MICROS);
+const _: () = assert!(HOLDS_PAGE_SIZE_DEFAULT <= HOLDS_PAGE_SIZE_MAX);
 const _: () = assert!(TIMESTAMP_SECONDS_MIN < 0 && 0 < TIMESTAMP_SECONDS_MAX);
 // The whole Timestamp range fits the core's microseconds in an i64.
 const _: () = assert!(TIMESTAMP_SECONDS_MAX < i64::MAX / 1_000_000 - 1);

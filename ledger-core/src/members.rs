@@ -2,7 +2,8 @@
 //! and `Member::fold`, the one fold of its events.
 
 use crate::credits;
-use crate::event::{EventBody, LotTake, PointStatementApplied, Stamp};
+use crate::event::{EventBody, HoldSettled, LotTake, PointStatementApplied, Stamp};
+use crate::holds::{Hold, HoldState};
 use crate::lots::{LotChange, Lots, lot_for_add};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,10 @@ pub struct Member {
     pub coupons: BTreeMap<String, MemberCoupons>,
     /// The card a manual level pinned (SetMemberLevels), possibly since retired.
     pub pinned_card: Option<String>,
+    /// Every hold of the member by its transaction id, pending or settled
+    /// (`holds`): what a hold took is out of `points`/`credits` until it is
+    /// captured or given back.
+    pub holds: BTreeMap<u64, Hold>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,8 +39,10 @@ pub struct MemberCoupons {
 
 impl Member {
     /// The points a member can spend at `at`: expired lots never count.
+    /// Points that a hold past its time gives back count as they will once the
+    /// expiry is recorded.
     pub fn live_points(&self, at: Timestamp) -> u64 {
-        self.points - self.lots.expired_total(at)
+        self.points - self.lots.expired_total(at) + self.lapsed_points(at)
     }
 
     /// A member exists from the first event that names it.
@@ -115,6 +122,44 @@ impl Member {
             EventBody::MemberLevelSet { card_id, .. } => {
                 self.pinned_card = (!card_id.is_empty()).then(|| card_id.clone());
             }
+            EventBody::PointsHeld(held) => {
+                let taken = self.take(&held.taken, changes);
+                assert_eq!(taken, held.points, "a hold takes exactly its points from lots");
+                let hold = Hold {
+                    credit_id: String::new(),
+                    amount: held.points,
+                    taken: held.taken.clone(),
+                    remark: held.remark.clone(),
+                    reference: held.reference.clone(),
+                    created_at: stamp.recorded_at,
+                    expires_at: held.expires_at,
+                    state: HoldState::Pending,
+                    captured: 0,
+                    settled_transaction_id: 0,
+                };
+                self.add_hold(stamp.sequence, hold, changes);
+            }
+            EventBody::CreditsHeld(held) => {
+                let balance = self.credits.get_mut(&held.credit_id).expect("credits held from a wallet");
+                let units = credits::units(held.amount);
+                *balance = balance.checked_sub(units).expect("credits below zero");
+                let hold = Hold {
+                    credit_id: held.credit_id.clone(),
+                    amount: units,
+                    taken: Vec::new(),
+                    remark: held.remark.clone(),
+                    reference: held.reference.clone(),
+                    created_at: stamp.recorded_at,
+                    expires_at: held.expires_at,
+                    state: HoldState::Pending,
+                    captured: 0,
+                    settled_transaction_id: 0,
+                };
+                self.add_hold(stamp.sequence, hold, changes);
+            }
+            EventBody::HoldCaptured(settled) => self.settle(stamp, settled, HoldState::Captured, changes),
+            EventBody::HoldVoided(settled) => self.settle(stamp, settled, HoldState::Voided, changes),
+            EventBody::HoldExpired(settled) => self.settle(stamp, settled, HoldState::Expired, changes),
             EventBody::ProgramCreated { .. }
             | EventBody::FormulaDefined { .. }
             | EventBody::RewardDefined { .. }
@@ -130,6 +175,32 @@ impl Member {
 }
 
 impl Member {
+    /// A pending hold joins the expiry index under its transaction id, beside the
+    /// lots (a transaction id is either an add's lot or a hold, never both), so
+    /// that the sweep finds it without scanning members.
+    fn add_hold(&mut self, hold_id: u64, hold: Hold, changes: &mut Vec<LotChange>) {
+        changes.push(LotChange::Created { lot: hold_id, expires_at: hold.expires_at });
+        let previous = self.holds.insert(hold_id, hold);
+        assert!(previous.is_none(), "hold {hold_id} recorded twice");
+    }
+
+    fn settle(&mut self, stamp: Stamp, settled: &HoldSettled, state: HoldState, changes: &mut Vec<LotChange>) {
+        let hold = self.holds.get_mut(&settled.hold).expect("a settled hold exists");
+        assert_eq!(hold.state, HoldState::Pending, "only a pending hold is settled");
+        hold.state = state;
+        hold.settled_transaction_id = stamp.sequence;
+        let expires_at = hold.expires_at;
+        if settled.credit_id.is_empty() {
+            hold.captured = settled.captured.try_into().expect("captured points fit u64");
+            self.give(&settled.released_lots, changes);
+        } else {
+            hold.captured = credits::units(settled.captured);
+            let balance = self.credits.entry(settled.credit_id.clone()).or_default();
+            *balance = balance.checked_add(credits::units(settled.released)).expect("credits overflow");
+        }
+        changes.push(LotChange::Removed { lot: settled.hold, expires_at });
+    }
+
     fn apply_statement(&mut self, stamp: Stamp, statement: &PointStatementApplied, changes: &mut Vec<LotChange>) {
         let magnitude = statement.points.unsigned_abs();
         if statement.points > 0 {
@@ -155,7 +226,13 @@ impl Member {
     fn balance_after(&self, body: &EventBody, at: Timestamp) -> u64 {
         match body {
             EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => {
-                self.credits.get(&change.credit_id).copied().unwrap_or(0)
+                self.available_credits(&change.credit_id, at)
+            }
+            EventBody::CreditsHeld(held) => self.available_credits(&held.credit_id, at),
+            EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled)
+                if !settled.credit_id.is_empty() =>
+            {
+                self.available_credits(&settled.credit_id, at)
             }
             EventBody::CouponsGranted { coupon_id, .. } | EventBody::CouponUsed { coupon_id, .. } => {
                 self.coupons.get(coupon_id).map_or(0, |coupons| u64::from(coupons.count))

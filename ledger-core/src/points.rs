@@ -65,8 +65,20 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     })
 }
 
-/// Decides one use on the overlay and applies it there.
+/// Decides one use on the overlay and applies it there: a bulk's item, which
+/// leaves a hold past its time to the sweep, so that the bulk's applied items
+/// keep consecutive transaction ids (SPEC §3).
 pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceipt, Rejection> {
+    spend_with(view, command, false)
+}
+
+/// A single use (UsePoints): it may also spend what the member's holds past
+/// their time give back, whose expiry it records first (`holds::release_lapsed`).
+pub fn spend_single(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceipt, Rejection> {
+    spend_with(view, command, true)
+}
+
+fn spend_with(view: &mut Overlay<'_>, command: &UsePoints, release_lapsed: bool) -> Result<PointsReceipt, Rejection> {
     let amounts = spend_key_fields(command).then_after_reference(spend_amount_fields(command))?;
     // A repeat is answered before the reward is looked at: a retry after the reward
     // expired still gets the original.
@@ -82,8 +94,15 @@ pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceip
     if let Some(entry) = previous.as_ref().filter(|entry| entry.kind() == ReferenceKind::PointsUse) {
         reverse(view, &command.program, &command.reference, entry)?;
     }
-    let live = view.live_points(&command.program, &command.member);
+    // A hold past its time counts as given back for every read; a single use may
+    // spend it, so its expiry is recorded first.
+    if release_lapsed {
+        crate::holds::release_lapsed(view, &command.program, &command.member);
+    }
     let member = view.member(&command.program, &command.member);
+    // What the lots can give: the live points, but for what a hold past its time
+    // gives back before its expiry is recorded (a bulk item's case).
+    let live = member.map_or(0, |member| member.points - member.lots.expired_total(view.at()));
     let taken = member.map(|member| member.lots.plan_take(points, view.at(), None));
     let Some(Ok(taken)) = taken else {
         return Err(Rejection::InsufficientPoints {
@@ -279,7 +298,9 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
         | ReferenceRecord::CreditsUse { .. }
         | ReferenceRecord::CouponsGrant { .. }
         | ReferenceRecord::CouponUse { .. }
-        | ReferenceRecord::PointStatement { .. } => unreachable!("only a points add or use is replaced"),
+        | ReferenceRecord::PointStatement { .. }
+        | ReferenceRecord::Hold
+        | ReferenceRecord::HoldCapture { .. } => unreachable!("only a points add or use is replaced"),
         ReferenceRecord::PointsUse { points, taken, .. } => {
             room_for(view, program, &entry.member, *points, "replace_duplicate")?;
             EventBody::PointsUseReversed(PointsReversal {

@@ -121,7 +121,12 @@ impl Program {
             | EventBody::CouponsGranted { .. }
             | EventBody::CouponUsed { .. }
             | EventBody::PointStatementApplied(_)
-            | EventBody::MemberLevelSet { .. } => {}
+            | EventBody::MemberLevelSet { .. }
+            | EventBody::PointsHeld(_)
+            | EventBody::CreditsHeld(_)
+            | EventBody::HoldCaptured(_)
+            | EventBody::HoldVoided(_)
+            | EventBody::HoldExpired(_) => {}
         }
     }
 }

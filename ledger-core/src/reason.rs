@@ -19,6 +19,7 @@ pub const CREDIT_NOT_FOUND: &str = "CREDIT_NOT_FOUND";
 pub const CARD_NOT_FOUND: &str = "CARD_NOT_FOUND";
 pub const VOUCHER_NOT_FOUND: &str = "VOUCHER_NOT_FOUND";
 pub const TRANSACTION_NOT_FOUND: &str = "TRANSACTION_NOT_FOUND";
+pub const HOLD_NOT_FOUND: &str = "HOLD_NOT_FOUND";
 /// Not in SPEC §13's table (added): RevokeToken of a token id no token has.
 pub const TOKEN_NOT_FOUND: &str = "TOKEN_NOT_FOUND";
 
@@ -29,6 +30,7 @@ pub const NO_COUPON: &str = "NO_COUPON";
 pub const REWARD_EXPIRED: &str = "REWARD_EXPIRED";
 pub const TOO_MANY_CARDS: &str = "TOO_MANY_CARDS";
 pub const LEVEL_ONE_CARD: &str = "LEVEL_ONE_CARD";
+pub const HOLD_NOT_PENDING: &str = "HOLD_NOT_PENDING";
 /// Not in SPEC §13's table (added): a change that would take a balance past
 /// `POINTS_BALANCE_MAX`.
 pub const BALANCE_LIMIT: &str = "BALANCE_LIMIT";

@@ -96,6 +96,11 @@ pub enum ReferenceRecord {
         /// The signed change it made to the member's points.
         points: i64,
     },
+    /// A hold of points or credits: its id is the entry's transaction id, and a
+    /// repeat answers the hold as it stands then (`holds`).
+    Hold,
+    /// A capture of hold `hold`; a repeat answers that hold as it stands then.
+    HoldCapture { hold: u64 },
 }
 
 /// A reference's kind, for the rule that one kind never answers another.
@@ -108,6 +113,8 @@ pub enum ReferenceKind {
     CouponsGrant,
     CouponUse,
     PointStatement,
+    Hold,
+    HoldCapture,
 }
 
 impl ReferenceKind {
@@ -120,6 +127,8 @@ impl ReferenceKind {
             ReferenceKind::CouponsGrant => "a coupon grant",
             ReferenceKind::CouponUse => "a coupon use",
             ReferenceKind::PointStatement => "a point statement",
+            ReferenceKind::Hold => "a hold",
+            ReferenceKind::HoldCapture => "a hold capture",
         }
     }
 }
@@ -134,6 +143,8 @@ impl ReferenceRecord {
             ReferenceRecord::CouponsGrant { .. } => ReferenceKind::CouponsGrant,
             ReferenceRecord::CouponUse { .. } => ReferenceKind::CouponUse,
             ReferenceRecord::PointStatement { .. } => ReferenceKind::PointStatement,
+            ReferenceRecord::Hold => ReferenceKind::Hold,
+            ReferenceRecord::HoldCapture { .. } => ReferenceKind::HoldCapture,
         }
     }
 }
@@ -289,6 +300,8 @@ pub fn entry_of(stamp: Stamp, event: &Event, balance_after: u64) -> Option<Refer
             ReferenceRecord::CouponUse { remaining: coupon_count(balance_after), recorded_at: stamp.recorded_at }
         }
         EventBody::PointStatementApplied(statement) => ReferenceRecord::PointStatement { points: statement.points },
+        EventBody::PointsHeld(_) | EventBody::CreditsHeld(_) => ReferenceRecord::Hold,
+        EventBody::HoldCaptured(settled) => ReferenceRecord::HoldCapture { hold: settled.hold },
         EventBody::ProgramCreated { .. }
         | EventBody::FormulaDefined { .. }
         | EventBody::RewardDefined { .. }
@@ -301,7 +314,9 @@ pub fn entry_of(stamp: Stamp, event: &Event, balance_after: u64) -> Option<Refer
         | EventBody::MemberCardCreated(_)
         | EventBody::MemberCardUpdated(_)
         | EventBody::MemberCardDeleted { .. }
-        | EventBody::MemberLevelSet { .. } => return None,
+        | EventBody::MemberLevelSet { .. }
+        | EventBody::HoldVoided(_)
+        | EventBody::HoldExpired(_) => return None,
     };
     Some(ReferenceEntry { transaction_id: stamp.sequence, member: event.member.clone(), replaced: false, record })
 }

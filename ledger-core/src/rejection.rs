@@ -67,6 +67,8 @@ pub enum Rejection {
     /// of an Echoss import, validated whole); never empty.
     #[error("{} problems: {}", problems.len(), join(problems))]
     Many { problems: Vec<Rejection> },
+    #[error("{field}: hold {hold_id:?} does not exist in program {program:?}")]
+    UnknownHold { field: FieldPath, program: String, hold_id: String },
 }
 
 /// What a `NotDefined` names; each kind has its own NOT_FOUND reason.
@@ -152,6 +154,7 @@ impl Rejection {
             | Rejection::UnknownFormula { field, .. }
             | Rejection::UnknownReward { field, .. }
             | Rejection::UnknownTransaction { field, .. }
+            | Rejection::UnknownHold { field, .. }
             | Rejection::UnknownReference { field, .. }
             | Rejection::UnknownVoucher { field, .. }
             | Rejection::RewardExpired { field, .. }
@@ -179,6 +182,7 @@ impl Rejection {
             | Rejection::UnknownFormula { field, .. }
             | Rejection::UnknownReward { field, .. }
             | Rejection::UnknownTransaction { field, .. }
+            | Rejection::UnknownHold { field, .. }
             | Rejection::UnknownReference { field, .. }
             | Rejection::UnknownVoucher { field, .. }
             | Rejection::RewardExpired { field, .. }
@@ -220,6 +224,7 @@ impl Rejection {
             Rejection::UnknownReward { .. } => reason::REWARD_NOT_FOUND,
             Rejection::UnknownTransaction { .. } | Rejection::UnknownReference { .. } => reason::TRANSACTION_NOT_FOUND,
             Rejection::UnknownVoucher { .. } => reason::VOUCHER_NOT_FOUND,
+            Rejection::UnknownHold { .. } => reason::HOLD_NOT_FOUND,
             Rejection::RewardExpired { .. } => reason::REWARD_EXPIRED,
             Rejection::InsufficientPoints { .. } | Rejection::ReplacementInsufficient { .. } => {
                 reason::INSUFFICIENT_POINTS
@@ -269,6 +274,10 @@ impl Rejection {
             Rejection::UnknownTransaction { program, transaction_id, .. } => {
                 add("program_id", program.clone());
                 add("transaction_id", transaction_id.to_string());
+            }
+            Rejection::UnknownHold { program, hold_id, .. } => {
+                add("program_id", program.clone());
+                add("hold_id", hold_id.clone());
             }
             Rejection::UnknownReference { program, reference, .. } => {
                 add("program_id", program.clone());
@@ -350,6 +359,7 @@ impl Rejection {
             | Rejection::UnknownTransaction { .. }
             | Rejection::UnknownReference { .. }
             | Rejection::UnknownVoucher { .. }
+            | Rejection::UnknownHold { .. }
             | Rejection::NotDefined { .. } => RejectionClass::NotFound,
             Rejection::RewardExpired { .. }
             | Rejection::InsufficientPoints { .. }

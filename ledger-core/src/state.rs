@@ -19,8 +19,8 @@ pub use crate::tiers::Tier;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
     pub programs: BTreeMap<String, Program>,
-    /// Lots with an expiry, by expiry: what the sweep looks at, so that it never
-    /// scans every member.
+    /// Lots with an expiry and pending holds (a key's `lot` is then the hold id),
+    /// by expiry: what the sweep looks at, so that it never scans every member.
     pub expiries: BTreeSet<ExpiryKey>,
 }
 

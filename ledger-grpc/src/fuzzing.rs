@@ -88,7 +88,14 @@ pub fn request_mapping(data: &[u8]) {
         31 => decode(bytes).map(|r| Some(Command::DefineShop(mapping::define_shop(r)))),
         32 => decode::<pb::GetVoucherStatementRequest>(bytes).map(|_| None),
         33 => decode(bytes).and_then(|r| mapping::expiring_query(&r).map(|_| None)),
-        _ => decode(bytes).and_then(|r| mapping::report_query(&r).map(|_| None)),
+        34 => decode(bytes).and_then(|r| mapping::report_query(&r).map(|_| None)),
+        35 => decode(bytes).and_then(|r| mapping::hold_points(r).map(|c| Some(Command::HoldPoints(c)))),
+        36 => decode(bytes).and_then(|r| mapping::hold_credits(r).map(|c| Some(Command::HoldCredits(c)))),
+        // The store names the hold's member from its event; here none is found.
+        37 => decode(bytes).and_then(|r| mapping::capture_hold(r).map(|c| Some(Command::CaptureHold(c)))),
+        38 => decode(bytes).map(|r| Some(Command::VoidHold(mapping::void_hold(r)))),
+        39 => decode::<pb::GetHoldRequest>(bytes).map(|_| None),
+        _ => decode(bytes).and_then(|r| mapping::holds_query(r).map(|_| None)),
     };
     match outcome {
         Ok(Some(command)) => decide_and_apply(&command),
@@ -98,7 +105,7 @@ pub fn request_mapping(data: &[u8]) {
 }
 
 /// The request types of the protos' RPCs, one selector each.
-pub const REQUEST_TYPES: u8 = 35;
+pub const REQUEST_TYPES: u8 = 41;
 
 /// (c) The `ledger` client's files and flags: the first byte picks the parser.
 /// Every time a parser accepts must be one the server accepts too.

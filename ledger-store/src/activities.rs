@@ -88,6 +88,12 @@ fn amounts(body: &EventBody, balance_after: u64) -> (Decimal, Decimal) {
         EventBody::CouponUsed { .. } => (Decimal::NEGATIVE_ONE, Decimal::from(balance_after)),
         EventBody::VoucherRecorded { .. } => (Decimal::ZERO, Decimal::from(balance_after)),
         EventBody::MemberLevelSet { level, .. } => (Decimal::from(*level), Decimal::from(balance_after)),
+        EventBody::CreditsHeld(hold) => (-hold.amount, credits::decimal(balance_after)),
+        EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled)
+            if !settled.credit_id.is_empty() =>
+        {
+            (settled.released, credits::decimal(balance_after))
+        }
         _ => (Decimal::from_i128_with_scale(body.points_delta(), 0), Decimal::from(balance_after)),
     }
 }
@@ -119,6 +125,12 @@ fn texts(body: EventBody) -> (String, String, String, String) {
         }
         EventBody::MemberLevelSet { level: 0, .. } => ("level unpinned".to_owned(), none(), none(), none()),
         EventBody::MemberLevelSet { level, card_id } => (format!("level pinned at {level}"), none(), none(), card_id),
+        EventBody::PointsHeld(hold) => (hold.remark, none(), hold.reference, none()),
+        EventBody::CreditsHeld(hold) => (hold.remark, none(), hold.reference, hold.credit_id),
+        // The source of a settlement is the hold it settled.
+        EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled) => {
+            (settled.remark, none(), settled.reference, settled.hold.to_string())
+        }
         EventBody::ProgramCreated { .. }
         | EventBody::FormulaDefined { .. }
         | EventBody::RewardDefined { .. }

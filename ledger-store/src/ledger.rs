@@ -19,9 +19,11 @@ use ledger_core::command::brand_program;
 use ledger_core::command::{
     AddPoints, BulkAddPoints, BulkResult, BulkUsePoints, CreateProgram, PointsReceipt, UsePoints,
 };
+use ledger_core::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};
+use ledger_core::holds::{self, HoldView};
 use ledger_core::tiers::{self, CardView};
 use ledger_core::vouchers::ReportQuery;
-use ledger_core::{Command, FieldPath, Outcome, Rejection, State, limits};
+use ledger_core::{Command, EventBody, FieldPath, Outcome, Rejection, State, limits};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -321,6 +323,66 @@ impl Ledger {
         match self.execute(Command::UsePoints(command), actor).await? {
             Outcome::Points(receipt) => Ok(receipt),
             other => unreachable!("a use answers with a receipt, got {other:?}"),
+        }
+    }
+
+    /// Sets points aside (SPEC §14); the hold's id is its transaction id.
+    pub async fn hold_points(&self, command: HoldPoints, actor: &str) -> Result<HoldView, LedgerError> {
+        self.hold_outcome(Command::HoldPoints(command), actor).await
+    }
+
+    pub async fn hold_credits(&self, command: HoldCredits, actor: &str) -> Result<HoldView, LedgerError> {
+        self.hold_outcome(Command::HoldCredits(command), actor).await
+    }
+
+    /// Spends a pending hold, whole or in part. The caller names the hold only:
+    /// its member is read from the hold's event first, since the core reads no log.
+    pub async fn capture_hold(&self, mut command: CaptureHold, actor: &str) -> Result<HoldView, LedgerError> {
+        command.member = self.hold_member(&command.program, &command.hold_id)?.unwrap_or_default();
+        self.hold_outcome(Command::CaptureHold(command), actor).await
+    }
+
+    pub async fn void_hold(&self, mut command: VoidHold, actor: &str) -> Result<HoldView, LedgerError> {
+        command.member = self.hold_member(&command.program, &command.hold_id)?.unwrap_or_default();
+        self.hold_outcome(Command::VoidHold(command), actor).await
+    }
+
+    /// One hold as it stands now: a hold past its time shows as expired.
+    pub async fn hold(&self, program: &str, hold_id: &str) -> Result<HoldView, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        let rows = &self.inner.shared.projections;
+        let Some(member) = self.hold_member(program, hold_id)? else {
+            // An unknown program is PROGRAM_NOT_FOUND, as everywhere.
+            self.read(|state| state.program(program).map(|_| ()))
+                .await?
+                .ok_or_else(|| views::unknown_program(program))?;
+            return Err(views::unknown_hold(program, hold_id));
+        };
+        let hold_id = holds::parse_hold_id(hold_id).expect("a hold's member was found by its id");
+        self.read(|state| views::hold(state, rows, program, &member, hold_id, now)).await?
+    }
+
+    /// A page of holds, in hold id order.
+    pub async fn holds(&self, query: views::HoldQuery) -> Result<views::HoldPage, LedgerError> {
+        let now = ledger_core::Timestamp::from_chrono(chrono::Utc::now());
+        let rows = &self.inner.shared.projections;
+        self.read(|state| views::holds(state, rows, &query, now)).await?
+    }
+
+    /// The member of hold `hold_id` of `program`: the member its durable event
+    /// names, `None` when that transaction is no hold of the program.
+    fn hold_member(&self, program: &str, hold_id: &str) -> Result<Option<String>, LedgerError> {
+        let Some(sequence) = holds::parse_hold_id(hold_id) else { return Ok(None) };
+        let Some(logged) = self.event(sequence)? else { return Ok(None) };
+        let event = logged.envelope.event;
+        let is_hold = matches!(event.body, EventBody::PointsHeld(_) | EventBody::CreditsHeld(_));
+        Ok((is_hold && event.program == program).then_some(event.member))
+    }
+
+    async fn hold_outcome(&self, command: Command, actor: &str) -> Result<HoldView, LedgerError> {
+        match self.execute(command, actor).await? {
+            Outcome::Hold(view) => Ok(view),
+            other => unreachable!("a hold command answers with its hold, got {other:?}"),
         }
     }
 

@@ -4,6 +4,7 @@
 use crate::error::LedgerError;
 use crate::projections::Projections;
 use ledger_core::credits;
+use ledger_core::holds::{HoldState, HoldView};
 use ledger_core::lots::is_live;
 use ledger_core::state::{Member, Program};
 use ledger_core::vouchers::{VoucherBook, VoucherRecord, VoucherState};
@@ -21,6 +22,9 @@ pub struct MemberView {
     pub points: u64,
     /// Live lots in spend order.
     pub lots: Vec<LotView>,
+    /// Points pending holds set aside (SPEC §14), apart from `points`; a hold past
+    /// its time holds nothing.
+    pub held_points: u64,
     pub qualifying_amount: u64,
     /// 0: no tier.
     pub level: u32,
@@ -40,6 +44,8 @@ pub struct CreditView {
     pub unit: String,
     /// Normalized: no trailing zeros.
     pub amount: Decimal,
+    /// Held by pending holds, apart from `amount`.
+    pub held: Decimal,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,14 +99,15 @@ pub fn view(program_id: &str, program: &Program, member_id: &str, member: &Membe
     let tier = program.tier(member);
     let credits = member
         .credits
-        .iter()
-        .map(|(credit_id, units)| {
+        .keys()
+        .map(|credit_id| {
             let defined = program.credits.get(credit_id);
             CreditView {
                 credit_id: credit_id.clone(),
                 name: defined.map(|credit| credit.name.clone()).unwrap_or_default(),
                 unit: defined.map(|credit| credit.unit.clone()).unwrap_or_default(),
-                amount: credits::decimal(*units),
+                amount: credits::decimal(member.available_credits(credit_id, now)),
+                held: credits::decimal(member.held_credits(credit_id, now)),
             }
         })
         .collect();
@@ -114,6 +121,7 @@ pub fn view(program_id: &str, program: &Program, member_id: &str, member: &Membe
             .filter(|lot| is_live(lot, now))
             .map(|lot| LotView { points: lot.remaining, expires_at: lot.expires_at })
             .collect(),
+        held_points: member.held_points(now),
         qualifying_amount: member.qualifying_amount,
         level: tier.level,
         level_name: tier.card.map(|card| card.name).unwrap_or_default(),
@@ -203,6 +211,92 @@ pub fn members(
     }
     let next_after = if more { members.last().map(|last| last.member.clone()) } else { None };
     Ok(MemberPage { members, next_after, total: found.member_count })
+}
+
+/// What ListHolds asks: a member's holds, or every member's (`member` empty),
+/// in hold id order after `after`, optionally of one state at the time of the read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HoldQuery {
+    pub program: String,
+    pub member: String,
+    pub state: Option<HoldState>,
+    pub page_size: usize,
+    pub after: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldPage {
+    pub holds: Vec<HoldView>,
+    /// The last hold id of the page when another page follows.
+    pub next_after: Option<u64>,
+}
+
+/// One hold of `member` (the member its event names), as it stands at `now`.
+pub fn hold(
+    state: &State,
+    rows: &Projections,
+    program: &str,
+    member_id: &str,
+    hold_id: u64,
+    now: Timestamp,
+) -> Result<HoldView, LedgerError> {
+    state.program(program).ok_or_else(|| unknown_program(program))?;
+    let member = resident_or_row(state, rows, program, member_id)?;
+    let hold = member.as_ref().and_then(|member| member.holds.get(&hold_id));
+    let hold = hold.ok_or_else(|| unknown_hold(program, &hold_id.to_string()))?;
+    Ok(HoldView::of(program, member_id, hold_id, hold, now))
+}
+
+/// A page of holds. Without a member it reads every member of the program (each
+/// resident one and each row): support tooling, not a hot path.
+pub fn holds(state: &State, rows: &Projections, query: &HoldQuery, now: Timestamp) -> Result<HoldPage, LedgerError> {
+    let program = &query.program;
+    let found = state.program(program).ok_or_else(|| unknown_program(program))?;
+    let mut members: BTreeMap<String, Cow<'_, Member>> = BTreeMap::new();
+    if query.member.is_empty() {
+        for (id, member) in rows.members_after(program, None, usize::MAX)? {
+            members.insert(id, Cow::Owned(member));
+        }
+        for (id, member) in &found.members {
+            members.insert(id.clone(), Cow::Borrowed(member));
+        }
+    } else if let Some(member) = resident_or_row(state, rows, program, &query.member)? {
+        members.insert(query.member.clone(), member);
+    }
+    let after = query.after.unwrap_or(0);
+    let mut all: Vec<HoldView> = members
+        .iter()
+        .flat_map(|(id, member)| {
+            let pending = member.holds.range(after.saturating_add(1)..);
+            pending.map(move |(hold_id, hold)| HoldView::of(program, id, *hold_id, hold, now))
+        })
+        .filter(|view| query.state.is_none_or(|state| view.hold.state == state))
+        .collect();
+    all.sort_by_key(|view| view.hold_id);
+    let more = all.len() > query.page_size;
+    all.truncate(query.page_size);
+    let next_after = if more { all.last().map(|view| view.hold_id) } else { None };
+    Ok(HoldPage { holds: all, next_after })
+}
+
+fn resident_or_row<'s>(
+    state: &'s State,
+    rows: &Projections,
+    program: &str,
+    member: &str,
+) -> Result<Option<Cow<'s, Member>>, LedgerError> {
+    if let Some(found) = state.member(program, member) {
+        return Ok(Some(Cow::Borrowed(found)));
+    }
+    Ok(rows.member(program, member)?.map(Cow::Owned))
+}
+
+pub fn unknown_hold(program: &str, hold_id: &str) -> LedgerError {
+    LedgerError::Rejected(Rejection::UnknownHold {
+        field: FieldPath::new("hold_id"),
+        program: program.to_owned(),
+        hold_id: hold_id.to_owned(),
+    })
 }
 
 pub fn unknown_program(program: &str) -> LedgerError {

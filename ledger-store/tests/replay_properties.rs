@@ -19,8 +19,13 @@
 //!    highest card its qualifying amount reaches; one voucher record per triple,
 //!    whose version counts its upserts (`check_kinds`).
 //!
-//! Points, credits, coupons, cards, levels and Echoss imports (some naming a brand
-//! that does not exist, so rejected whole) are mixed in every history.
+//! 8. holds: a member's points plus what its pending holds hold plus what
+//!    captures spent equal what every other event gave it (nothing held is lost
+//!    or made), and a hold or capture reference applies once.
+//!
+//! Points, credits, coupons, cards, levels, Echoss imports (some naming a brand
+//! that does not exist, so rejected whole) and holds (captured whole or in part,
+//! voided, expired by the sweep) are mixed in every history.
 
 use ledger_core::command::{
     AddPoints, BulkAddPoints, BulkUsePoints, CreateMemberCard, CreateProgram, CreditsChangeCommand, DefineCredit,
@@ -28,6 +33,7 @@ use ledger_core::command::{
     ImportVoucherStatements, PointStatementItem, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints,
     VoucherImportItem,
 };
+use ledger_core::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};
 use ledger_core::event::EventBody;
 use ledger_core::{Command, State, Timestamp};
 use ledger_store::activity::Generation;
@@ -150,6 +156,34 @@ enum Op {
     ImportPoints {
         items: Vec<(usize, usize, usize, i64, usize)>,
     },
+    /// Points held; `expiry` `Never` stands for the default (15 minutes, so
+    /// pending through the history), `Past` for an expiry the hold refuses.
+    HoldPoints {
+        program: usize,
+        member: usize,
+        points: i64,
+        expiry: Expiry,
+        reference: usize,
+    },
+    HoldCredits {
+        program: usize,
+        member: usize,
+        units: u64,
+        expiry: Expiry,
+        reference: usize,
+    },
+    /// Captures the `hold`-th hold of the program the step found (or a hold id
+    /// no hold has), all of it or `part` (points, or ten-thousandths).
+    Capture {
+        program: usize,
+        hold: usize,
+        part: Option<i64>,
+        reference: usize,
+    },
+    Void {
+        program: usize,
+        hold: usize,
+    },
 }
 
 /// Echoss brands: `7` exists (created in `setup`), `8` does not.
@@ -187,6 +221,12 @@ fn expiry() -> impl Strategy<Value = Expiry> {
 /// 0..=2 are no reference, the rest a pool of 5, so that repeats and replacements happen.
 fn reference() -> impl Strategy<Value = usize> {
     0..8usize
+}
+
+/// Mostly none: the pool's references are mostly taken by other kinds by the
+/// time a hold comes, which would refuse most holds (REFERENCE_IN_USE).
+fn hold_reference() -> impl Strategy<Value = usize> {
+    prop_oneof![4 => Just(0usize), 1 => reference()]
 }
 
 fn add_points() -> impl Strategy<Value = i64> {
@@ -261,6 +301,13 @@ fn op() -> impl Strategy<Value = Op> {
             (prop_oneof![12 => Just(0usize), 1 => Just(1usize)], 0..4usize, 0..3usize, -40..60i64, reference()),
             1..5
         ).prop_map(|items| Op::ImportPoints { items }),
+        4 => (program(), 0..4usize, 1..=40i64, expiry(), hold_reference())
+            .prop_map(|(program, member, points, expiry, reference)| Op::HoldPoints { program, member, points, expiry, reference }),
+        3 => (program(), 0..4usize, 1..30_000u64, expiry(), hold_reference())
+            .prop_map(|(program, member, units, expiry, reference)| Op::HoldCredits { program, member, units, expiry, reference }),
+        4 => (program(), 0..6usize, prop::option::of(1..=30i64), hold_reference())
+            .prop_map(|(program, hold, part, reference)| Op::Capture { program, hold, part, reference }),
+        3 => (program(), 0..6usize).prop_map(|(program, hold)| Op::Void { program, hold }),
     ]
 }
 
@@ -350,6 +397,9 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
     assert_eq!(ledger.compare_with_replay().expect("replay"), None, "live projections equal a replay of the log");
 
     let mut deltas: BTreeMap<(String, String), i128> = BTreeMap::new();
+    // What every event but the holds' own gave each member.
+    let mut given: BTreeMap<(String, String), i128> = BTreeMap::new();
+    let mut hold_references: BTreeMap<(String, String), u32> = BTreeMap::new();
     let mut credits: BTreeMap<(String, String), Decimal> = BTreeMap::new();
     let mut upserts: BTreeMap<(String, i64, String), u32> = BTreeMap::new();
     let mut count = 0u64;
@@ -361,11 +411,35 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
         if !event.event.member.is_empty() {
             *deltas.entry((event.event.program.clone(), event.event.member.clone())).or_default() +=
                 body.points_delta();
+            if !matches!(
+                body,
+                EventBody::PointsHeld(_)
+                    | EventBody::HoldCaptured(_)
+                    | EventBody::HoldVoided(_)
+                    | EventBody::HoldExpired(_)
+            ) {
+                *given.entry((event.event.program.clone(), event.event.member.clone())).or_default() +=
+                    body.points_delta();
+            }
+        }
+        if matches!(body, EventBody::PointsHeld(_) | EventBody::CreditsHeld(_) | EventBody::HoldCaptured(_))
+            && !body.reference().is_empty()
+        {
+            let applied =
+                hold_references.entry((event.event.program.clone(), body.reference().to_owned())).or_default();
+            *applied += 1;
+            assert_eq!(*applied, 1, "a hold or capture reference applies once");
         }
         let key = (event.event.program.clone(), event.event.member.clone());
         match body {
             EventBody::CreditsAdded(change) => *credits.entry(key).or_default() += change.amount,
             EventBody::CreditsUsed(change) => *credits.entry(key).or_default() -= change.amount,
+            EventBody::CreditsHeld(hold) => *credits.entry(key).or_default() -= hold.amount,
+            EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled)
+                if !settled.credit_id.is_empty() =>
+            {
+                *credits.entry(key).or_default() += settled.released;
+            }
             EventBody::VoucherRecorded { statement, .. } => {
                 let triple =
                     (event.event.program.clone(), statement.promotion_id, statement.voucher_identifier.clone());
@@ -381,6 +455,21 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
             members += 1;
             let delta = deltas.get(&(program_id.clone(), member_id.clone())).copied().unwrap_or_default();
             assert_eq!(i128::from(member.points), delta, "{program_id}/{member_id}: points equal its events' deltas");
+            assert_eq!(member.points, member.lots.total(), "{program_id}/{member_id}: points equal its lots");
+            let points_holds = member.holds.values().filter(|hold| hold.is_points());
+            let (mut pending, mut captured) = (0u64, 0u64);
+            for hold in points_holds {
+                if hold.state == ledger_core::holds::HoldState::Pending {
+                    pending += hold.amount;
+                }
+                captured += hold.captured;
+            }
+            let given = given.get(&(program_id.clone(), member_id.clone())).copied().unwrap_or_default();
+            assert_eq!(
+                i128::from(member.points + pending + captured),
+                given,
+                "{program_id}/{member_id}: points, plus what is held, plus what captures spent, equal what it was given"
+            );
         }
     }
     assert_eq!(members, deltas.len(), "every member named by an event exists, and only those");
@@ -510,11 +599,20 @@ async fn submit(ledger: &Ledger, step: &[Op]) {
         })
         .await
         .expect("read cards");
+    // Every member, resident or not: a small cache must not hide the holds.
+    let state = ledger.whole_state().await.expect("read holds");
+    let holds: Holds = {
+        let holds = |program: &ledger_core::state::Program| {
+            let members = program.members.iter();
+            members.flat_map(|(id, member)| member.holds.keys().map(move |hold| (*hold, id.clone()))).collect()
+        };
+        state.programs.iter().map(|(id, program)| (id.clone(), holds(program))).collect()
+    };
     let tasks: Vec<_> = step
         .iter()
         .map(|op| {
             let ledger = ledger.clone();
-            let command = command(op, &cards);
+            let command = command(op, &cards, &holds);
             tokio::spawn(async move { ledger.execute(command, ACTOR).await })
         })
         .collect();
@@ -571,13 +669,32 @@ fn spend(program: usize, member: usize, points: i64, reward: bool, reference: us
 /// Card ids by program, in level order, as the step found them.
 type Cards = BTreeMap<String, Vec<String>>;
 
+/// Holds (id, member) by program, as the step found them.
+type Holds = BTreeMap<String, Vec<(u64, String)>>;
+
+/// A hold of the program (counting from the newest, which are mostly still
+/// pending) and its member (as `Ledger::capture_hold` reads it from the hold's
+/// event), or now and then a hold id no hold has.
+fn hold_pick(holds: &Holds, program: usize, index: usize) -> (String, String) {
+    let holds = holds.get(PROGRAMS[program]).map_or(&[][..], Vec::as_slice);
+    let found = holds.iter().rev().nth(index % (holds.len() + 1));
+    found.map_or_else(|| ("999999".to_owned(), String::new()), |(id, member)| (id.to_string(), member.clone()))
+}
+
+fn hold_expiry(expiry: Expiry) -> Option<Timestamp> {
+    match expiry {
+        Expiry::Never => None,
+        other => expires_at(other),
+    }
+}
+
 /// The card at `index` in level order, or an id no card has.
 fn card_id(cards: &Cards, program: usize, index: usize) -> String {
     let found = cards.get(PROGRAMS[program]).and_then(|ids| ids.get(index));
     found.cloned().unwrap_or_else(|| "no-such-card".to_owned())
 }
 
-fn command(op: &Op, cards: &Cards) -> Command {
+fn command(op: &Op, cards: &Cards, holds: &Holds) -> Command {
     match op {
         Op::CreateProgram { program } => Command::CreateProgram(CreateProgram {
             program: PROGRAMS[*program].to_owned(),
@@ -629,6 +746,45 @@ fn command(op: &Op, cards: &Cards) -> Command {
             malformed: None,
         }),
         Op::Expire { lots_max } => Command::ExpirePoints(ExpirePoints { lots_max: *lots_max }),
+        Op::HoldPoints { program, member, points, expiry, reference } => Command::HoldPoints(HoldPoints {
+            program: PROGRAMS[*program].to_owned(),
+            member: MEMBERS[*member].to_owned(),
+            points: *points,
+            remark: "ticket".to_owned(),
+            reference: reference_id(*reference),
+            expires_at: hold_expiry(*expiry),
+        }),
+        Op::HoldCredits { program, member, units, expiry, reference } => Command::HoldCredits(HoldCredits {
+            program: PROGRAMS[*program].to_owned(),
+            member: MEMBERS[*member].to_owned(),
+            credit_id: "wallet".to_owned(),
+            amount: Decimal::new(i64::try_from(*units).expect("small"), 4),
+            remark: "remote QR".to_owned(),
+            reference: reference_id(*reference),
+            expires_at: hold_expiry(*expiry),
+        }),
+        Op::Capture { program, hold, part, reference } => {
+            let (hold_id, member) = hold_pick(holds, *program, *hold);
+            Command::CaptureHold(CaptureHold {
+                program: PROGRAMS[*program].to_owned(),
+                hold_id,
+                member,
+                // A part is points for a points hold, and ten-thousandths
+                // of a credit for a credits hold.
+                amount: part.map(|part| Decimal::new(part, if *hold % 2 == 0 { 0 } else { 4 })),
+                remark: String::new(),
+                reference: reference_id(*reference),
+            })
+        }
+        Op::Void { program, hold } => {
+            let (hold_id, member) = hold_pick(holds, *program, *hold);
+            Command::VoidHold(VoidHold {
+                program: PROGRAMS[*program].to_owned(),
+                hold_id,
+                member,
+                remark: "cancelled".to_owned(),
+            })
+        }
         Op::Credits { program, member, units, adding, reference } => {
             let change = CreditsChangeCommand {
                 program: PROGRAMS[*program].to_owned(),

@@ -306,7 +306,20 @@ pub fn check_invariants(store: &Store) {
                 .sum();
             assert_eq!(i128::from(member.points), from_events, "{member_id}: points equal the sum of its events");
             assert_eq!(member.points, member.lots.total(), "{member_id}: points equal its lots' remainders");
-            assert!(member.live_points(store.at) <= member.points, "{member_id}: live points within points");
+            // What pending holds took is out of the lots until they settle; one
+            // past its time already counts as given back.
+            let pending: u64 = member
+                .holds
+                .values()
+                .filter(|hold| hold.is_points() && hold.state == ledger_core::holds::HoldState::Pending)
+                .map(|hold| hold.amount)
+                .sum();
+            let live = member.live_points(store.at);
+            assert!(live <= member.points + pending, "{member_id}: live points within points and what is held");
+            assert!(
+                live + member.held_points(store.at) <= member.points + pending,
+                "{member_id}: live and held points within points and what is held"
+            );
         }
     }
 }
@@ -382,6 +395,24 @@ pub fn render_outcome(out: &mut String, outcome: &Outcome) {
             let _ = write!(out, "program {program:?} {name:?} created at {}", created_at.micros());
         }
         Outcome::FormulaDefined => out.push_str("formula defined"),
+        Outcome::Hold(view) => {
+            let hold = &view.hold;
+            let _ = write!(
+                out,
+                "hold {} of {}: {} {}{}, captured {}, expires {}, settled by {}",
+                view.hold_id,
+                view.member,
+                hold.state.as_str(),
+                hold.decimal(hold.amount),
+                if hold.is_points() { String::new() } else { format!(" {}", hold.credit_id) },
+                hold.decimal(hold.captured),
+                hold.expires_at.micros(),
+                hold.settled_transaction_id
+            );
+            if view.duplicate {
+                out.push_str(", duplicate");
+            }
+        }
         Outcome::RewardDefined => out.push_str("reward defined"),
         other => {
             let _ = write!(out, "{other:?}");
@@ -426,6 +457,22 @@ pub fn render_event(event: &Event) -> String {
             format!("use #{} reversed: {} to [{}]", reversal.transaction_id, reversal.points, takes(&reversal.lots))
         }
         EventBody::PointsExpired { lot, points } => format!("lot {lot} expired: {points}"),
+        EventBody::PointsHeld(hold) => {
+            format!("hold {} from [{}] until {}", hold.points, takes(&hold.taken), hold.expires_at.micros())
+        }
+        EventBody::CreditsHeld(hold) => {
+            format!("hold {} {} until {}", hold.amount, hold.credit_id, hold.expires_at.micros())
+        }
+        EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled) => {
+            format!(
+                "{} #{}: captured {}, released {} to [{}]",
+                event.body.name(),
+                settled.hold,
+                settled.captured,
+                settled.released,
+                takes(&settled.released_lots)
+            )
+        }
         other => other.name().to_owned(),
     };
     if event.member.is_empty() { body } else { format!("{} {body}", event.member) }
@@ -445,5 +492,32 @@ pub fn render_member(store: &Store, member: &str) -> String {
             None => format!("{}:{}", lot.lot, lot.remaining),
         })
         .collect();
-    format!("{shown}: points {}, live {}, lots [{}]", found.points, found.live_points(store.at), lots.join(" "))
+    let mut text =
+        format!("{shown}: points {}, live {}, lots [{}]", found.points, found.live_points(store.at), lots.join(" "));
+    if !found.holds.is_empty() {
+        let holds: Vec<String> = found
+            .holds
+            .iter()
+            .map(|(id, hold)| format!("{id}:{}{}", hold.state_at(store.at).as_str(), hold_amounts(hold)))
+            .collect();
+        let _ = write!(text, ", held {}, holds [{}]", found.held_points(store.at), holds.join(" "));
+        for (credit_id, units) in &found.credits {
+            let _ = write!(
+                text,
+                ", credits {credit_id} {} held {}",
+                ledger_core::credits::decimal(found.available_credits(credit_id, store.at)),
+                ledger_core::credits::decimal(found.held_credits(credit_id, store.at))
+            );
+            let _ = units;
+        }
+    }
+    text
+}
+
+fn hold_amounts(hold: &ledger_core::holds::Hold) -> String {
+    if hold.captured == 0 {
+        format!(" {}", hold.decimal(hold.amount))
+    } else {
+        format!(" {} captured {}", hold.decimal(hold.amount), hold.decimal(hold.captured))
+    }
 }

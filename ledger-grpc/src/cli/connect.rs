@@ -7,6 +7,7 @@ use crate::pb::admin_service_client::AdminServiceClient;
 use crate::pb::audit_service_client::AuditServiceClient;
 use crate::pb::coupons_service_client::CouponsServiceClient;
 use crate::pb::credits_service_client::CreditsServiceClient;
+use crate::pb::holds_service_client::HoldsServiceClient;
 use crate::pb::members_service_client::MembersServiceClient;
 use crate::pb::points_service_client::PointsServiceClient;
 use crate::pb::tiers_service_client::TiersServiceClient;
@@ -66,6 +67,10 @@ impl Server {
 
     pub fn vouchers(&self) -> VouchersServiceClient<Authed> {
         VouchersServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn holds(&self) -> HoldsServiceClient<Authed> {
+        HoldsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub fn tiers(&self) -> TiersServiceClient<Authed> {

@@ -16,6 +16,7 @@ mod coupons;
 mod credits;
 mod definitions;
 mod export;
+mod holds;
 mod imports;
 mod levels;
 mod members;
@@ -86,6 +87,9 @@ pub enum Command {
     /// Add or use one member's points.
     #[command(subcommand)]
     Points(points::PointsCommand),
+    /// Holds of points or credits: hold, capture, void, show, list.
+    #[command(subcommand)]
+    Hold(holds::HoldCommand),
     /// Earning formulas (points = floor(cost x multiplier)).
     #[command(subcommand)]
     Formula(definitions::FormulaCommand),
@@ -190,6 +194,7 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         Command::Program(command) => programs::run(server, command).await,
         Command::Token(command) => tokens::run(server, command).await,
         Command::Points(command) => points::run(server, command).await,
+        Command::Hold(command) => holds::run(server, command).await,
         Command::Formula(command) => definitions::run_formula(server, command).await,
         Command::Reward(command) => definitions::run_reward(server, command).await,
         Command::Credit(command) => credits::run_define(server, command).await,

@@ -1,11 +1,13 @@
 //! Proto messages to domain commands and back, by hand: the domain types know
 //! nothing of protobuf (STYLE.md). Conversions that can fail name the field.
 
+mod holds;
 mod requests;
 mod tiers;
 mod vouchers;
 mod wallets;
 
+pub use holds::{capture_hold, hold, hold_credits, hold_points, holds_page_token, holds_query, void_hold};
 pub use requests::*;
 pub use tiers::card;
 pub use vouchers::{point_statements, report_query, state as voucher_state, voucher_statement, voucher_statements};
@@ -276,6 +278,7 @@ pub fn member(view: ledger_store::views::MemberView) -> pb::Member {
         coupons: view.coupons.into_iter().map(member_coupon).collect(),
         first_seen_at: Some(to_timestamp(view.first_seen_at)),
         last_activity_at: Some(to_timestamp(view.last_activity_at)),
+        held_points: signed(view.held_points),
     }
 }
 

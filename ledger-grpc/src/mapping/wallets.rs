@@ -34,7 +34,13 @@ pub fn credits_receipt(receipt: CreditsReceipt) -> pb::CreditsReceipt {
 }
 
 pub fn member_credit(view: CreditView) -> pb::MemberCredit {
-    pb::MemberCredit { credit_id: view.credit_id, name: view.name, unit: view.unit, amount: decimal_text(view.amount) }
+    pb::MemberCredit {
+        credit_id: view.credit_id,
+        name: view.name,
+        unit: view.unit,
+        amount: decimal_text(view.amount),
+        held: decimal_text(view.held),
+    }
 }
 
 pub fn member_coupon(view: CouponView) -> pb::MemberCoupon {

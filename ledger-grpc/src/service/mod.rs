@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod coupons;
 pub mod credits;
+pub mod holds;
 pub mod members;
 pub mod points;
 pub mod tiers;
