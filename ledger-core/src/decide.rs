@@ -11,6 +11,7 @@ use crate::overlay::Overlay;
 use crate::points;
 use crate::programs;
 use crate::rejection::Rejection;
+use crate::reversals;
 use crate::state::State;
 use crate::statements;
 use crate::tiers;
@@ -36,6 +37,7 @@ pub fn field_problems(command: &Command) -> Vec<Rejection> {
         Command::CreateMemberCard(create) => tiers::create_fields(create).into_vec(),
         Command::UpdateMemberCard(update) => tiers::update_fields(update).into_vec(),
         Command::SetMemberLevels(set) => tiers::levels_fields(set).into_vec(),
+        Command::ReverseTransaction(reverse) => reversals::fields(reverse).into_vec(),
         // A bulk's items are decided one by one, each stopping the bulk with
         // `fail_at`; a deletion and the sweep have no fields of their own.
         Command::BulkAddPoints(_)
@@ -122,6 +124,12 @@ pub fn decide(state: &State, command: &Command, context: Context) -> Result<Deci
             let events = tiers::set_levels(state, set)?;
             let updated = u32::try_from(events.len()).expect("levels are limited");
             Ok(Decision { events, outcome: Outcome::LevelsSet { updated } })
+        }
+        Command::ReverseTransaction(reverse) => {
+            programs::existing(state, &reverse.program)?;
+            let mut view = Overlay::new(state, context);
+            let reversal = reversals::reverse(&mut view, reverse)?;
+            Ok(view.finish(Outcome::Reversal(reversal)))
         }
     }
 }

@@ -103,6 +103,78 @@ pub enum EventBody {
         /// The card pinned, empty at level 0: the pin follows the card when levels move.
         card_id: String,
     },
+    /// ReverseTransaction (SPEC §15): undoes exactly the change of one earlier
+    /// transaction of the same member, once.
+    TransactionReversed(TransactionReversal),
+}
+
+/// The reversal of one transaction by its id (SPEC §15).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionReversal {
+    /// The transaction undone.
+    pub transaction_id: u64,
+    pub remark: String,
+    /// The reversal's own reference (empty when the client gave none).
+    pub reference: String,
+    pub change: ReversedChange,
+}
+
+/// What a reversal undoes, by the kind of the transaction it reverses: each
+/// variant carries exactly what the fold needs to undo it, so that a replay never
+/// has to look at the reversed event again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReversedChange {
+    /// Takes the add's points back from its lot and lowers the qualifying
+    /// amount by them (`earned`).
+    PointsAdd {
+        points: u64,
+        lots: Vec<LotTake>,
+        earned: u64,
+    },
+    /// Gives the use's points back to the lots they came from, with their expiry.
+    PointsUse {
+        points: u64,
+        lots: Vec<LotTake>,
+    },
+    CreditsAdd {
+        credit_id: String,
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    CreditsUse {
+        credit_id: String,
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    CouponsGrant {
+        coupon_id: String,
+        count: u32,
+    },
+    CouponUse {
+        coupon_id: String,
+    },
+}
+
+impl ReversedChange {
+    pub fn activity_kind(&self) -> ActivityKind {
+        match self {
+            ReversedChange::PointsAdd { .. } | ReversedChange::PointsUse { .. } => ActivityKind::Points,
+            ReversedChange::CreditsAdd { .. } | ReversedChange::CreditsUse { .. } => ActivityKind::Credits,
+            ReversedChange::CouponsGrant { .. } | ReversedChange::CouponUse { .. } => ActivityKind::Coupons,
+        }
+    }
+
+    /// The signed change the reversal makes, in the unit of what it moves.
+    pub fn amount(&self) -> Decimal {
+        match self {
+            ReversedChange::PointsAdd { points, .. } => -Decimal::from(*points),
+            ReversedChange::PointsUse { points, .. } => Decimal::from(*points),
+            ReversedChange::CreditsAdd { amount, .. } => -amount.normalize(),
+            ReversedChange::CreditsUse { amount, .. } => amount.normalize(),
+            ReversedChange::CouponsGrant { count, .. } => -Decimal::from(*count),
+            ReversedChange::CouponUse { .. } => Decimal::ONE,
+        }
+    }
 }
 
 /// Credits added to or used from a member's wallet of one credit type.
@@ -234,7 +306,7 @@ pub struct PointsReversal {
 }
 
 /// The areas of activity a caller can filter on (SPEC §9).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ActivityKind {
     Points,
     Credits,
@@ -273,7 +345,7 @@ impl ActivityKind {
 
 impl EventBody {
     /// How many kinds of event there are: `index` is below it.
-    pub const KINDS_COUNT: usize = 20;
+    pub const KINDS_COUNT: usize = 21;
 
     /// The stable names of the kinds, by `index`.
     pub const NAMES: [&'static str; EventBody::KINDS_COUNT] = [
@@ -297,6 +369,7 @@ impl EventBody {
         "MemberCardUpdated",
         "MemberCardDeleted",
         "MemberLevelSet",
+        "TransactionReversed",
     ];
 
     /// The kind's place in 0..`KINDS_COUNT`, in the order the variants were added.
@@ -324,6 +397,7 @@ impl EventBody {
             EventBody::MemberCardUpdated(_) => 17,
             EventBody::MemberCardDeleted { .. } => 18,
             EventBody::MemberLevelSet { .. } => 19,
+            EventBody::TransactionReversed(_) => 20,
         }
     }
 
@@ -352,6 +426,7 @@ impl EventBody {
             EventBody::CouponsGranted { .. } | EventBody::CouponUsed { .. } => ActivityKind::Coupons,
             EventBody::VoucherRecorded { .. } => ActivityKind::Vouchers,
             EventBody::MemberLevelSet { .. } => ActivityKind::Tiers,
+            EventBody::TransactionReversed(reversal) => reversal.change.activity_kind(),
         }
     }
 
@@ -363,6 +438,7 @@ impl EventBody {
             EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => &change.reference,
             EventBody::CouponsGranted { reference, .. } | EventBody::CouponUsed { reference, .. } => reference,
             EventBody::PointStatementApplied(statement) => &statement.reference,
+            EventBody::TransactionReversed(reversal) => &reversal.reference,
             EventBody::ProgramCreated { .. }
             | EventBody::FormulaDefined { .. }
             | EventBody::RewardDefined { .. }
@@ -388,6 +464,11 @@ impl EventBody {
             EventBody::PointsUseReversed(reversal) => i128::from(reversal.points),
             EventBody::PointsExpired { points, .. } => -i128::from(*points),
             EventBody::PointStatementApplied(statement) => i128::from(statement.points),
+            EventBody::TransactionReversed(reversal) => match &reversal.change {
+                ReversedChange::PointsAdd { points, .. } => -i128::from(*points),
+                ReversedChange::PointsUse { points, .. } => i128::from(*points),
+                _ => 0,
+            },
             _ => 0,
         }
     }

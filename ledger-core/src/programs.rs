@@ -121,7 +121,8 @@ impl Program {
             | EventBody::CouponsGranted { .. }
             | EventBody::CouponUsed { .. }
             | EventBody::PointStatementApplied(_)
-            | EventBody::MemberLevelSet { .. } => {}
+            | EventBody::MemberLevelSet { .. }
+            | EventBody::TransactionReversed(_) => {}
         }
     }
 }
