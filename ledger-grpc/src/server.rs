@@ -46,13 +46,14 @@ async fn report_writes(ledger: Ledger, reporter: tonic_health::server::HealthRep
 }
 
 /// The services whose calls write.
-const WRITE_SERVICES: [&str; 6] = [
+const WRITE_SERVICES: [&str; 7] = [
     <pb::admin_service_server::AdminServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::points_service_server::PointsServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::credits_service_server::CreditsServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::coupons_service_server::CouponsServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::vouchers_service_server::VouchersServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::tiers_service_server::TiersServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::transactions_service_server::TransactionsServiceServer<Api> as tonic::server::NamedService>::NAME,
 ];
 
 /// How the server meets its clients.
@@ -91,6 +92,7 @@ pub async fn serve_with(
     let vouchers = pb::vouchers_service_server::VouchersServiceServer::new(api.clone())
         .max_decoding_message_size(REQUEST_BYTES_MAX);
     let tiers = pb::tiers_service_server::TiersServiceServer::new(api.clone());
+    let transactions = pb::transactions_service_server::TransactionsServiceServer::new(api.clone());
     let http_api = api.clone();
     let audit = pb::audit_service_server::AuditServiceServer::new(api);
 
@@ -103,6 +105,7 @@ pub async fn serve_with(
     reporter.set_serving::<pb::coupons_service_server::CouponsServiceServer<Api>>().await;
     reporter.set_serving::<pb::vouchers_service_server::VouchersServiceServer<Api>>().await;
     reporter.set_serving::<pb::tiers_service_server::TiersServiceServer<Api>>().await;
+    reporter.set_serving::<pb::transactions_service_server::TransactionsServiceServer<Api>>().await;
     tokio::spawn(report_writes(api_ledger.clone(), reporter.clone()));
 
     let reflection = tonic_reflection::server::Builder::configure()
@@ -144,6 +147,7 @@ pub async fn serve_with(
         .add_service(coupons)
         .add_service(vouchers)
         .add_service(tiers)
+        .add_service(transactions)
         .add_service(audit)
         .prepare()
         .into_axum_router();

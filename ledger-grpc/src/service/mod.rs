@@ -8,6 +8,7 @@ pub mod credits;
 pub mod members;
 pub mod points;
 pub mod tiers;
+pub mod transactions;
 pub mod vouchers;
 
 use crate::limits::{Limits, StreamCaps};
