@@ -905,7 +905,27 @@ async fn activities_of_every_kind_read_the_same_after_kill_9() {
     };
     let import = pb::ImportVoucherStatementsRequest { data: vec![voucher] };
     admin.vouchers.import_voucher_statements(import).await.expect("import a voucher");
+    // Reversals of a credits use, a coupon use and the points add (SPEC §15): their
+    // activities and the `reversed_by` of what they undid read the same after the kill.
+    let mut reversed = Vec::new();
+    for reference in ["kind-3", "kind-2"] {
+        let found = wallet_activity(&mut admin, reference).await.expect("the wallet change");
+        reversed.push(found.transaction_id);
+    }
+    let points = all_activities(&mut admin).await.into_iter().find(|activity| activity.kind == "POINTS");
+    reversed.push(points.expect("the points add").transaction_id);
+    for (index, transaction_id) in reversed.iter().enumerate() {
+        let request = pb::ReverseTransactionRequest {
+            program_id: WALLET_PROGRAM.into(),
+            transaction_id: *transaction_id,
+            remark: "crash".into(),
+            reference: format!("undo-{index}"),
+        };
+        admin.transactions.reverse_transaction(request).await.expect("reverse");
+    }
     let before = all_activities(&mut admin).await;
+    let shown = before.iter().filter(|activity| activity.reversed_by.is_some()).count();
+    assert_eq!(shown, reversed.len(), "each reversed activity shows its reversal");
     let kinds: std::collections::BTreeSet<&str> = before.iter().map(|activity| activity.kind.as_str()).collect();
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["COUPONS", "CREDITS", "POINTS", "TIERS", "VOUCHERS"]);
     let credit = before.iter().find(|activity| activity.reference == "kind-0").expect("the credits add");
@@ -914,8 +934,18 @@ async fn activities_of_every_kind_read_the_same_after_kill_9() {
     assert_eq!(grant.balance_after, "3");
 
     let server = Server::start_in(stop_server(server, Stop::Kill).await, rare_checkpoints);
-    let after = all_activities(&mut server.admin().await).await;
+    let mut admin = server.admin().await;
+    let after = all_activities(&mut admin).await;
     assert_eq!(after, before, "activities after the kill");
+    // Reversed once, also after recovery.
+    let again = pb::ReverseTransactionRequest {
+        program_id: WALLET_PROGRAM.into(),
+        transaction_id: reversed[0],
+        remark: "crash".into(),
+        reference: String::new(),
+    };
+    let status = admin.transactions.reverse_transaction(again).await.expect_err("reversed already");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     // And after a clean stop, which checkpoints the recovered tail.
     let server = Server::start_in(stop_server(server, Stop::Term).await, rare_checkpoints);
     assert_eq!(all_activities(&mut server.admin().await).await, before, "activities after a checkpoint");

@@ -7,32 +7,19 @@
 mod support;
 
 use ledger_grpc::pb;
-use pb::transactions_service_client::TransactionsServiceClient;
 use support::{Server, refused, seconds_from_now, started};
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
+
+type Transactions = pb::transactions_service_client::TransactionsServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, support::Bearer>,
+>;
 
 const PROGRAM: &str = "cafe";
 const OTHER: &str = "bakery";
 
-type Transactions = TransactionsServiceClient<InterceptedService<Channel, Authorization>>;
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-struct Authorization(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Authorization {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
 async fn transactions(server: &Server, token: &str) -> Transactions {
-    let value = format!("Bearer {token}").parse().expect("ascii");
-    TransactionsServiceClient::with_interceptor(server.channel().await, Authorization(value))
+    server.clients(token).await.transactions
 }
 
 fn reverse(transaction_id: u64) -> pb::ReverseTransactionRequest {

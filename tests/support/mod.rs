@@ -205,6 +205,7 @@ pub struct Clients {
     pub coupons: pb::coupons_service_client::CouponsServiceClient<Authed>,
     pub vouchers: pb::vouchers_service_client::VouchersServiceClient<Authed>,
     pub tiers: pb::tiers_service_client::TiersServiceClient<Authed>,
+    pub transactions: pb::transactions_service_client::TransactionsServiceClient<Authed>,
 }
 
 impl Clients {
@@ -235,7 +236,8 @@ impl Clients {
                 channel.clone(),
                 bearer.clone(),
             ),
-            tiers: pb::tiers_service_client::TiersServiceClient::with_interceptor(channel, bearer),
+            tiers: pb::tiers_service_client::TiersServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            transactions: pb::transactions_service_client::TransactionsServiceClient::with_interceptor(channel, bearer),
         }
     }
 
