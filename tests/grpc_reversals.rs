@@ -315,3 +315,33 @@ async fn a_reversed_activity_shows_reversed_by_and_a_reference_applies_once() {
         page.activities.iter().map(|activity| (activity.transaction_id, activity.reversed_by)).collect();
     assert_eq!(shown, [(first.transaction_id, None), (kept, None), (added, Some(first.transaction_id))]);
 }
+
+/// Runs `ledger` against the server with its admin token.
+fn ledger(server: &Server, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("--addr")
+        .arg(&server.address)
+        .arg("--token-file")
+        .arg(server.data_dir.join("admin.token"))
+        .args(args)
+        .output()
+        .expect("run ledger")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_reverse_tx_undoes_a_transaction_from_the_command_line() {
+    let (server, mut client) = started("reversals-cli", &[PROGRAM]).await;
+    let added = client.add(PROGRAM, "alice", 50).await.transaction_id.to_string();
+    let output = ledger(&server, &["--json", "reverse", &added, "--program", PROGRAM, "--remark", "returned"]);
+    assert!(output.status.success(), "{output:?}");
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(reply["reversed_transaction_id"].to_string(), added);
+    assert_eq!((reply["amount"].as_str(), reply["balance_after"].as_str()), (Some("-50"), Some("0")));
+    let again = ledger(&server, &["reverse", &added, "--program", PROGRAM]);
+    assert!(!again.status.success(), "a second reversal fails");
+    let words = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    assert!(words.contains("ALREADY_REVERSED") || words.contains("already reversed"), "{words}");
+    let shown = ledger(&server, &["--json", "activity", "--program", PROGRAM, "--transaction-id", &added]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(shown["reversed_by"], reply["transaction_id"]);
+}
