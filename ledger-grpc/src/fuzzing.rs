@@ -87,6 +87,7 @@ pub fn request_mapping(data: &[u8]) {
         }),
         31 => decode(bytes).map(|r| Some(Command::DefineShop(mapping::define_shop(r)))),
         32 => decode::<pb::GetVoucherStatementRequest>(bytes).map(|_| None),
+        33 => decode(bytes).map(|r| Some(Command::ReverseTransaction(mapping::reverse_transaction(r)))),
         _ => decode(bytes).and_then(|r| mapping::report_query(&r).map(|_| None)),
     };
     match outcome {
@@ -97,7 +98,7 @@ pub fn request_mapping(data: &[u8]) {
 }
 
 /// The request types of the protos' RPCs, one selector each.
-pub const REQUEST_TYPES: u8 = 34;
+pub const REQUEST_TYPES: u8 = 35;
 
 /// (c) The `ledger` client's files and flags: the first byte picks the parser.
 /// Every time a parser accepts must be one the server accepts too.
