@@ -524,19 +524,20 @@ impl Ledger {
         let found = self
             .read(|state| {
                 let Some(program_state) = state.program(program) else { return Ok(vec![None; wanted.len()]) };
-                let mut members: std::collections::BTreeMap<&str, Option<ledger_core::state::Member>> =
+                // Each member's reversed transactions, read once per page (its row
+                // from disk when the member is not resident).
+                let mut reversed: std::collections::BTreeMap<&str, std::collections::BTreeMap<u64, u64>> =
                     std::collections::BTreeMap::new();
                 let mut found = Vec::with_capacity(wanted.len());
                 for (member, transaction_id) in &wanted {
-                    if !members.contains_key(member.as_str()) {
-                        let row = match program_state.members.get(member) {
-                            Some(resident) => Some(resident.clone()),
-                            None => rows.member(program, member)?,
+                    if !reversed.contains_key(member.as_str()) {
+                        let map = match program_state.members.get(member) {
+                            Some(resident) => resident.reversed.clone(),
+                            None => rows.member(program, member)?.map(|row| row.reversed).unwrap_or_default(),
                         };
-                        members.insert(member, row);
+                        reversed.insert(member, map);
                     }
-                    let reversed_by =
-                        members[member.as_str()].as_ref().and_then(|row| row.reversed.get(transaction_id));
+                    let reversed_by = reversed[member.as_str()].get(transaction_id);
                     found.push(reversed_by.copied().filter(|by| *by <= durable));
                 }
                 Ok::<_, LedgerError>(found)
