@@ -23,7 +23,7 @@ mod support;
 use ledger_core::command::{
     AddPoints, BulkAddPoints, CreateMemberCard, CreditsChangeCommand, DefineCredit, DefineFormula, DefineReward,
     DefineShop, DeleteMemberCard, ExpirePoints, GrantCoupons, ImportPointStatements, ImportVoucherStatements,
-    PointStatementItem, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints, VoucherImportItem,
+    PointStatementItem, ReverseTransaction, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints, VoucherImportItem,
 };
 use ledger_core::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};
 use ledger_core::event::EventBody;
@@ -154,6 +154,15 @@ async fn record_every_kind(ledger: &Ledger) {
     .await;
     expire_a_lot(ledger).await;
     record_wallets(ledger).await;
+    // The coupon use just recorded (acknowledged, so durable and the head) is reversed.
+    let reverse = ReverseTransaction {
+        program: PROGRAM.into(),
+        transaction_id: ledger.durable_sequence(),
+        remark: "returned".into(),
+        reference: "undo-1".into(),
+        target: None,
+    };
+    run(ledger, Command::ReverseTransaction(reverse)).await;
     record_vouchers(ledger).await;
     record_tiers(ledger).await;
     record_holds(ledger).await;

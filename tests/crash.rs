@@ -663,8 +663,9 @@ enum WalletChange {
 const CREDIT: &str = "wallet";
 const COUPON: &str = "coffee";
 
-/// Credits, coupons and member levels written beside the points, so that kills
-/// land on every kind of event and on activities whose balance is not points.
+/// Credits, coupons and member levels written beside the points, and reversals of
+/// the writer's own credits and coupon changes, so that kills land on every kind
+/// of event and on activities whose balance is not points.
 struct WalletWriter {
     clients: Clients,
     name: String,
@@ -675,9 +676,44 @@ struct WalletWriter {
 impl WalletWriter {
     async fn run(mut self) -> Vec<WalletOp> {
         let mut sent = Vec::new();
+        // Acknowledged credits and coupon changes not reversed yet: (transaction id,
+        // member, change), for the reversals below.
+        let mut reversible: Vec<(u64, String, WalletChange)> = Vec::new();
         loop {
-            let member = format!("w{}", self.rng.random_range(0..WALLET_MEMBERS_COUNT));
             let reference = format!("{}-{}", self.name, sent.len());
+            // A reversal (SPEC §15) is, to the model, the opposite change of the same
+            // member, there or not like any other change with a reference.
+            if !reversible.is_empty() && self.rng.random_range(0..6) == 0 {
+                let (transaction_id, member, change) =
+                    reversible.swap_remove(self.rng.random_range(0..reversible.len()));
+                let opposite = match change {
+                    WalletChange::Credits(cents) => WalletChange::Credits(-cents),
+                    WalletChange::Coupons(count) => WalletChange::Coupons(-count),
+                    WalletChange::Level(_) => unreachable!("levels are not reversed"),
+                };
+                let request = pb::ReverseTransactionRequest {
+                    program_id: WALLET_PROGRAM.into(),
+                    transaction_id,
+                    remark: "crash".into(),
+                    reference: reference.clone(),
+                };
+                match self.clients.transactions.reverse_transaction(request).await {
+                    Ok(_) => sent.push(WalletOp { reference, member, change: opposite, acknowledged: true }),
+                    // What it added was spent since: nothing changed.
+                    Err(status) if status.code() == Code::FailedPrecondition => {}
+                    Err(status) => {
+                        assert!(
+                            self.stopping.load(Ordering::SeqCst),
+                            "{}: failed before the stop: {status:?}",
+                            self.name
+                        );
+                        sent.push(WalletOp { reference, member, change: opposite, acknowledged: false });
+                        return sent;
+                    }
+                }
+                continue;
+            }
+            let member = format!("w{}", self.rng.random_range(0..WALLET_MEMBERS_COUNT));
             let change = match self.rng.random_range(0..5) {
                 0 | 1 => WalletChange::Credits(self.rng.random_range(1..=5_000)),
                 2 => WalletChange::Credits(-self.rng.random_range(1..=2_000)),
@@ -687,7 +723,12 @@ impl WalletWriter {
             };
             let reply = self.send(&member, &reference, change).await;
             match reply {
-                Ok(()) => sent.push(WalletOp { reference, member, change, acknowledged: true }),
+                Ok(transaction_id) => {
+                    if let Some(transaction_id) = transaction_id {
+                        reversible.push((transaction_id, member.clone(), change));
+                    }
+                    sent.push(WalletOp { reference, member, change, acknowledged: true });
+                }
                 // Refused (not enough credits or coupons): nothing changed.
                 Err(status) if status.code() == Code::FailedPrecondition => {}
                 Err(status) => {
@@ -699,7 +740,13 @@ impl WalletWriter {
         }
     }
 
-    async fn send(&mut self, member: &str, reference: &str, change: WalletChange) -> Result<(), tonic::Status> {
+    /// Sends one change; answers its transaction id, but for a level (not reversible).
+    async fn send(
+        &mut self,
+        member: &str,
+        reference: &str,
+        change: WalletChange,
+    ) -> Result<Option<u64>, tonic::Status> {
         let (program_id, member_id, reference) = (WALLET_PROGRAM.to_owned(), member.to_owned(), reference.to_owned());
         let remark = "crash".to_owned();
         match change {
@@ -713,7 +760,7 @@ impl WalletWriter {
                     remark,
                     reference,
                 };
-                self.clients.credits.add_credits(request).await.map(|_| ())
+                self.clients.credits.add_credits(request).await.map(|reply| Some(reply.into_inner().transaction_id))
             }
             WalletChange::Credits(cents) => {
                 let amount = credit_amount(-cents);
@@ -725,7 +772,7 @@ impl WalletWriter {
                     remark,
                     reference,
                 };
-                self.clients.credits.use_credits(request).await.map(|_| ())
+                self.clients.credits.use_credits(request).await.map(|reply| Some(reply.into_inner().transaction_id))
             }
             WalletChange::Coupons(count) if count > 0 => {
                 let count = u32::try_from(count).expect("small count");
@@ -737,12 +784,12 @@ impl WalletWriter {
                     count,
                     reference,
                 };
-                self.clients.coupons.grant_coupons(request).await.map(|_| ())
+                self.clients.coupons.grant_coupons(request).await.map(|reply| Some(reply.into_inner().transaction_id))
             }
             WalletChange::Coupons(_) => {
                 let request =
                     pb::UseCouponRequest { program_id, member_id, coupon_id: COUPON.into(), remark, reference };
-                self.clients.coupons.use_coupon(request).await.map(|_| ())
+                self.clients.coupons.use_coupon(request).await.map(|reply| Some(reply.into_inner().transaction_id))
             }
             WalletChange::Level(level) => {
                 let levels = vec![pb::MemberLevel { member_id, level }];
@@ -750,7 +797,7 @@ impl WalletWriter {
                     .members
                     .set_member_levels(pb::SetMemberLevelsRequest { program_id, levels })
                     .await
-                    .map(|_| ())
+                    .map(|_| None)
             }
         }
     }
@@ -905,7 +952,27 @@ async fn activities_of_every_kind_read_the_same_after_kill_9() {
     };
     let import = pb::ImportVoucherStatementsRequest { data: vec![voucher] };
     admin.vouchers.import_voucher_statements(import).await.expect("import a voucher");
+    // Reversals of a credits use, a coupon use and the points add (SPEC §15): their
+    // activities and the `reversed_by` of what they undid read the same after the kill.
+    let mut reversed = Vec::new();
+    for reference in ["kind-3", "kind-2"] {
+        let found = wallet_activity(&mut admin, reference).await.expect("the wallet change");
+        reversed.push(found.transaction_id);
+    }
+    let points = all_activities(&mut admin).await.into_iter().find(|activity| activity.kind == "POINTS");
+    reversed.push(points.expect("the points add").transaction_id);
+    for (index, transaction_id) in reversed.iter().enumerate() {
+        let request = pb::ReverseTransactionRequest {
+            program_id: WALLET_PROGRAM.into(),
+            transaction_id: *transaction_id,
+            remark: "crash".into(),
+            reference: format!("undo-{index}"),
+        };
+        admin.transactions.reverse_transaction(request).await.expect("reverse");
+    }
     let before = all_activities(&mut admin).await;
+    let shown = before.iter().filter(|activity| activity.reversed_by.is_some()).count();
+    assert_eq!(shown, reversed.len(), "each reversed activity shows its reversal");
     let kinds: std::collections::BTreeSet<&str> = before.iter().map(|activity| activity.kind.as_str()).collect();
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["COUPONS", "CREDITS", "POINTS", "TIERS", "VOUCHERS"]);
     let credit = before.iter().find(|activity| activity.reference == "kind-0").expect("the credits add");
@@ -914,8 +981,18 @@ async fn activities_of_every_kind_read_the_same_after_kill_9() {
     assert_eq!(grant.balance_after, "3");
 
     let server = Server::start_in(stop_server(server, Stop::Kill).await, rare_checkpoints);
-    let after = all_activities(&mut server.admin().await).await;
+    let mut admin = server.admin().await;
+    let after = all_activities(&mut admin).await;
     assert_eq!(after, before, "activities after the kill");
+    // Reversed once, also after recovery.
+    let again = pb::ReverseTransactionRequest {
+        program_id: WALLET_PROGRAM.into(),
+        transaction_id: reversed[0],
+        remark: "crash".into(),
+        reference: String::new(),
+    };
+    let status = admin.transactions.reverse_transaction(again).await.expect_err("reversed already");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     // And after a clean stop, which checkpoints the recovered tail.
     let server = Server::start_in(stop_server(server, Stop::Term).await, rare_checkpoints);
     assert_eq!(all_activities(&mut server.admin().await).await, before, "activities after a checkpoint");

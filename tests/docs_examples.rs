@@ -42,6 +42,7 @@ fn api_md_examples_run_as_written() {
         "/ledger.v1.CouponsService/",
         "/ledger.v1.VouchersService/",
         "/ledger.v1.TiersService/",
+        "/ledger.v1.TransactionsService/ReverseTransaction",
         "/ledger.v1.MembersService/",
         "/ledger.v1.HoldsService/",
         "/ledger.v1.AuditService/StreamEvents",

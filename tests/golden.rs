@@ -30,7 +30,7 @@
 
 use ledger_core::event::{
     ChangeReason, CreditsChange, CreditsHold, EventBody, HoldSettled, LotTake, MemberCardFields, PointStatementApplied,
-    PointsAdded, PointsHold, PointsReversal, PointsUsed,
+    PointsAdded, PointsHold, PointsReversal, PointsUsed, ReversedChange, TransactionReversal,
 };
 use ledger_core::vouchers::VoucherStatement;
 use ledger_core::{Event, Timestamp};
@@ -67,6 +67,17 @@ const PINNED: [(&str, &[&str]); EventBody::KINDS_COUNT] = [
     ("HoldCaptured", &["hold_captured", "hold_captured_credits"]),
     ("HoldVoided", &["hold_voided"]),
     ("HoldExpired", &["hold_expired"]),
+    (
+        "TransactionReversed",
+        &[
+            "reversal_points_add",
+            "reversal_points_use",
+            "reversal_credits_add",
+            "reversal_credits_use",
+            "reversal_coupons_grant",
+            "reversal_coupon_use",
+        ],
+    ),
 ];
 
 /// The record sample: one command's events in one log record.
@@ -288,6 +299,52 @@ fn hold_samples() -> Vec<(&'static str, Envelope)> {
     ]
 }
 
+/// A reversal of each kind it can undo (SPEC §15).
+fn reversal_samples() -> Vec<(&'static str, Envelope)> {
+    let amount: Decimal = "12.5".parse().expect("decimal");
+    let reversal = |transaction_id: u64, reference: &str, change: ReversedChange| {
+        EventBody::TransactionReversed(TransactionReversal {
+            transaction_id,
+            remark: "cashier mistake".to_owned(),
+            reference: reference.to_owned(),
+            change,
+        })
+    };
+    let expiring = LotTake { lot: 5, points: 30, expires_at: Some(EXPIRES_AT) };
+    let pool = LotTake { lot: 0, points: 10, expires_at: None };
+    let points_add =
+        ReversedChange::PointsAdd { points: 80, lots: vec![LotTake { points: 80, ..expiring }], earned: 80 };
+    let points_use = ReversedChange::PointsUse { points: 40, lots: vec![expiring, pool] };
+    let coupons = |count| ReversedChange::CouponsGrant { coupon_id: "coffee".to_owned(), count };
+    vec![
+        ("reversal_points_add", envelope(24, MEMBER, None, reversal(5, "undo-5", points_add))),
+        ("reversal_points_use", envelope(25, MEMBER, None, reversal(7, "", points_use))),
+        (
+            "reversal_credits_add",
+            envelope(
+                26,
+                MEMBER,
+                None,
+                reversal(11, "", ReversedChange::CreditsAdd { credit_id: "cash".to_owned(), amount }),
+            ),
+        ),
+        (
+            "reversal_credits_use",
+            envelope(
+                27,
+                MEMBER,
+                None,
+                reversal(12, "", ReversedChange::CreditsUse { credit_id: "cash".to_owned(), amount }),
+            ),
+        ),
+        ("reversal_coupons_grant", envelope(28, MEMBER, None, reversal(13, "", coupons(2)))),
+        (
+            "reversal_coupon_use",
+            envelope(29, MEMBER, None, reversal(14, "", ReversedChange::CouponUse { coupon_id: "coffee".to_owned() })),
+        ),
+    ]
+}
+
 /// One envelope of each kind, every field given.
 fn samples() -> Vec<(&'static str, Envelope)> {
     let multiplier: Decimal = "1.25".parse().expect("decimal");
@@ -412,6 +469,7 @@ fn samples() -> Vec<(&'static str, Envelope)> {
     ]
     .into_iter()
     .chain(later_samples())
+    .chain(reversal_samples())
     .collect()
 }
 

@@ -213,6 +213,7 @@ async fn an_activity_is_found_by_transaction_id_or_by_reference_in_its_own_progr
         actor: token.token_id.clone(),
         occurred_at: Some(day(3)),
         recorded_at,
+        reversed_by: None,
     };
     assert_eq!(found, expected);
     let found = operator.audit.get_activity(by_reference("order-1")).await.expect("get").into_inner();

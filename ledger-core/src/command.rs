@@ -2,6 +2,7 @@
 //! strings as empty): `decide` validates it and names the field when it is wrong,
 //! so the library and every gRPC client get the same checks and messages.
 
+use crate::event::{ActivityKind, Event};
 use crate::rejection::Rejection;
 use crate::tiers::CardView;
 use crate::time::Timestamp;
@@ -34,6 +35,7 @@ pub enum Command {
     HoldCredits(HoldCredits),
     CaptureHold(CaptureHold),
     VoidHold(VoidHold),
+    ReverseTransaction(ReverseTransaction),
 }
 
 /// An Echoss `brand_id` is the program id written as a decimal string.
@@ -358,6 +360,37 @@ pub enum Outcome {
     },
     /// A hold as it stands after the command (or, for a repeat, now).
     Hold(crate::holds::HoldView),
+    Reversal(Reversal),
+}
+
+/// ReverseTransaction (SPEC §15): undo one earlier transaction by its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReverseTransaction {
+    pub program: String,
+    pub transaction_id: u64,
+    pub remark: String,
+    pub reference: String,
+    /// The event the transaction id names, as the store read it from its log
+    /// (`None` when no event has that sequence): the core does no I/O, and a
+    /// transaction id names an event of the log, not a row of the state. Callers
+    /// leave it `None`; the store fills it in before `decide`.
+    pub target: Option<Event>,
+}
+
+/// What a reversal did (SPEC §15 `Reversal`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reversal {
+    /// The reversal's own transaction id.
+    pub transaction_id: u64,
+    pub reversed_transaction_id: u64,
+    pub kind: ActivityKind,
+    pub member: String,
+    /// Signed: the change the reversal made, in the unit of what it moved.
+    pub amount: Decimal,
+    /// The balance of what it moved right after it.
+    pub balance_after: Decimal,
+    /// The reference was used before: nothing changed, this is the original result.
+    pub duplicate: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use crate::overlay::Overlay;
 use crate::points;
 use crate::programs;
 use crate::rejection::Rejection;
+use crate::reversals;
 use crate::state::State;
 use crate::statements;
 use crate::tiers;
@@ -41,6 +42,7 @@ pub fn field_problems(command: &Command) -> Vec<Rejection> {
         Command::HoldCredits(hold) => holds::hold_credits_fields(hold).into_vec(),
         Command::CaptureHold(capture) => holds::capture_fields(capture).into_vec(),
         Command::VoidHold(void) => holds::void_fields(void).into_vec(),
+        Command::ReverseTransaction(reverse) => reversals::fields(reverse).into_vec(),
         // A bulk's items are decided one by one, each stopping the bulk with
         // `fail_at`; a deletion and the sweep have no fields of their own.
         Command::BulkAddPoints(_)
@@ -151,6 +153,12 @@ pub fn decide(state: &State, command: &Command, context: Context) -> Result<Deci
             let mut view = Overlay::new(state, context);
             let hold = holds::void(&mut view, void)?;
             Ok(view.finish(Outcome::Hold(hold)))
+        }
+        Command::ReverseTransaction(reverse) => {
+            programs::existing(state, &reverse.program)?;
+            let mut view = Overlay::new(state, context);
+            let reversal = reversals::reverse(&mut view, reverse)?;
+            Ok(view.finish(Outcome::Reversal(reversal)))
         }
     }
 }

@@ -115,6 +115,9 @@ pub enum EventBody {
     HoldVoided(HoldSettled),
     /// A pending hold given back whole because its time came.
     HoldExpired(HoldSettled),
+    /// ReverseTransaction (SPEC §15): undoes exactly the change of one earlier
+    /// transaction of the same member, once.
+    TransactionReversed(TransactionReversal),
 }
 
 /// Points held: taken from the lots as a use takes them, kept apart until settled.
@@ -160,6 +163,75 @@ pub struct HoldSettled {
     pub remark: String,
     /// A capture's reference; empty otherwise.
     pub reference: String,
+}
+
+/// The reversal of one transaction by its id (SPEC §15).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionReversal {
+    /// The transaction undone.
+    pub transaction_id: u64,
+    pub remark: String,
+    /// The reversal's own reference (empty when the client gave none).
+    pub reference: String,
+    pub change: ReversedChange,
+}
+
+/// What a reversal undoes, by the kind of the transaction it reverses: each
+/// variant carries exactly what the fold needs to undo it, so that a replay never
+/// has to look at the reversed event again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReversedChange {
+    /// Takes the add's points back from its lot and lowers the qualifying
+    /// amount by them (`earned`).
+    PointsAdd {
+        points: u64,
+        lots: Vec<LotTake>,
+        earned: u64,
+    },
+    /// Gives the use's points back to the lots they came from, with their expiry.
+    PointsUse {
+        points: u64,
+        lots: Vec<LotTake>,
+    },
+    CreditsAdd {
+        credit_id: String,
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    CreditsUse {
+        credit_id: String,
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    CouponsGrant {
+        coupon_id: String,
+        count: u32,
+    },
+    CouponUse {
+        coupon_id: String,
+    },
+}
+
+impl ReversedChange {
+    pub fn activity_kind(&self) -> ActivityKind {
+        match self {
+            ReversedChange::PointsAdd { .. } | ReversedChange::PointsUse { .. } => ActivityKind::Points,
+            ReversedChange::CreditsAdd { .. } | ReversedChange::CreditsUse { .. } => ActivityKind::Credits,
+            ReversedChange::CouponsGrant { .. } | ReversedChange::CouponUse { .. } => ActivityKind::Coupons,
+        }
+    }
+
+    /// The signed change the reversal makes, in the unit of what it moves.
+    pub fn amount(&self) -> Decimal {
+        match self {
+            ReversedChange::PointsAdd { points, .. } => -Decimal::from(*points),
+            ReversedChange::PointsUse { points, .. } => Decimal::from(*points),
+            ReversedChange::CreditsAdd { amount, .. } => -amount.normalize(),
+            ReversedChange::CreditsUse { amount, .. } => amount.normalize(),
+            ReversedChange::CouponsGrant { count, .. } => -Decimal::from(*count),
+            ReversedChange::CouponUse { .. } => Decimal::ONE,
+        }
+    }
 }
 
 /// Credits added to or used from a member's wallet of one credit type.
@@ -291,7 +363,7 @@ pub struct PointsReversal {
 }
 
 /// The areas of activity a caller can filter on (SPEC §9).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ActivityKind {
     Points,
     Credits,
@@ -330,7 +402,7 @@ impl ActivityKind {
 
 impl EventBody {
     /// How many kinds of event there are: `index` is below it.
-    pub const KINDS_COUNT: usize = 25;
+    pub const KINDS_COUNT: usize = 26;
 
     /// The stable names of the kinds, by `index`.
     pub const NAMES: [&'static str; EventBody::KINDS_COUNT] = [
@@ -359,6 +431,7 @@ impl EventBody {
         "HoldCaptured",
         "HoldVoided",
         "HoldExpired",
+        "TransactionReversed",
     ];
 
     /// The kind's place in 0..`KINDS_COUNT`, in the order the variants were added.
@@ -391,6 +464,7 @@ impl EventBody {
             EventBody::HoldCaptured(_) => 22,
             EventBody::HoldVoided(_) => 23,
             EventBody::HoldExpired(_) => 24,
+            EventBody::TransactionReversed(_) => 25,
         }
     }
 
@@ -428,6 +502,7 @@ impl EventBody {
                     ActivityKind::Credits
                 }
             }
+            EventBody::TransactionReversed(reversal) => reversal.change.activity_kind(),
         }
     }
 
@@ -443,6 +518,7 @@ impl EventBody {
             EventBody::CreditsHeld(hold) => &hold.reference,
             EventBody::HoldCaptured(settled) => &settled.reference,
             EventBody::HoldVoided(_) | EventBody::HoldExpired(_) => "",
+            EventBody::TransactionReversed(reversal) => &reversal.reference,
             EventBody::ProgramCreated { .. }
             | EventBody::FormulaDefined { .. }
             | EventBody::RewardDefined { .. }
@@ -472,6 +548,11 @@ impl EventBody {
             EventBody::HoldCaptured(settled) | EventBody::HoldVoided(settled) | EventBody::HoldExpired(settled) => {
                 settled.released_lots.iter().map(|take| i128::from(take.points)).sum()
             }
+            EventBody::TransactionReversed(reversal) => match &reversal.change {
+                ReversedChange::PointsAdd { points, .. } => -i128::from(*points),
+                ReversedChange::PointsUse { points, .. } => i128::from(*points),
+                _ => 0,
+            },
             _ => 0,
         }
     }

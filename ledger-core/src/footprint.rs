@@ -111,6 +111,18 @@ pub fn of_command(state: &State, command: &Command, at: Timestamp, visit: &mut i
                 visit(Key::LotReference { program: &key.program, lot: key.lot });
             }
         }
+        Command::ReverseTransaction(reverse) => {
+            if !reverse.reference.is_empty() {
+                visit(Key::Reference { program: &reverse.program, reference: &reverse.reference });
+            }
+            // The member of the transaction the store read from the log; one of
+            // another program is refused without looking at anything.
+            if let Some(target) = reverse.target.as_ref().filter(|target| target.program == reverse.program)
+                && !target.member.is_empty()
+            {
+                visit(Key::Member { program: &reverse.program, member: &target.member });
+            }
+        }
         Command::CreateProgram(_)
         | Command::DefineFormula(_)
         | Command::DefineReward(_)

@@ -27,6 +27,7 @@ pub mod programs;
 pub mod reason;
 pub mod references;
 pub mod rejection;
+pub mod reversals;
 pub mod state;
 pub mod statements;
 pub mod tiers;

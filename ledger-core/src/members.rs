@@ -2,7 +2,7 @@
 //! and `Member::fold`, the one fold of its events.
 
 use crate::credits;
-use crate::event::{EventBody, HoldSettled, LotTake, PointStatementApplied, Stamp};
+use crate::event::{EventBody, HoldSettled, LotTake, PointStatementApplied, ReversedChange, Stamp};
 use crate::holds::{Hold, HoldState};
 use crate::lots::{LotChange, Lots, lot_for_add};
 use crate::time::Timestamp;
@@ -28,6 +28,11 @@ pub struct Member {
     /// (`holds`): what a hold took is out of `points`/`credits` until it is
     /// captured or given back.
     pub holds: BTreeMap<u64, Hold>,
+    /// Each of its transactions that was reversed (by ReverseTransaction, or by a
+    /// `replace_duplicate` replacement), with the transaction that reversed it.
+    /// Kept on the member, whose row a reversal loads anyway, so that "reversed
+    /// once" costs no index of every transaction and stays bounded by the cache.
+    pub reversed: BTreeMap<u64, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,23 +95,24 @@ impl Member {
                 assert_eq!(taken, used.points, "a use takes exactly its points from lots");
             }
             EventBody::PointsAddReversed(reversal) => {
-                self.take(&reversal.lots, changes);
-                self.qualifying_amount = self.qualifying_amount.saturating_sub(reversal.earned);
+                self.note_reversed(reversal.transaction_id, stamp.sequence);
+                self.take_back(&reversal.lots, reversal.earned, changes);
             }
-            EventBody::PointsUseReversed(reversal) => self.give(&reversal.lots, changes),
+            EventBody::PointsUseReversed(reversal) => {
+                self.note_reversed(reversal.transaction_id, stamp.sequence);
+                self.give(&reversal.lots, changes);
+            }
+            EventBody::TransactionReversed(reversal) => {
+                self.note_reversed(reversal.transaction_id, stamp.sequence);
+                self.undo(&reversal.change, changes);
+            }
             EventBody::PointsExpired { lot, points } => {
                 let expires_at = self.lots.get(*lot).expect("expiry of a missing lot").expires_at;
                 self.take(&[LotTake { lot: *lot, points: *points, expires_at }], changes);
             }
             EventBody::PointStatementApplied(statement) => self.apply_statement(stamp, statement, changes),
-            EventBody::CreditsAdded(change) => {
-                let balance = self.credits.entry(change.credit_id.clone()).or_default();
-                *balance = balance.checked_add(credits::units(change.amount)).expect("credits overflow");
-            }
-            EventBody::CreditsUsed(change) => {
-                let balance = self.credits.get_mut(&change.credit_id).expect("credits used from a wallet");
-                *balance = balance.checked_sub(credits::units(change.amount)).expect("credits below zero");
-            }
+            EventBody::CreditsAdded(change) => self.add_credits(&change.credit_id, change.amount),
+            EventBody::CreditsUsed(change) => self.use_credits(&change.credit_id, change.amount),
             EventBody::CouponsGranted { coupon_id, name, count, .. } => {
                 let coupons = self
                     .coupons
@@ -115,10 +121,7 @@ impl Member {
                 coupons.name.clone_from(name);
                 coupons.count = coupons.count.checked_add(*count).expect("coupons overflow");
             }
-            EventBody::CouponUsed { coupon_id, .. } => {
-                let coupons = self.coupons.get_mut(coupon_id).expect("a used coupon was granted");
-                coupons.count = coupons.count.checked_sub(1).expect("coupon count below zero");
-            }
+            EventBody::CouponUsed { coupon_id, .. } => self.take_coupons(coupon_id, 1),
             EventBody::MemberLevelSet { card_id, .. } => {
                 self.pinned_card = (!card_id.is_empty()).then(|| card_id.clone());
             }
@@ -201,6 +204,49 @@ impl Member {
         changes.push(LotChange::Removed { lot: settled.hold, expires_at });
     }
 
+    fn note_reversed(&mut self, transaction_id: u64, reversal: u64) {
+        let previous = self.reversed.insert(transaction_id, reversal);
+        assert!(previous.is_none(), "transaction {transaction_id} reversed twice");
+    }
+
+    /// An add's reversal: its points leave the lots, and what it earned leaves the
+    /// qualifying amount.
+    fn take_back(&mut self, takes: &[LotTake], earned: u64, changes: &mut Vec<LotChange>) {
+        self.take(takes, changes);
+        self.qualifying_amount = self.qualifying_amount.saturating_sub(earned);
+    }
+
+    fn add_credits(&mut self, credit_id: &str, amount: rust_decimal::Decimal) {
+        let balance = self.credits.entry(credit_id.to_owned()).or_default();
+        *balance = balance.checked_add(credits::units(amount)).expect("credits overflow");
+    }
+
+    fn use_credits(&mut self, credit_id: &str, amount: rust_decimal::Decimal) {
+        let balance = self.credits.get_mut(credit_id).expect("credits used from a wallet");
+        *balance = balance.checked_sub(credits::units(amount)).expect("credits below zero");
+    }
+
+    fn take_coupons(&mut self, coupon_id: &str, count: u32) {
+        let coupons = self.coupons.get_mut(coupon_id).expect("a used coupon was granted");
+        coupons.count = coupons.count.checked_sub(count).expect("coupon count below zero");
+    }
+
+    /// Undoes exactly the change a reversal names (SPEC §15), with the same steps
+    /// as the events it undoes.
+    fn undo(&mut self, change: &ReversedChange, changes: &mut Vec<LotChange>) {
+        match change {
+            ReversedChange::PointsAdd { lots, earned, .. } => self.take_back(lots, *earned, changes),
+            ReversedChange::PointsUse { lots, .. } => self.give(lots, changes),
+            ReversedChange::CreditsAdd { credit_id, amount } => self.use_credits(credit_id, *amount),
+            ReversedChange::CreditsUse { credit_id, amount } => self.add_credits(credit_id, *amount),
+            ReversedChange::CouponsGrant { coupon_id, count } => self.take_coupons(coupon_id, *count),
+            ReversedChange::CouponUse { coupon_id } => {
+                let coupons = self.coupons.get_mut(coupon_id).expect("a used coupon was granted");
+                coupons.count = coupons.count.checked_add(1).expect("coupons overflow");
+            }
+        }
+    }
+
     fn apply_statement(&mut self, stamp: Stamp, statement: &PointStatementApplied, changes: &mut Vec<LotChange>) {
         let magnitude = statement.points.unsigned_abs();
         if statement.points > 0 {
@@ -223,7 +269,7 @@ impl Member {
     /// The balance of what `body` moved, right after it: live points, the credit
     /// type's units, the coupon's count, the voucher's version or the pinned level.
     /// The activity index records it beside the transaction.
-    fn balance_after(&self, body: &EventBody, at: Timestamp) -> u64 {
+    pub(crate) fn balance_after(&self, body: &EventBody, at: Timestamp) -> u64 {
         match body {
             EventBody::CreditsAdded(change) | EventBody::CreditsUsed(change) => {
                 self.available_credits(&change.credit_id, at)
@@ -237,6 +283,15 @@ impl Member {
             EventBody::CouponsGranted { coupon_id, .. } | EventBody::CouponUsed { coupon_id, .. } => {
                 self.coupons.get(coupon_id).map_or(0, |coupons| u64::from(coupons.count))
             }
+            EventBody::TransactionReversed(reversal) => match &reversal.change {
+                ReversedChange::CreditsAdd { credit_id, .. } | ReversedChange::CreditsUse { credit_id, .. } => {
+                    self.credits.get(credit_id).copied().unwrap_or(0)
+                }
+                ReversedChange::CouponsGrant { coupon_id, .. } | ReversedChange::CouponUse { coupon_id } => {
+                    self.coupons.get(coupon_id).map_or(0, |coupons| u64::from(coupons.count))
+                }
+                ReversedChange::PointsAdd { .. } | ReversedChange::PointsUse { .. } => self.live_points(at),
+            },
             EventBody::VoucherRecorded { version, .. } => u64::from(*version),
             EventBody::MemberLevelSet { level, .. } => u64::from(*level),
             _ => self.live_points(at),

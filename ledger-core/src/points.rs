@@ -293,6 +293,11 @@ pub fn room_for(view: &Overlay<'_>, program: &str, member: &str, points: u64, fi
 /// Records the reversal of the points add or use a reference named, which
 /// `replace_duplicate` replaces (`references::points_earlier`).
 fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &ReferenceEntry) -> Result<(), Rejection> {
+    // A transaction ReverseTransaction undid already has nothing left to undo: the
+    // replacement only records the new transaction.
+    if view.member(program, &entry.member).is_some_and(|member| member.reversed.contains_key(&entry.transaction_id)) {
+        return Ok(());
+    }
     let body = match &entry.record {
         ReferenceRecord::CreditsAdd { .. }
         | ReferenceRecord::CreditsUse { .. }
@@ -300,7 +305,8 @@ fn reverse(view: &mut Overlay<'_>, program: &str, reference: &str, entry: &Refer
         | ReferenceRecord::CouponUse { .. }
         | ReferenceRecord::PointStatement { .. }
         | ReferenceRecord::Hold
-        | ReferenceRecord::HoldCapture { .. } => unreachable!("only a points add or use is replaced"),
+        | ReferenceRecord::HoldCapture { .. }
+        | ReferenceRecord::Reversal { .. } => unreachable!("only a points add or use is replaced"),
         ReferenceRecord::PointsUse { points, taken, .. } => {
             room_for(view, program, &entry.member, *points, "replace_duplicate")?;
             EventBody::PointsUseReversed(PointsReversal {

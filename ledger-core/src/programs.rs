@@ -126,7 +126,8 @@ impl Program {
             | EventBody::CreditsHeld(_)
             | EventBody::HoldCaptured(_)
             | EventBody::HoldVoided(_)
-            | EventBody::HoldExpired(_) => {}
+            | EventBody::HoldExpired(_)
+            | EventBody::TransactionReversed(_) => {}
         }
     }
 }

@@ -31,6 +31,8 @@ pub const REWARD_EXPIRED: &str = "REWARD_EXPIRED";
 pub const TOO_MANY_CARDS: &str = "TOO_MANY_CARDS";
 pub const LEVEL_ONE_CARD: &str = "LEVEL_ONE_CARD";
 pub const HOLD_NOT_PENDING: &str = "HOLD_NOT_PENDING";
+pub const ALREADY_REVERSED: &str = "ALREADY_REVERSED";
+pub const NOT_REVERSIBLE: &str = "NOT_REVERSIBLE";
 /// Not in SPEC §13's table (added): a change that would take a balance past
 /// `POINTS_BALANCE_MAX`.
 pub const BALANCE_LIMIT: &str = "BALANCE_LIMIT";

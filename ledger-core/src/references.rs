@@ -1,6 +1,6 @@
 //! References (the client's idempotency keys) and every rule about them, for each
 //! kind of transaction that takes one: points adds and uses, credits adds and uses,
-//! coupon grants and uses, point statements.
+//! coupon grants and uses, point statements, reversals.
 //!
 //! - A reference is unique per program across every kind, for ever: an entry is
 //!   never removed, only replaced (a store may drop a resident entry from memory,
@@ -24,9 +24,9 @@
 //! undoing the transaction needs), its `ReferenceKind`, the event that records it
 //! (`entry_of`) and the answer of its repeat.
 
-use crate::command::{CreditsReceipt, PointsReceipt};
+use crate::command::{CreditsReceipt, PointsReceipt, Reversal};
 use crate::credits;
-use crate::event::{Event, EventBody, LotTake, Stamp};
+use crate::event::{ActivityKind, Event, EventBody, LotTake, ReversedChange, Stamp};
 use crate::field::FieldPath;
 use crate::lots::{POOL_LOT, lot_for_add};
 use crate::overlay::Overlay;
@@ -101,6 +101,17 @@ pub enum ReferenceRecord {
     Hold,
     /// A capture of hold `hold`; a repeat answers that hold as it stands then.
     HoldCapture { hold: u64 },
+    /// A ReverseTransaction (SPEC §15): what its repeat answers.
+    Reversal {
+        reversed_transaction_id: u64,
+        kind: ActivityKind,
+        /// The signed change the reversal made, normalized.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// The balance of what it moved right after it.
+        #[serde(with = "rust_decimal::serde::str")]
+        balance_after: Decimal,
+    },
 }
 
 /// A reference's kind, for the rule that one kind never answers another.
@@ -115,6 +126,7 @@ pub enum ReferenceKind {
     PointStatement,
     Hold,
     HoldCapture,
+    Reversal,
 }
 
 impl ReferenceKind {
@@ -129,6 +141,7 @@ impl ReferenceKind {
             ReferenceKind::PointStatement => "a point statement",
             ReferenceKind::Hold => "a hold",
             ReferenceKind::HoldCapture => "a hold capture",
+            ReferenceKind::Reversal => "a reversal",
         }
     }
 }
@@ -145,6 +158,7 @@ impl ReferenceRecord {
             ReferenceRecord::PointStatement { .. } => ReferenceKind::PointStatement,
             ReferenceRecord::Hold => ReferenceKind::Hold,
             ReferenceRecord::HoldCapture { .. } => ReferenceKind::HoldCapture,
+            ReferenceRecord::Reversal { .. } => ReferenceKind::Reversal,
         }
     }
 }
@@ -203,6 +217,24 @@ impl ReferenceEntry {
             unreachable!("{} is not a coupon use", self.kind().describe());
         };
         (self.transaction_id, remaining, recorded_at)
+    }
+}
+
+impl ReferenceEntry {
+    /// A reversal's original answer, as its repeat answers it.
+    pub fn reversal(&self) -> Reversal {
+        let ReferenceRecord::Reversal { reversed_transaction_id, kind, amount, balance_after } = self.record else {
+            unreachable!("{} is not a reversal", self.kind().describe());
+        };
+        Reversal {
+            transaction_id: self.transaction_id,
+            reversed_transaction_id,
+            kind,
+            member: self.member.clone(),
+            amount,
+            balance_after,
+            duplicate: true,
+        }
     }
 }
 
@@ -302,6 +334,12 @@ pub fn entry_of(stamp: Stamp, event: &Event, balance_after: u64) -> Option<Refer
         EventBody::PointStatementApplied(statement) => ReferenceRecord::PointStatement { points: statement.points },
         EventBody::PointsHeld(_) | EventBody::CreditsHeld(_) => ReferenceRecord::Hold,
         EventBody::HoldCaptured(settled) => ReferenceRecord::HoldCapture { hold: settled.hold },
+        EventBody::TransactionReversed(reversal) => ReferenceRecord::Reversal {
+            reversed_transaction_id: reversal.transaction_id,
+            kind: reversal.change.activity_kind(),
+            amount: reversal.change.amount(),
+            balance_after: reversed_balance(&reversal.change, balance_after),
+        },
         EventBody::ProgramCreated { .. }
         | EventBody::FormulaDefined { .. }
         | EventBody::RewardDefined { .. }
@@ -319,6 +357,17 @@ pub fn entry_of(stamp: Stamp, event: &Event, balance_after: u64) -> Option<Refer
         | EventBody::HoldExpired(_) => return None,
     };
     Some(ReferenceEntry { transaction_id: stamp.sequence, member: event.member.clone(), replaced: false, record })
+}
+
+/// A reversal's balance after, as a decimal in the unit of what it moved.
+pub fn reversed_balance(change: &ReversedChange, balance_after: u64) -> Decimal {
+    match change {
+        ReversedChange::CreditsAdd { .. } | ReversedChange::CreditsUse { .. } => credits::decimal(balance_after),
+        ReversedChange::PointsAdd { .. }
+        | ReversedChange::PointsUse { .. }
+        | ReversedChange::CouponsGrant { .. }
+        | ReversedChange::CouponUse { .. } => Decimal::from(balance_after),
+    }
 }
 
 /// Keeps a program's references in step with one event: a new reference names its

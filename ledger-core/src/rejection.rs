@@ -69,6 +69,13 @@ pub enum Rejection {
     Many { problems: Vec<Rejection> },
     #[error("{field}: hold {hold_id:?} does not exist in program {program:?}")]
     UnknownHold { field: FieldPath, program: String, hold_id: String },
+    /// A transaction that was reversed already (SPEC §15), by `reversed_by`.
+    #[error("{field}: transaction {transaction_id} was already reversed by transaction {reversed_by}")]
+    AlreadyReversed { field: FieldPath, transaction_id: u64, reversed_by: u64 },
+    /// A transaction that no reversal can undo (SPEC §15): its kind, or what is
+    /// left of its change (`left`, when some of it was spent).
+    #[error("{field}: {rule}")]
+    NotReversible { field: FieldPath, transaction_id: u64, rule: String, left: Option<String> },
 }
 
 /// What a `NotDefined` names; each kind has its own NOT_FOUND reason.
@@ -166,7 +173,9 @@ impl Rejection {
             | Rejection::NoCoupon { field, .. }
             | Rejection::Conflict { field, .. }
             | Rejection::NameTaken { field, .. }
-            | Rejection::ReferenceInUse { field, .. } => field,
+            | Rejection::ReferenceInUse { field, .. }
+            | Rejection::AlreadyReversed { field, .. }
+            | Rejection::NotReversible { field, .. } => field,
             Rejection::Many { problems } => problems[0].field(),
         }
     }
@@ -194,7 +203,9 @@ impl Rejection {
             | Rejection::NoCoupon { field, .. }
             | Rejection::Conflict { field, .. }
             | Rejection::NameTaken { field, .. }
-            | Rejection::ReferenceInUse { field, .. } => field,
+            | Rejection::ReferenceInUse { field, .. }
+            | Rejection::AlreadyReversed { field, .. }
+            | Rejection::NotReversible { field, .. } => field,
             Rejection::Many { problems } => problems[0].field_mut(),
         }
     }
@@ -236,6 +247,8 @@ impl Rejection {
             Rejection::Conflict { reason, .. } => reason,
             Rejection::NameTaken { .. } => reason::NAME_TAKEN,
             Rejection::ReferenceInUse { .. } => reason::REFERENCE_IN_USE,
+            Rejection::AlreadyReversed { .. } => reason::ALREADY_REVERSED,
+            Rejection::NotReversible { .. } => reason::NOT_REVERSIBLE,
         }
     }
 
@@ -322,6 +335,16 @@ impl Rejection {
                 add("transaction_id", transaction_id.to_string());
             }
             Rejection::Many { problems } => add("violations", problems.len().to_string()),
+            Rejection::AlreadyReversed { transaction_id, reversed_by, .. } => {
+                add("transaction_id", transaction_id.to_string());
+                add("reversed_by", reversed_by.to_string());
+            }
+            Rejection::NotReversible { transaction_id, left, .. } => {
+                add("transaction_id", transaction_id.to_string());
+                if let Some(left) = left {
+                    add("left", left.clone());
+                }
+            }
         }
         metadata
     }
@@ -366,7 +389,9 @@ impl Rejection {
             | Rejection::ReplacementInsufficient { .. }
             | Rejection::InsufficientCredits { .. }
             | Rejection::NoCoupon { .. }
-            | Rejection::Conflict { .. } => RejectionClass::FailedPrecondition,
+            | Rejection::Conflict { .. }
+            | Rejection::AlreadyReversed { .. }
+            | Rejection::NotReversible { .. } => RejectionClass::FailedPrecondition,
             Rejection::ProgramExists { .. } | Rejection::NameTaken { .. } | Rejection::ReferenceInUse { .. } => {
                 RejectionClass::AlreadyExists
             }

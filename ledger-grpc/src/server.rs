@@ -46,7 +46,7 @@ async fn report_writes(ledger: Ledger, reporter: tonic_health::server::HealthRep
 }
 
 /// The services whose calls write.
-const WRITE_SERVICES: [&str; 7] = [
+const WRITE_SERVICES: [&str; 8] = [
     <pb::admin_service_server::AdminServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::points_service_server::PointsServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::credits_service_server::CreditsServiceServer<Api> as tonic::server::NamedService>::NAME,
@@ -54,6 +54,7 @@ const WRITE_SERVICES: [&str; 7] = [
     <pb::vouchers_service_server::VouchersServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::tiers_service_server::TiersServiceServer<Api> as tonic::server::NamedService>::NAME,
     <pb::holds_service_server::HoldsServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <pb::transactions_service_server::TransactionsServiceServer<Api> as tonic::server::NamedService>::NAME,
 ];
 
 /// How the server meets its clients.
@@ -93,6 +94,7 @@ pub async fn serve_with(
         .max_decoding_message_size(REQUEST_BYTES_MAX);
     let tiers = pb::tiers_service_server::TiersServiceServer::new(api.clone());
     let holds = pb::holds_service_server::HoldsServiceServer::new(api.clone());
+    let transactions = pb::transactions_service_server::TransactionsServiceServer::new(api.clone());
     let http_api = api.clone();
     let audit = pb::audit_service_server::AuditServiceServer::new(api);
 
@@ -106,6 +108,7 @@ pub async fn serve_with(
     reporter.set_serving::<pb::vouchers_service_server::VouchersServiceServer<Api>>().await;
     reporter.set_serving::<pb::tiers_service_server::TiersServiceServer<Api>>().await;
     reporter.set_serving::<pb::holds_service_server::HoldsServiceServer<Api>>().await;
+    reporter.set_serving::<pb::transactions_service_server::TransactionsServiceServer<Api>>().await;
     tokio::spawn(report_writes(api_ledger.clone(), reporter.clone()));
 
     let reflection = tonic_reflection::server::Builder::configure()
@@ -148,6 +151,7 @@ pub async fn serve_with(
         .add_service(vouchers)
         .add_service(tiers)
         .add_service(holds)
+        .add_service(transactions)
         .add_service(audit)
         .prepare()
         .into_axum_router();

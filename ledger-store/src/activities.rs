@@ -7,6 +7,7 @@ use crate::error::{LedgerError, StoreError};
 use crate::log::{Log, LoggedEvent};
 use ledger_core::credits;
 use ledger_core::event::{ActivityKind, EventBody};
+use ledger_core::references;
 use ledger_core::{Event, FieldPath, Rejection, Timestamp};
 use rust_decimal::Decimal;
 
@@ -44,6 +45,8 @@ pub struct Activity {
     pub actor: String,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
+    /// The transaction that reversed this one (SPEC §15), if any.
+    pub reversed_by: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +79,8 @@ pub fn activity(logged: LoggedEvent, balance_after: u64) -> Activity {
         actor: envelope.actor,
         occurred_at: occurred_at.unwrap_or(envelope.recorded_at),
         recorded_at: envelope.recorded_at,
+        // Known only to the member's state, not to the event: `Ledger` fills it in.
+        reversed_by: None,
     }
 }
 
@@ -93,6 +98,9 @@ fn amounts(body: &EventBody, balance_after: u64) -> (Decimal, Decimal) {
             if !settled.credit_id.is_empty() =>
         {
             (settled.released, credits::decimal(balance_after))
+        }
+        EventBody::TransactionReversed(reversal) => {
+            (reversal.change.amount(), references::reversed_balance(&reversal.change, balance_after))
         }
         _ => (Decimal::from_i128_with_scale(body.points_delta(), 0), Decimal::from(balance_after)),
     }
@@ -122,6 +130,14 @@ fn texts(body: EventBody) -> (String, String, String, String) {
         EventBody::PointStatementApplied(statement) => {
             let remark = format!("point statement: {}", statement.change_reason.as_str());
             (remark, none(), statement.reference, statement.promotion_id.to_string())
+        }
+        EventBody::TransactionReversed(reversal) => {
+            let remark = if reversal.remark.is_empty() {
+                format!("reversal of transaction {}", reversal.transaction_id)
+            } else {
+                reversal.remark
+            };
+            (remark, none(), reversal.reference, reversal.transaction_id.to_string())
         }
         EventBody::MemberLevelSet { level: 0, .. } => ("level unpinned".to_owned(), none(), none(), none()),
         EventBody::MemberLevelSet { level, card_id } => (format!("level pinned at {level}"), none(), none(), card_id),

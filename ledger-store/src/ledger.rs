@@ -611,7 +611,47 @@ impl Ledger {
             return Err(views::unknown_program(&query.program));
         }
         let shared = &self.inner.shared;
-        Ok(activities::list(&shared.log, &shared.activity, &query, self.durable_sequence())?)
+        let mut page = activities::list(&shared.log, &shared.activity, &query, self.durable_sequence())?;
+        self.note_reversals(&query.program, &mut page.activities).await?;
+        Ok(page)
+    }
+
+    /// Sets `reversed_by` on each activity a durable reversal undid, from its
+    /// member's state (`Member::reversed`), resident or on disk.
+    async fn note_reversals(&self, program: &str, activities: &mut [Activity]) -> Result<(), LedgerError> {
+        if activities.is_empty() {
+            return Ok(());
+        }
+        let rows = &self.inner.shared.projections;
+        let durable = self.durable_sequence();
+        let wanted: Vec<(String, u64)> =
+            activities.iter().map(|activity| (activity.member.clone(), activity.transaction_id)).collect();
+        let found = self
+            .read(|state| {
+                let Some(program_state) = state.program(program) else { return Ok(vec![None; wanted.len()]) };
+                // Each member's reversed transactions, read once per page (its row
+                // from disk when the member is not resident).
+                let mut reversed: std::collections::BTreeMap<&str, std::collections::BTreeMap<u64, u64>> =
+                    std::collections::BTreeMap::new();
+                let mut found = Vec::with_capacity(wanted.len());
+                for (member, transaction_id) in &wanted {
+                    if !reversed.contains_key(member.as_str()) {
+                        let map = match program_state.members.get(member) {
+                            Some(resident) => resident.reversed.clone(),
+                            None => rows.member(program, member)?.map(|row| row.reversed).unwrap_or_default(),
+                        };
+                        reversed.insert(member, map);
+                    }
+                    let reversed_by = reversed[member.as_str()].get(transaction_id);
+                    found.push(reversed_by.copied().filter(|by| *by <= durable));
+                }
+                Ok::<_, LedgerError>(found)
+            })
+            .await??;
+        for (activity, reversed_by) in activities.iter_mut().zip(found) {
+            activity.reversed_by = reversed_by;
+        }
+        Ok(())
     }
 
     /// One activity, by transaction id or, when that is 0, by the client's reference.
@@ -639,7 +679,21 @@ impl Ledger {
             found?
         };
         let shared = &self.inner.shared;
-        activities::get(&shared.log, &shared.activity, program, sequence, self.durable_sequence())
+        let mut activity = activities::get(&shared.log, &shared.activity, program, sequence, self.durable_sequence())?;
+        self.note_reversals(program, std::slice::from_mut(&mut activity)).await?;
+        Ok(activity)
+    }
+
+    /// ReverseTransaction (SPEC §15).
+    pub async fn reverse_transaction(
+        &self,
+        command: ledger_core::command::ReverseTransaction,
+        actor: &str,
+    ) -> Result<ledger_core::command::Reversal, LedgerError> {
+        match self.execute(Command::ReverseTransaction(command), actor).await? {
+            Outcome::Reversal(reversal) => Ok(reversal),
+            other => unreachable!("a reversal answers with a reversal, got {other:?}"),
+        }
     }
 
     /// The last durable sequence: the log up to it can be read and streamed.

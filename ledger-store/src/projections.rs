@@ -30,7 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The row format this build writes. Rows are derived data: a build that finds
 /// another format rebuilds them from the log instead of reading them. 4: a
 /// reference row holds a record per kind (`ReferenceRecord`). 5: a member row
-/// holds its holds (`Member::holds`).
+/// holds its holds (`Member::holds`) and its reversed transactions
+/// (`Member::reversed`).
 pub const PROJECTION_FORMAT: u16 = 5;
 
 /// Outside every tag's key space, so that no prefix scan of rows meets it.

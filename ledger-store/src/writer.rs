@@ -60,6 +60,40 @@ use tokio::sync::oneshot;
 
 pub type Reply = oneshot::Sender<Result<Outcome, LedgerError>>;
 
+/// Fills in the event a reversal names (`ReverseTransaction::target`) before its
+/// footprint is made resident: the target's member is only known from it.
+///
+/// Why read the log rather than keep an index of transactions: a transaction id
+/// is the sequence of an event, and the log is keyed by sequence, so one bounded
+/// read (one record) finds it whatever the member or program; an index would
+/// be a row per transaction that every add and use must write, for the few that
+/// are ever reversed. What the decision needs besides the event (whether it was
+/// reversed, the lots) is on the member, which the footprint then loads.
+/// Commands decided earlier in the same group are not in the log yet: they are
+/// looked up in `decided` first.
+fn resolve_target(
+    log: &Log,
+    decided: &[(u64, String, Vec<ledger_core::Event>)],
+    next_sequence: u64,
+    command: &mut Command,
+) -> Result<(), crate::error::StoreError> {
+    let Command::ReverseTransaction(reverse) = command else { return Ok(()) };
+    let sequence = reverse.transaction_id;
+    reverse.target = None;
+    if sequence == 0 || sequence >= next_sequence {
+        return Ok(());
+    }
+    for (first, _, events) in decided {
+        let found = sequence.checked_sub(*first).and_then(|offset| usize::try_from(offset).ok());
+        if let Some(event) = found.and_then(|offset| events.get(offset)) {
+            reverse.target = Some(event.clone());
+            return Ok(());
+        }
+    }
+    reverse.target = log.event(sequence)?.map(|logged| logged.envelope.event);
+    Ok(())
+}
+
 pub struct Submission {
     pub command: Command,
     pub actor: String,
@@ -492,10 +526,12 @@ impl Writer {
             let mut state = shared.state.write().expect("state lock");
             // Taken after the state lock, like every reader that takes both.
             let mut activity = shared.activity.current();
-            for submission in group {
-                if let Err(error) =
-                    resident::ensure_command(&mut state, &self.shared.projections, &submission.command, at)
-                {
+            for mut submission in group {
+                let read = resolve_target(&self.shared.log, &decided, self.next_sequence, &mut submission.command)
+                    .and_then(|()| {
+                        resident::ensure_command(&mut state, &self.shared.projections, &submission.command, at)
+                    });
+                if let Err(error) = read {
                     let reason = format!("reading the projections failed: {error}");
                     self.shared.fault(reason.clone());
                     replies.push((submission.reply, Err(LedgerError::Unavailable(reason))));

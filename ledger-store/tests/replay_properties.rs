@@ -17,24 +17,28 @@
 //! 7. credits equal the sum of their events and never go below zero; at most 5
 //!    cards with strictly increasing thresholds; an unpinned member's level is the
 //!    highest card its qualifying amount reaches; one voucher record per triple,
-//!    whose version counts its upserts (`check_kinds`).
+//!    whose version counts its upserts (`check_kinds`);
+//! 8. a transaction is reversed at most once (by ReverseTransaction or by a
+//!    replacement), and each member's `reversed` names exactly the reversals of
+//!    the log (`check_reversals`).
 //!
 //! 8. holds: a member's points plus what its pending holds hold plus what
 //!    captures spent equal what every other event gave it (nothing held is lost
 //!    or made), and a hold or capture reference applies once.
 //!
 //! Points, credits, coupons, cards, levels, Echoss imports (some naming a brand
-//! that does not exist, so rejected whole) and holds (captured whole or in part,
-//! voided, expired by the sweep) are mixed in every history.
+//! that does not exist, so rejected whole), holds (captured whole or in part,
+//! voided, expired by the sweep) and reversals (of any transaction id, known or
+//! not, reversible or not) are mixed in every history.
 
 use ledger_core::command::{
     AddPoints, BulkAddPoints, BulkUsePoints, CreateMemberCard, CreateProgram, CreditsChangeCommand, DefineCredit,
     DefineFormula, DefineReward, DefineShop, DeleteMemberCard, ExpirePoints, GrantCoupons, ImportPointStatements,
-    ImportVoucherStatements, PointStatementItem, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints,
-    VoucherImportItem,
+    ImportVoucherStatements, PointStatementItem, ReverseTransaction, SetMemberLevels, UpdateMemberCard, UseCoupon,
+    UsePoints, VoucherImportItem,
 };
 use ledger_core::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};
-use ledger_core::event::EventBody;
+use ledger_core::event::{EventBody, ReversedChange};
 use ledger_core::{Command, State, Timestamp};
 use ledger_store::activity::Generation;
 use ledger_store::fold::fold;
@@ -184,6 +188,13 @@ enum Op {
         program: usize,
         hold: usize,
     },
+    /// Reverses the transaction `pick` picks among those logged so far (and a
+    /// couple beyond, unknown).
+    Reverse {
+        program: usize,
+        pick: usize,
+        reference: usize,
+    },
 }
 
 /// Echoss brands: `7` exists (created in `setup`), `8` does not.
@@ -308,6 +319,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (program(), 0..6usize, prop::option::of(1..=30i64), hold_reference())
             .prop_map(|(program, hold, part, reference)| Op::Capture { program, hold, part, reference }),
         3 => (program(), 0..6usize).prop_map(|(program, hold)| Op::Void { program, hold }),
+        4 => (program(), any::<usize>(), reference()).prop_map(|(program, pick, reference)| Op::Reverse { program, pick, reference }),
     ]
 }
 
@@ -440,6 +452,11 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
             {
                 *credits.entry(key).or_default() += settled.released;
             }
+            EventBody::TransactionReversed(reversal) => match &reversal.change {
+                ReversedChange::CreditsAdd { amount, .. } => *credits.entry(key).or_default() -= *amount,
+                ReversedChange::CreditsUse { amount, .. } => *credits.entry(key).or_default() += *amount,
+                _ => {}
+            },
             EventBody::VoucherRecorded { statement, .. } => {
                 let triple =
                     (event.event.program.clone(), statement.promotion_id, statement.voucher_identifier.clone());
@@ -474,11 +491,36 @@ fn check_live(runtime: &tokio::runtime::Runtime, ledger: &Ledger) -> State {
     }
     assert_eq!(members, deltas.len(), "every member named by an event exists, and only those");
     check_kinds(&state, &credits, &upserts);
+    check_reversals(ledger, &state);
 
     let report = ledger.verify().expect("verify");
     assert!(report.ok, "verify: {}", report.first_mismatch);
     assert_eq!(report.events, count);
     state
+}
+
+/// (8) Each transaction is reversed at most once, and the members' `reversed`
+/// name exactly the log's reversals.
+fn check_reversals(ledger: &Ledger, state: &State) {
+    let mut reversals: BTreeMap<(String, String), BTreeMap<u64, u64>> = BTreeMap::new();
+    for event in ledger.events(1, u64::MAX) {
+        let event = event.expect("a durable event reads back").envelope;
+        let reversed = match &event.event.body {
+            EventBody::TransactionReversed(reversal) => reversal.transaction_id,
+            EventBody::PointsAddReversed(reversal) | EventBody::PointsUseReversed(reversal) => reversal.transaction_id,
+            _ => continue,
+        };
+        let member = reversals.entry((event.event.program.clone(), event.event.member.clone())).or_default();
+        let previous = member.insert(reversed, event.sequence);
+        assert!(previous.is_none(), "transaction {reversed} reversed twice: by {previous:?} and {}", event.sequence);
+    }
+    for (program_id, program) in &state.programs {
+        for (member_id, member) in &program.members {
+            let logged = reversals.remove(&(program_id.clone(), member_id.clone())).unwrap_or_default();
+            assert_eq!(member.reversed, logged, "{program_id}/{member_id}: reversed transactions");
+        }
+    }
+    assert!(reversals.is_empty(), "every reversal names a member: {reversals:?}");
 }
 
 /// Imports whose last item is invalid (an unknown brand, a spend beyond the
@@ -608,11 +650,12 @@ async fn submit(ledger: &Ledger, step: &[Op]) {
         };
         state.programs.iter().map(|(id, program)| (id.clone(), holds(program))).collect()
     };
+    let logged = ledger.durable_sequence();
     let tasks: Vec<_> = step
         .iter()
         .map(|op| {
             let ledger = ledger.clone();
-            let command = command(op, &cards, &holds);
+            let command = command(op, &cards, &holds, logged);
             tokio::spawn(async move { ledger.execute(command, ACTOR).await })
         })
         .collect();
@@ -694,8 +737,22 @@ fn card_id(cards: &Cards, program: usize, index: usize) -> String {
     found.cloned().unwrap_or_else(|| "no-such-card".to_owned())
 }
 
-fn command(op: &Op, cards: &Cards, holds: &Holds) -> Command {
+fn command(op: &Op, cards: &Cards, holds: &Holds, logged: u64) -> Command {
     match op {
+        Op::Reverse { program, pick, reference } => {
+            // Half of them among the last few, mostly the step before's adds and
+            // uses; the rest anywhere, definitions and unknown ids included.
+            let span = u64::try_from(*pick % 1_000_000).expect("small");
+            let transaction_id =
+                if pick % 2 == 0 { logged.saturating_sub(span % 8).max(1) } else { 1 + span % (logged + 2) };
+            Command::ReverseTransaction(ReverseTransaction {
+                program: PROGRAMS[*program].to_owned(),
+                transaction_id,
+                remark: "undo".to_owned(),
+                reference: reference_id(*reference),
+                target: None,
+            })
+        }
         Op::CreateProgram { program } => Command::CreateProgram(CreateProgram {
             program: PROGRAMS[*program].to_owned(),
             name: format!("Program {}", PROGRAMS[*program]),

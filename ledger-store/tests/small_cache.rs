@@ -6,7 +6,7 @@
 use ledger_core::State;
 use ledger_core::command::{
     AddPoints, BulkAddPoints, CreditsChangeCommand, DefineCredit, DefineShop, GrantCoupons, ImportPointStatements,
-    ImportVoucherStatements, PointStatementItem, UseCoupon, UsePoints, VoucherImportItem,
+    ImportVoucherStatements, PointStatementItem, ReverseTransaction, UseCoupon, UsePoints, VoucherImportItem,
 };
 use ledger_core::vouchers::ReportQuery;
 use ledger_core::{Command, Outcome, Rejection, Timestamp};
@@ -14,6 +14,7 @@ use ledger_store::activities::ActivityQuery;
 use ledger_store::projections::{Dirty, Meta, Projections};
 use ledger_store::views::PageRequest;
 use ledger_store::{Ledger, LedgerError, Options};
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -135,6 +136,32 @@ async fn references_apply_once(ledger: &Ledger, model: &mut Model, transactions:
     let entry = model.get_mut(&member(8)).expect("added before");
     *entry = *entry - 9 + 100;
     assert_eq!(receipt.balance, *entry, "m0008 after replacing its add of 9 by 100");
+}
+
+/// A reversal finds its transaction by id, and the transaction's member, though
+/// neither is in memory: the writer reads the event from the log and the member
+/// from its row before deciding.
+async fn reversals_find_evicted_members(ledger: &Ledger, model: &mut Model, transactions: &BTreeMap<usize, u64>) {
+    for index in (1..MEMBERS).step_by(101) {
+        let command = ReverseTransaction {
+            program: "cafe".into(),
+            transaction_id: transactions[&index],
+            remark: "mistake".into(),
+            reference: format!("x{index}"),
+            target: None,
+        };
+        let reversal = ledger.reverse_transaction(command.clone(), ACTOR).await.expect("reverse");
+        let points = u64::try_from(index % 50 + 1).expect("small");
+        let entry = model.get_mut(&member(index)).expect("added before");
+        *entry -= points;
+        assert_eq!(reversal.member, member(index));
+        assert_eq!(reversal.balance_after, Decimal::from(*entry), "{}: balance after the reversal", member(index));
+        let again = ReverseTransaction { reference: String::new(), ..command };
+        match ledger.reverse_transaction(again, ACTOR).await {
+            Err(LedgerError::Rejected(Rejection::AlreadyReversed { .. })) => {}
+            other => panic!("a second reversal is refused, got {other:?}"),
+        }
+    }
 }
 
 async fn wallets_and_imports(ledger: &Ledger) {
@@ -311,6 +338,7 @@ async fn a_cache_far_smaller_than_the_members_answers_as_if_all_were_in_memory()
     let mut model = Model::new();
     let transactions = write(&ledger, &mut model).await;
     references_apply_once(&ledger, &mut model, &transactions).await;
+    reversals_find_evicted_members(&ledger, &mut model, &transactions).await;
     wallets_and_imports(&ledger).await;
     reads_are_right(&ledger, &model).await;
     assert_eq!(ledger.compare_with_replay().expect("replay"), None, "live equals a replay, activities included");

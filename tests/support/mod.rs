@@ -206,6 +206,7 @@ pub struct Clients {
     pub vouchers: pb::vouchers_service_client::VouchersServiceClient<Authed>,
     pub tiers: pb::tiers_service_client::TiersServiceClient<Authed>,
     pub holds: pb::holds_service_client::HoldsServiceClient<Authed>,
+    pub transactions: pb::transactions_service_client::TransactionsServiceClient<Authed>,
 }
 
 impl Clients {
@@ -237,7 +238,8 @@ impl Clients {
                 bearer.clone(),
             ),
             tiers: pb::tiers_service_client::TiersServiceClient::with_interceptor(channel.clone(), bearer.clone()),
-            holds: pb::holds_service_client::HoldsServiceClient::with_interceptor(channel, bearer),
+            holds: pb::holds_service_client::HoldsServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            transactions: pb::transactions_service_client::TransactionsServiceClient::with_interceptor(channel, bearer),
         }
     }
 

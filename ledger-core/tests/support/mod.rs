@@ -40,7 +40,16 @@ impl Store {
     /// real store does; returns the whole decision.
     pub fn decide(&mut self, command: &Command) -> Result<Decision, Rejection> {
         let context = Context { at: self.at, next_sequence: self.next_sequence };
-        let decision = decide(&self.state, command, context)?;
+        // The real store reads the transaction a reversal names from its log.
+        let mut command = command.clone();
+        if let Command::ReverseTransaction(reverse) = &mut command {
+            reverse.target = self
+                .log
+                .iter()
+                .find(|(stamp, _)| stamp.sequence == reverse.transaction_id)
+                .map(|(_, event)| event.clone());
+        }
+        let decision = decide(&self.state, &command, context)?;
         for event in &decision.events {
             let stamp = Stamp { sequence: self.next_sequence, recorded_at: self.at };
             self.state.apply(stamp, event);
@@ -472,6 +481,21 @@ pub fn render_event(event: &Event) -> String {
                 settled.released,
                 takes(&settled.released_lots)
             )
+        }
+        EventBody::TransactionReversed(reversal) => {
+            use ledger_core::event::ReversedChange;
+            let change = match &reversal.change {
+                ReversedChange::PointsAdd { points, lots, earned } => {
+                    format!("add: {points} from [{}], earned {earned}", takes(lots))
+                }
+                ReversedChange::PointsUse { points, lots } => format!("use: {points} to [{}]", takes(lots)),
+                other => format!("{other:?}"),
+            };
+            let mut text = format!("reverse #{} {change}", reversal.transaction_id);
+            if !reversal.reference.is_empty() {
+                let _ = write!(text, " ref {}", reversal.reference);
+            }
+            text
         }
         other => other.name().to_owned(),
     };

@@ -104,6 +104,7 @@ pub async fn show(server: &Server, args: ActivityArgs) -> Result<Reply, Failure>
         ("actor", activity.actor.clone()),
         ("occurred_at", time::show(activity.occurred_at)),
         ("recorded_at", time::show(activity.recorded_at)),
+        ("reversed_by", activity.reversed_by.map_or_else(|| "-".to_owned(), |by| by.to_string())),
     ]);
     Ok(Reply::new(text, activity_json(&activity)))
 }
@@ -136,5 +137,6 @@ fn activity_json(activity: &pb::Activity) -> Value {
         "actor": activity.actor,
         "occurred_at": time::json(activity.occurred_at),
         "recorded_at": time::json(activity.recorded_at),
+        "reversed_by": activity.reversed_by,
     })
 }

@@ -11,6 +11,7 @@ use crate::pb::holds_service_client::HoldsServiceClient;
 use crate::pb::members_service_client::MembersServiceClient;
 use crate::pb::points_service_client::PointsServiceClient;
 use crate::pb::tiers_service_client::TiersServiceClient;
+use crate::pb::transactions_service_client::TransactionsServiceClient;
 use crate::pb::vouchers_service_client::VouchersServiceClient;
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -75,6 +76,10 @@ impl Server {
 
     pub fn tiers(&self) -> TiersServiceClient<Authed> {
         TiersServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn transactions(&self) -> TransactionsServiceClient<Authed> {
+        TransactionsServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 }
 

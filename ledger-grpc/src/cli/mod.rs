@@ -24,6 +24,7 @@ mod offline;
 mod output;
 mod points;
 mod programs;
+mod reverse;
 #[doc(hidden)]
 pub mod time;
 mod tokens;
@@ -123,6 +124,9 @@ pub enum Command {
     /// Shop names the voucher report shows.
     #[command(subcommand)]
     Shop(vouchers::ShopCommand),
+    /// Undoes one transaction by its id, once (a points add or use, a credits add or
+    /// use, a coupon grant or use).
+    Reverse(reverse::ReverseArgs),
     /// Lists activities, newest first.
     Activities(activities::ActivitiesArgs),
     /// Shows one activity, by transaction id or by reference.
@@ -204,6 +208,7 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         Command::Member(command) => members::run(server, command).await,
         Command::Vouchers(command) => vouchers::run(server, command).await,
         Command::Shop(command) => vouchers::run_shop(server, command).await,
+        Command::Reverse(args) => reverse::run(server, args).await,
         Command::Activities(args) => activities::list(server, args).await,
         Command::Activity(args) => activities::show(server, args).await,
         Command::VerifyLog => activities::verify_log(server).await,

@@ -304,6 +304,19 @@ pub fn activity(activity: ledger_store::activities::Activity) -> pb::Activity {
         actor: activity.actor,
         occurred_at: Some(to_timestamp(activity.occurred_at)),
         recorded_at: Some(to_timestamp(activity.recorded_at)),
+        reversed_by: activity.reversed_by,
+    }
+}
+
+pub fn reversal(reversal: ledger_core::command::Reversal) -> pb::Reversal {
+    pb::Reversal {
+        transaction_id: reversal.transaction_id,
+        reversed_transaction_id: reversal.reversed_transaction_id,
+        kind: reversal.kind.as_str().to_owned(),
+        member_id: reversal.member,
+        amount: decimal_text(reversal.amount),
+        balance_after: decimal_text(reversal.balance_after),
+        duplicate: reversal.duplicate,
     }
 }
 

@@ -8,7 +8,8 @@ use crate::pb;
 use crate::status::from_rejection;
 use ledger_core::command::{
     BulkAddPoints, BulkUsePoints, CreateMemberCard, CreateProgram, DefineCredit, DefineFormula, DefineReward,
-    DefineShop, DeleteMemberCard, GrantCoupons, SetMemberLevels, UpdateMemberCard, UseCoupon, brand_program,
+    DefineShop, DeleteMemberCard, GrantCoupons, ReverseTransaction, SetMemberLevels, UpdateMemberCard, UseCoupon,
+    brand_program,
 };
 use ledger_core::event::ActivityKind;
 use ledger_core::limits::{
@@ -81,6 +82,17 @@ pub fn use_coupon(request: pb::UseCouponRequest) -> UseCoupon {
         coupon_id: request.coupon_id,
         remark: request.remark,
         reference: request.reference,
+    }
+}
+
+pub fn reverse_transaction(request: pb::ReverseTransactionRequest) -> ReverseTransaction {
+    ReverseTransaction {
+        program: request.program_id,
+        transaction_id: request.transaction_id,
+        remark: request.remark,
+        reference: request.reference,
+        // The store reads it from its log.
+        target: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod holds;
 pub mod members;
 pub mod points;
 pub mod tiers;
+pub mod transactions;
 pub mod vouchers;
 
 use crate::limits::{Limits, StreamCaps};
