@@ -17,7 +17,8 @@ use std::collections::HashSet;
 
 pub fn add(state: &State, bulk: &BulkAddPoints, context: Context) -> Result<Decision, Rejection> {
     let program = bulk.program.as_str();
-    let items = Items { all: &bulk.items, atomic: bulk.atomic, malformed: bulk.malformed.as_ref() };
+    let items =
+        Items { all: &bulk.items, atomic: bulk.atomic, malformed: bulk.malformed.as_ref(), releases: Vec::new() };
     run(state, program, items, context, |view, item: &AddPoints| {
         same_program(program, &item.program)?;
         if item.cost.is_some() || !item.formula_id.is_empty() || item.replace_duplicate {
@@ -32,7 +33,16 @@ pub fn add(state: &State, bulk: &BulkAddPoints, context: Context) -> Result<Deci
 
 pub fn spend(state: &State, bulk: &BulkUsePoints, context: Context) -> Result<Decision, Rejection> {
     let program = bulk.program.as_str();
-    let items = Items { all: &bulk.items, atomic: bulk.atomic, malformed: bulk.malformed.as_ref() };
+    // What a hold past its time gives back is the member's to spend, as every read
+    // counts it; its expiry is recorded before the first item, so that the items'
+    // transaction ids stay consecutive (SPEC §3, §14).
+    let mut releases: Vec<&str> = Vec::new();
+    for item in &bulk.items {
+        if !releases.contains(&item.member.as_str()) {
+            releases.push(&item.member);
+        }
+    }
+    let items = Items { all: &bulk.items, atomic: bulk.atomic, malformed: bulk.malformed.as_ref(), releases };
     run(state, program, items, context, |view, item: &UsePoints| {
         same_program(program, &item.program)?;
         if item.replace_duplicate {
@@ -63,6 +73,8 @@ struct Items<'a, Item> {
     all: &'a [Item],
     atomic: bool,
     malformed: Option<&'a MalformedItem>,
+    /// Members whose holds past their time are released before the first item.
+    releases: Vec<&'a str>,
 }
 
 fn run<Item>(
@@ -83,6 +95,9 @@ fn run<Item>(
         });
     }
     let mut view = Overlay::new(state, context);
+    for member in &bulk.releases {
+        crate::holds::release_lapsed(&mut view, program, member);
+    }
     let mut result = BulkResult::default();
     // Members in first-touch order, and a set to find them by (never iterated, so
     // its order cannot leak): a bulk touches up to a thousand.
@@ -120,6 +135,11 @@ fn run<Item>(
     if atomic && result.fail_at.is_some() {
         let failed = BulkResult { fail_at: result.fail_at, failure: result.failure, ..BulkResult::default() };
         return Ok(Decision { events: Vec::new(), outcome: Outcome::Bulk(failed) });
+    }
+    // A bulk that applied nothing records nothing, the releases included: the
+    // sweep records those.
+    if result.applied_count == 0 {
+        return Ok(Decision { events: Vec::new(), outcome: Outcome::Bulk(result) });
     }
     result.balances = touched
         .into_iter()

@@ -11,9 +11,9 @@
 //! - A hold's id is its transaction id. Every hold expires (15 minutes by
 //!   default, 30 days at most); a pending hold past its time is never counted as
 //!   held by a read (`Member::held_points`), even before the sweep (or the next
-//!   single use or hold of the member) records `HoldExpired`. A bulk use's item
-//!   leaves it to the sweep, so that the bulk's applied items keep consecutive
-//!   transaction ids; until then the item cannot spend what the hold gave back.
+//!   single use, hold or bulk use naming the member) records `HoldExpired`. A
+//!   bulk use records those expiries before its first item, so that its applied
+//!   items keep consecutive transaction ids (`bulk`).
 //! - A hold and a capture are idempotent by reference (`references`).
 
 use crate::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};

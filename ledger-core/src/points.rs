@@ -65,9 +65,10 @@ pub fn add(view: &mut Overlay<'_>, command: &AddPoints) -> Result<PointsReceipt,
     })
 }
 
-/// Decides one use on the overlay and applies it there: a bulk's item, which
-/// leaves a hold past its time to the sweep, so that the bulk's applied items
-/// keep consecutive transaction ids (SPEC §3).
+/// Decides one use on the overlay and applies it there: a bulk's item. The bulk
+/// recorded the expiry of its members' holds past their time before its first
+/// item (`bulk::spend`), so that its applied items keep consecutive transaction
+/// ids (SPEC §3).
 pub fn spend(view: &mut Overlay<'_>, command: &UsePoints) -> Result<PointsReceipt, Rejection> {
     spend_with(view, command, false)
 }
@@ -101,7 +102,7 @@ fn spend_with(view: &mut Overlay<'_>, command: &UsePoints, release_lapsed: bool)
     }
     let member = view.member(&command.program, &command.member);
     // What the lots can give: the live points, but for what a hold past its time
-    // gives back before its expiry is recorded (a bulk item's case).
+    // gives back before its expiry is recorded.
     let live = member.map_or(0, |member| member.points - member.lots.expired_total(view.at()));
     let taken = member.map(|member| member.lots.plan_take(points, view.at(), None));
     let Some(Ok(taken)) = taken else {

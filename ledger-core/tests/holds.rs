@@ -405,17 +405,32 @@ fn a_capture_counts_as_a_use_and_leaves_the_qualifying_amount() {
 }
 
 #[test]
-fn a_bulk_use_item_leaves_a_hold_past_its_time_to_the_sweep() {
-    // FIXME: the item cannot spend what the lapsed hold gives back (a read shows
-    // m1 with 50) until the sweep records the expiry: recording it inside the
-    // bulk would break the consecutive transaction ids of its applied items.
+fn a_bulk_use_item_spends_what_a_hold_past_its_time_gives_back() {
+    // A read shows m1 with 50 once the hold's time came; a bulk item may spend
+    // them. The expiry is recorded before the first item, so the items' ids stay
+    // consecutive.
     let given = [add("m1", 50), add("m2", 50), hold_points("m1", 40), at(15 * MINUTE)];
     check(
         &given,
         bulk_use(vec![spend("m2", 5), spend("m1", 50)]),
         expect![[r#"
-        applied 1, fail_at 1 INSUFFICIENT_POINTS FailedPrecondition: items[1].points: balance 10 is less than 50, tx 5..5, balances [m2=45], duplicates []
-        #5 m2 use 5 from [0:5]
-        m2: points 45, live 45, lots [0:45]"#]],
+            applied 2, tx 6..7, balances [m2=45 m1=0], duplicates []
+            #5 m1 HoldExpired #4: captured 0, released 40 to [0:40]
+            #6 m2 use 5 from [0:5]
+            #7 m1 use 50 from [0:50]
+            m1: points 0, live 0, lots [], held 0, holds [4:EXPIRED 40]
+            m2: points 45, live 45, lots [0:45]"#]],
+    );
+}
+
+#[test]
+fn a_bulk_use_that_applies_nothing_records_no_release() {
+    let given = [add("m1", 50), hold_points("m1", 40), at(15 * MINUTE)];
+    check(
+        &given,
+        bulk_use(vec![spend("m1", 500)]),
+        expect![
+            "applied 0, fail_at 0 INSUFFICIENT_POINTS FailedPrecondition: items[0].points: balance 50 is less than 500, tx 0..0, balances [], duplicates []"
+        ],
     );
 }
