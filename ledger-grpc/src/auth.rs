@@ -52,6 +52,11 @@ pub struct Caller {
 /// none named, the token must still be one that may write somewhere.
 pub fn check_writes<T>(ledger: &Ledger, request: &Request<T>, programs: &[String]) -> Result<Caller, Status> {
     let info = authenticate(ledger, request)?;
+    // Noted before the token is refused a program, so that its refusal names it;
+    // a program id is logged only once it is known to be a short, plain id.
+    let named = if let [program] = programs { Some(program.as_str()) } else { None };
+    let named = named.filter(|program| crate::mapping::read_id("program_id", program).is_ok());
+    crate::observe::note_caller(&info.token_id, named);
     if programs.is_empty() {
         let own = info.program.clone();
         permit(&info, Access::Write(&own))?;
@@ -69,6 +74,8 @@ pub fn check<T>(ledger: &Ledger, request: &Request<T>, access: Access<'_>) -> Re
         // caller's megabyte-long program id back.
         crate::mapping::read_id("program_id", program)?;
     }
+    let named = if let Access::Read(program) | Access::Write(program) = access { Some(program) } else { None };
+    crate::observe::note_caller(&info.token_id, named);
     permit(&info, access)?;
     Ok(Caller { token_id: info.token_id, role: info.role, program: info.program })
 }

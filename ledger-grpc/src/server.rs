@@ -154,7 +154,9 @@ pub async fn serve_with(
         .add_service(transactions)
         .add_service(audit)
         .prepare()
-        .into_axum_router();
+        .into_axum_router()
+        // Around the gRPC routes, which the HTTP routes call in turn (`observe`).
+        .layer(axum::middleware::from_fn(crate::observe::call));
     let app = crate::http::app(grpc, http_api);
     let router = builder
         .accept_http1(true)

@@ -271,6 +271,28 @@ pub struct Writer {
     last_space_check: Instant,
     flusher: mpsc::Sender<FlushJob>,
     checkpointer: mpsc::Sender<CheckpointJob>,
+    metrics: WriterMetrics,
+}
+
+/// The writer's series (SPEC §18, docs/OPERATIONS.md), registered once so that
+/// a group pays an atomic update each, no lookup or allocation. Without a
+/// recorder installed (no `ledgerd --metrics`) they are no-ops.
+struct WriterMetrics {
+    group_commands: metrics::Histogram,
+    log_bytes: metrics::Counter,
+    log_sequence: metrics::Gauge,
+    checkpoint_lag: metrics::Gauge,
+}
+
+impl WriterMetrics {
+    fn register() -> WriterMetrics {
+        WriterMetrics {
+            group_commands: metrics::histogram!("ledger_commit_group_commands"),
+            log_bytes: metrics::counter!("ledger_log_appended_bytes_total"),
+            log_sequence: metrics::gauge!("ledger_log_sequence"),
+            checkpoint_lag: metrics::gauge!("ledger_checkpoint_lag_events"),
+        }
+    }
 }
 
 /// Starts the writer, flusher and checkpointer threads; the returned handle ends
@@ -287,13 +309,13 @@ pub fn start(
     let (sync_tx, sync_rx) = mpsc::channel();
     let syncer_shared = shared.clone();
     let syncer = std::thread::Builder::new().name("ledger-syncer".into()).spawn(move || {
-        stage(&syncer_shared, &sync_rx, || syncer_shared.disk.sync().map(|_| ()), None);
+        stage(&syncer_shared, &sync_rx, || syncer_shared.disk.sync().map(|_| ()), None, "ledger_sync_seconds");
     })?;
     let flusher_shared = shared.clone();
     let flusher = std::thread::Builder::new().name("ledger-flusher".into()).spawn(move || {
         let flush = || flusher_shared.disk.flush_sled();
         // Ends when the writer drops its sender; dropping `sync_tx` then ends the syncer.
-        stage(&flusher_shared, &flush_rx, flush, Some(&sync_tx));
+        stage(&flusher_shared, &flush_rx, flush, Some(&sync_tx), "ledger_flush_seconds");
     })?;
     let checkpointer_shared = shared.clone();
     let checkpointer = std::thread::Builder::new()
@@ -314,6 +336,7 @@ pub fn start(
         last_space_check: Instant::now(),
         flusher: flush_tx,
         checkpointer: checkpoint_tx,
+        metrics: WriterMetrics::register(),
     };
     std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
         let done = writer.run(queue);
@@ -519,6 +542,7 @@ impl Writer {
         }
         let at = tick(self.last_at);
         self.last_at = at;
+        self.metrics.group_commands.record(group.len() as f64);
         let mut decided = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
         {
@@ -561,11 +585,14 @@ impl Writer {
             let count = u64::try_from(events.len()).expect("len fits u64");
             self.events_since_checkpoint += count;
             let record = self.encode_record(first, at, &actor, &events);
+            self.metrics.log_bytes.increment(u64::try_from(record.len()).expect("len fits u64"));
             if let Err(error) = self.shared.log.tree().insert(log::key(first), record) {
                 self.shared.fault(format!("appending to the log failed: {error}"));
                 break;
             }
         }
+        self.metrics.log_sequence.set(self.next_sequence.saturating_sub(1) as f64);
+        self.metrics.checkpoint_lag.set(self.events_since_checkpoint as f64);
         let job = FlushJob { replies, last_sequence: self.next_sequence - 1, barrier: None };
         if self.flusher.send(job).is_err() {
             self.shared.fail("the flusher stopped".to_owned());
@@ -673,14 +700,23 @@ fn stage(
     jobs: &mpsc::Receiver<FlushJob>,
     work: impl Fn() -> Result<(), String>,
     next: Option<&mpsc::Sender<FlushJob>>,
+    seconds_metric: &'static str,
 ) {
+    // Registered once: a static name needs no allocation, and the handle no
+    // registry lookup per batch.
+    let seconds = metrics::histogram!(seconds_metric);
     while let Ok(first) = jobs.recv() {
         let mut taken = vec![first];
         taken.extend(jobs.try_iter());
         let last_sequence = taken.iter().map(|job| job.last_sequence).max().unwrap_or(0);
         let done = match shared.failure().or_else(|| shared.fault_reason()) {
             Some(reason) => Err(reason),
-            None => work().inspect_err(|reason| shared.fault(reason.clone())),
+            None => {
+                let started = Instant::now();
+                let done = work();
+                seconds.record(started.elapsed().as_secs_f64());
+                done.inspect_err(|reason| shared.fault(reason.clone()))
+            }
         };
         let barrier = taken.iter_mut().filter_map(|job| job.barrier.take()).next_back();
         // A failed batch is answered here and goes no further: nothing of it

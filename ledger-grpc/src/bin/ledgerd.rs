@@ -26,7 +26,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "ledgerd", version, about = "The points and voucher ledger, served over gRPC")]
+#[command(
+    name = "ledgerd",
+    version,
+    about = "The points and voucher ledger, served over gRPC",
+    after_help = "Logging: to stderr, at the level RUST_LOG sets (default `info`, which logs one line per \
+                  request under target `ledgerd::request`). Examples: RUST_LOG=warn (no request lines), \
+                  RUST_LOG=info,ledgerd::request=off, RUST_LOG=debug. See docs/OPERATIONS.md."
+)]
 struct Args {
     /// Where the ledger keeps its data.
     #[arg(long, default_value = "./ledger-data")]
@@ -81,8 +88,22 @@ struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (its own
+    /// listener; port 0 picks a free port, the bound address is printed). Without
+    /// it, nothing listens and no series are kept.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// Log lines as text, or as one JSON object a line for log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What one caller may cost (ledger_core::limits has the defaults and why).
@@ -140,16 +161,19 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let args = Args::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(Args::parse()).await {
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
+            // Once, to stderr as every log line is: RUST_LOG=off silences it too.
             tracing::error!("{error}");
-            eprintln!("ledgerd: {error}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -172,6 +196,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         ..defaults
     };
     let config = Config { limits: args.limits.limits(), tls: tls_identity(&args)? };
+    // Before the ledger opens: its writer registers its series as it starts.
+    let metrics = match &args.metrics {
+        Some(address) => {
+            let handle = ledger_grpc::observe::install_recorder()?;
+            Some((tokio::net::TcpListener::bind(address).await?, handle))
+        }
+        None => None,
+    };
     let ledger = Ledger::open_with(&args.data_dir, options).map_err(|error| unopenable(error, &args.data_dir))?;
     if ledger.tokens().is_empty() {
         write_admin_token(&ledger, &args.data_dir)?;
@@ -179,10 +211,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
-    // Tests and scripts read this line to find a port picked with `:0`.
+    // Tests and scripts read these lines to find a port picked with `:0`; they
+    // are the start messages, not repeated in the log.
+    if let Some((listener, handle)) = metrics {
+        println!("ledgerd metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(async move {
+            if let Err(error) = ledger_grpc::observe::serve_metrics(listener, handle).await {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     println!("ledgerd listening on {address}");
     std::io::stdout().flush()?;
-    tracing::info!(%address, data_dir = %args.data_dir.display(), "serving");
 
     ledger_grpc::server::serve_with(ledger.clone(), listener, config, shutdown).await?;
     tracing::info!("shutting down: checkpointing and flushing");
@@ -195,7 +235,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
             tracing::error!(
                 "the ledger did not close within {CLOSE_GRACE:?}: exiting; the next start recovers from the log"
             );
-            eprintln!("ledgerd: the ledger did not close within {CLOSE_GRACE:?}; exiting");
             std::process::exit(1);
         }
     }
@@ -239,8 +278,8 @@ fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std
     let mut file = options.open(&path)?;
     writeln!(file, "{}", issued.secret)?;
     file.sync_all()?;
-    tracing::info!(path = %path.display(), token_id = %issued.info.token_id, "first start: admin token written");
-    eprintln!("ledgerd: first start, admin token written to {}", path.display());
+    // Said whatever RUST_LOG is: the operator needs the path to make any call.
+    tracing::warn!(path = %path.display(), token_id = %issued.info.token_id, "first start: admin token written");
     Ok(())
 }
 

@@ -1,0 +1,167 @@
+//! What an operator sees of the server (SPEC §18): per-call metrics and one
+//! request log line per call, from one layer around the gRPC routes, and the
+//! Prometheus listener of `ledgerd --metrics`.
+//!
+//! The layer wraps the gRPC routes, not the HTTP ones: the Connect routes
+//! (`http::connect`) answer each HTTP call by calling those gRPC routes, so an
+//! HTTP call and a gRPC call are counted and logged alike, once, by the RPC's
+//! name and the gRPC code and ErrorInfo reason of its Status. The series are
+//! listed, with what to alert on, in docs/OPERATIONS.md.
+
+use axum::body::Body;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::cell::RefCell;
+use std::time::Instant;
+use tonic::Code;
+
+tokio::task_local! {
+    /// Who made the call being served, noted by `auth` once the token is known:
+    /// the layer sees only the request's bytes, never the secret's owner.
+    static CALLER: RefCell<CallerNote>;
+}
+
+#[derive(Default)]
+struct CallerNote {
+    token_id: Option<String>,
+    program: Option<String>,
+}
+
+/// Notes the authenticated token (and the program, when the call names one) of
+/// the call being served, for its log line. Outside a call it does nothing.
+pub fn note_caller(token_id: &str, program: Option<&str>) {
+    let _ = CALLER.try_with(|note| {
+        let mut note = note.borrow_mut();
+        note.token_id = Some(token_id.to_owned());
+        if let Some(program) = program.filter(|program| !program.is_empty()) {
+            note.program = Some(program.to_owned());
+        }
+    });
+}
+
+/// The layer: `axum::middleware::from_fn(observe::call)` around the gRPC routes.
+pub async fn call(request: axum::extract::Request, next: Next) -> Response {
+    let started = Instant::now();
+    let rpc = request.uri().path().trim_start_matches('/').to_owned();
+    let (response, caller) = CALLER
+        .scope(RefCell::new(CallerNote::default()), async move {
+            let response = next.run(request).await;
+            (response, CALLER.with(|note| std::mem::take(&mut *note.borrow_mut())))
+        })
+        .await;
+    let elapsed = started.elapsed();
+    // A unary call that fails answers trailers-only, so its Status is in the
+    // headers; a call without one there succeeded (a stream that fails later
+    // reports its error in trailers, after it was counted as started well).
+    let status = tonic::Status::from_header_map(response.headers());
+    let code = status.as_ref().map_or(Code::Ok, tonic::Status::code);
+    let reason = status.as_ref().and_then(error_reason).unwrap_or_default();
+    let code_name = code_name(code);
+    metrics::counter!("ledger_requests_total", "rpc" => rpc.clone()).increment(1);
+    metrics::histogram!("ledger_request_seconds", "rpc" => rpc.clone()).record(elapsed.as_secs_f64());
+    if code != Code::Ok {
+        metrics::counter!("ledger_request_errors_total", "rpc" => rpc.clone(), "code" => code_name, "reason" => reason.clone())
+            .increment(1);
+    }
+    if code == Code::Unauthenticated {
+        metrics::counter!("ledger_token_rejections_total", "reason" => reason.clone()).increment(1);
+    }
+    tracing::info!(
+        target: "ledgerd::request",
+        rpc = %rpc,
+        program = caller.program.as_deref(),
+        code = code_name,
+        reason = (!reason.is_empty()).then_some(reason.as_str()),
+        duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        token_id = caller.token_id.as_deref(),
+        "request"
+    );
+    response
+}
+
+fn error_reason(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt as _;
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+/// The code as the gRPC spec spells it, the way clients and dashboards name it.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Installs the Prometheus recorder for the whole process. Call it before the
+/// ledger opens: the writer registers its series when it starts.
+pub fn install_recorder() -> Result<PrometheusHandle, Box<dyn std::error::Error + Send + Sync>> {
+    // Without buckets the exporter renders summaries, which cannot be summed
+    // across servers; these span a sync on a fast disk to a stalled one.
+    const SECONDS_BUCKETS: [f64; 14] =
+        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+    const GROUP_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full("ledger_commit_group_commands".into()), &GROUP_BUCKETS)?
+        .install_recorder()?;
+    Ok(handle)
+}
+
+/// Serves `GET /metrics` on its own listener until the process ends.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, handle: PrometheusHandle) -> std::io::Result<()> {
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                record_process();
+                handle.run_upkeep();
+                ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], Body::from(handle.render()))
+            }
+        }),
+    );
+    axum::serve(listener, router).await
+}
+
+/// Process CPU and memory, read from /proc at each scrape (Linux; elsewhere
+/// the series are absent).
+fn record_process() {
+    // /proc reports CPU time in USER_HZ ticks, which Linux fixes at 100 for
+    // user space whatever the kernel's own tick.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        // utime and stime are fields 14 and 15 of the line; field 3 (the state) is index 0 here.
+        let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+            metrics::gauge!("ledger_process_cpu_seconds_total").set((user + system) / TICKS_PER_SECOND);
+        }
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let resident_kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+        if let Some(resident_kib) = resident_kib {
+            metrics::gauge!("ledger_process_resident_memory_bytes").set(resident_kib * 1024.0);
+        }
+    }
+}
