@@ -73,6 +73,14 @@ async fn traffic(server: &Server) {
 async fn metrics_count_the_calls_made() {
     let (server, url) = start("metrics_counts");
     traffic(&server).await;
+    // A path no service has: its name must not become a series of its own.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/ledger.v1.NoSuchService/Anything{}", server.address, "x".repeat(100)))
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .send()
+        .await
+        .expect("an HTTP answer");
+    assert_eq!(response.headers().get("grpc-status").map(|code| code.as_bytes()), Some(&b"12"[..]), "{response:?}");
     let text = scrape(&url).await;
     let expected = [
         (r#"ledger_requests_total{rpc="ledger.v1.AdminService/CreateProgram"}"#, 1.0),
@@ -89,6 +97,8 @@ async fn metrics_count_the_calls_made() {
             1.0,
         ),
         (r#"ledger_token_rejections_total{reason="TOKEN_UNKNOWN"}"#, 1.0),
+        (r#"ledger_requests_total{rpc="unknown"}"#, 1.0),
+        (r#"ledger_request_errors_total{rpc="unknown",code="UNIMPLEMENTED",reason=""}"#, 1.0),
         (r#"ledger_request_seconds_count{rpc="ledger.v1.PointsService/AddPoints"}"#, 3.0),
         // The program and 3 additions are 4 events.
         ("ledger_log_sequence", 4.0),
@@ -96,7 +106,8 @@ async fn metrics_count_the_calls_made() {
     for (series, count) in expected {
         assert_eq!(value(&text, series), Some(count), "{series} in:\n{text}");
     }
-    assert_eq!(text.matches("ledger_request_errors_total{").count(), 2, "no other errors:\n{text}");
+    assert_eq!(text.matches("ledger_request_errors_total{").count(), 3, "no other errors:\n{text}");
+    assert!(!text.contains("NoSuchService"), "{text}");
     for present in [
         "ledger_commit_group_commands_count",
         "ledger_flush_seconds_count",

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tonic::Code;
 
@@ -21,6 +22,9 @@ tokio::task_local! {
     /// the layer sees only the request's bytes, never the secret's owner.
     static CALLER: RefCell<CallerNote>;
 }
+
+/// Whether `install_recorder` ran: without it the layer builds no labels.
+static RECORDING: AtomicBool = AtomicBool::new(false);
 
 #[derive(Default)]
 struct CallerNote {
@@ -58,14 +62,8 @@ pub async fn call(request: axum::extract::Request, next: Next) -> Response {
     let code = status.as_ref().map_or(Code::Ok, tonic::Status::code);
     let reason = status.as_ref().and_then(error_reason).unwrap_or_default();
     let code_name = code_name(code);
-    metrics::counter!("ledger_requests_total", "rpc" => rpc.clone()).increment(1);
-    metrics::histogram!("ledger_request_seconds", "rpc" => rpc.clone()).record(elapsed.as_secs_f64());
-    if code != Code::Ok {
-        metrics::counter!("ledger_request_errors_total", "rpc" => rpc.clone(), "code" => code_name, "reason" => reason.clone())
-            .increment(1);
-    }
-    if code == Code::Unauthenticated {
-        metrics::counter!("ledger_token_rejections_total", "reason" => reason.clone()).increment(1);
+    if RECORDING.load(Ordering::Relaxed) {
+        record(&rpc, code, code_name, &reason, elapsed);
     }
     tracing::info!(
         target: "ledgerd::request",
@@ -78,6 +76,23 @@ pub async fn call(request: axum::extract::Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+fn record(rpc: &str, code: Code, code_name: &'static str, reason: &str, elapsed: std::time::Duration) {
+    // Any path reaches the layer, and each label value is a series kept for the
+    // process's life: a path no service has (UNIMPLEMENTED) is counted under one
+    // label, so that a client cannot grow the series without bound.
+    let rpc = if code == Code::Unimplemented { "unknown".to_owned() } else { rpc.to_owned() };
+    metrics::counter!("ledger_requests_total", "rpc" => rpc.clone()).increment(1);
+    metrics::histogram!("ledger_request_seconds", "rpc" => rpc.clone()).record(elapsed.as_secs_f64());
+    if code != Code::Ok {
+        let reason = reason.to_owned();
+        metrics::counter!("ledger_request_errors_total", "rpc" => rpc, "code" => code_name, "reason" => reason.clone())
+            .increment(1);
+        if code == Code::Unauthenticated {
+            metrics::counter!("ledger_token_rejections_total", "reason" => reason).increment(1);
+        }
+    }
 }
 
 fn error_reason(status: &tonic::Status) -> Option<String> {
@@ -120,6 +135,7 @@ pub fn install_recorder() -> Result<PrometheusHandle, Box<dyn std::error::Error 
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full("ledger_commit_group_commands".into()), &GROUP_BUCKETS)?
         .install_recorder()?;
+    RECORDING.store(true, Ordering::Relaxed);
     Ok(handle)
 }
 
