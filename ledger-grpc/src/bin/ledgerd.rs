@@ -172,8 +172,9 @@ async fn main() -> std::process::ExitCode {
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // Once, to stderr as every log line is: RUST_LOG=off silences it too.
-            tracing::error!("{error}");
+            // Once, and not through the log: whatever RUST_LOG says, the
+            // operator must learn why the server did not start or stopped.
+            eprintln!("ledgerd: {error}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -232,8 +233,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         Ok(closed) => closed??,
         Err(_) => {
             // The runtime would wait for the blocked close on its way out: leave now.
-            tracing::error!(
-                "the ledger did not close within {CLOSE_GRACE:?}: exiting; the next start recovers from the log"
+            // Not through the log, as main's last words (above).
+            eprintln!(
+                "ledgerd: the ledger did not close within {CLOSE_GRACE:?}: exiting; the next start recovers from the log"
             );
             std::process::exit(1);
         }
