@@ -59,18 +59,32 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// The server: HOST:PORT or http://HOST:PORT (plaintext HTTP/2), or https://HOST:PORT (TLS).
-    #[arg(long, global = true, help_heading = "Global options", default_value = "127.0.0.1:50051")]
+    /// The flag wins over LEDGER_ADDR.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LEDGER_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
     pub addr: String,
     /// The CA certificate (PEM) that signed an https:// server's certificate; without it
     /// the system's trusted roots.
     #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// A file holding the bearer token; ledgerd writes DIR/admin.token on first start.
-    #[arg(long, global = true, help_heading = "Global options", default_value = "./ledger-data/admin.token")]
+    /// Precedence: --token, LEDGER_TOKEN, --token-file, LEDGER_TOKEN_FILE, then this default.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LEDGER_TOKEN_FILE",
+        default_value = "./ledger-data/admin.token"
+    )]
     pub token_file: PathBuf,
-    /// The bearer token itself, instead of --token-file (other users of the machine may see
-    /// command lines: prefer the file).
-    #[arg(long, global = true, help_heading = "Global options")]
+    /// The bearer token itself; wins over any token file (other users of the machine may see
+    /// command lines: prefer the file, or LEDGER_TOKEN).
+    #[arg(long, global = true, help_heading = "Global options", env = "LEDGER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Print the reply as one line of JSON instead of text.
     #[arg(long, global = true, help_heading = "Global options")]
