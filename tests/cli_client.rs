@@ -1,10 +1,15 @@
 //! The `ledger` client as people use it (issue 15, item 5), against the real `ledgerd`:
-//! the server and token from the environment instead of flags.
+//! the server and token from the environment instead of flags, and the token list
+//! (AdminService/ListTokens) that shows ids, roles, programs and requests left but never
+//! a secret.
 
 mod support;
 
+use ledger_grpc::pb;
 use std::process::Output;
-use support::Server;
+use support::{Server, refused};
+use tonic::Code;
+use tonic_types::StatusExt;
 
 /// Runs `ledger` with `args` and only the environment `env` names (no LEDGER_* of the
 /// caller leaks in).
@@ -74,4 +79,81 @@ async fn the_environment_names_the_server_and_the_token_and_a_flag_or_a_direct_t
     for name in ["LEDGER_ADDR", "LEDGER_TOKEN", "LEDGER_TOKEN_FILE", "Precedence"] {
         assert!(help.contains(name), "--help names {name}: {help}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_tokens_shows_roles_programs_and_requests_left_never_a_secret() {
+    let server = Server::start("cli-client-list-tokens");
+    let mut admin = server.admin().await;
+    admin.create_program("cafe").await;
+    let issue = |role: pb::Role, name: &str, max_requests: Option<u64>| pb::IssueTokenRequest {
+        role: role.into(),
+        program_id: "cafe".into(),
+        name: name.into(),
+        expires_at: None,
+        max_requests,
+    };
+    let operator =
+        admin.admin.issue_token(issue(pb::Role::Operator, "till 1", Some(10))).await.expect("issue").into_inner();
+    let viewer = admin.admin.issue_token(issue(pb::Role::Viewer, "dashboard", None)).await.expect("issue").into_inner();
+    admin.admin.revoke_token(pb::RevokeTokenRequest { token_id: viewer.token_id.clone() }).await.expect("revoke");
+    let listed = admin.admin.list_tokens(pb::ListTokensRequest {}).await.expect("list").into_inner().tokens;
+    let roles: Vec<(pb::Role, &str, &str, bool)> =
+        listed.iter().map(|t| (t.role(), t.program_id.as_str(), t.name.as_str(), t.revoked)).collect();
+    assert_eq!(
+        roles,
+        [
+            (pb::Role::Admin, "", "admin (first start)", false),
+            (pb::Role::Operator, "cafe", "till 1", false),
+            (pb::Role::Viewer, "cafe", "dashboard", true),
+        ]
+    );
+    assert_eq!(listed[1].token_id, operator.token_id);
+    assert_eq!((listed[1].max_requests, listed[1].requests_left), (Some(10), Some(10)));
+    assert_eq!((listed[0].max_requests, listed[0].requests_left), (None, None));
+
+    // Every call presented with the token counts, so requests left count down.
+    let mut till = server.clients(&operator.token).await;
+    for _ in 0..3 {
+        till.add("cafe", "alice", 1).await;
+    }
+    let listed = admin.admin.list_tokens(pb::ListTokensRequest {}).await.expect("list").into_inner().tokens;
+    assert_eq!(listed[1].requests_left, Some(7));
+
+    // No secret, nor anything of it, in the answer.
+    let debug = format!("{listed:?}");
+    for secret in [&server.admin_token, &operator.token, &viewer.token] {
+        assert!(!debug.contains(secret.as_str()), "a secret in {debug}");
+        assert!(!debug.contains(&secret[secret.len() - 16..]), "part of a secret in {debug}");
+    }
+
+    // ADMIN only: a VIEWER is refused for its role.
+    let viewer_secret = admin.token(pb::Role::Viewer, "cafe").await;
+    let mut as_viewer = server.clients(&viewer_secret).await;
+    let status = refused(as_viewer.admin.list_tokens(pb::ListTokensRequest {}).await, Code::PermissionDenied);
+    let info = status.get_details_error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, "ROLE_TOO_LOW", "{status:?}");
+
+    // `ledger token list` prints the same, as a table and as JSON.
+    let file = token_file(&server);
+    let env = [("LEDGER_ADDR", server.address.as_str()), ("LEDGER_TOKEN_FILE", file.as_str())];
+    let table = ledger_env(&env, &["token", "list"]);
+    assert!(table.status.success(), "{}", text(&table));
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let till_row = table.lines().find(|line| line.contains(&operator.token_id)).unwrap_or_else(|| panic!("{table}"));
+    for cell in ["OPERATOR", "cafe", "till 1", "7", "active"] {
+        assert!(till_row.contains(cell), "{cell} in {till_row}");
+    }
+    let revoked_row = table.lines().find(|line| line.contains(&viewer.token_id)).unwrap_or_else(|| panic!("{table}"));
+    assert!(revoked_row.contains("revoked"), "{revoked_row}");
+    assert!(!table.contains(&operator.token), "{table}");
+
+    let json = ledger_env(&env, &["--json", "token", "list"]);
+    assert!(json.status.success(), "{}", text(&json));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON line");
+    let tokens = json["tokens"].as_array().expect("tokens");
+    assert_eq!(tokens.len(), 4);
+    assert_eq!(tokens[1]["token_id"], operator.token_id.as_str());
+    assert_eq!(tokens[1]["requests_left"], 7);
+    assert_eq!(tokens[2]["revoked"], true);
 }
