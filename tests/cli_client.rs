@@ -157,3 +157,61 @@ async fn list_tokens_shows_roles_programs_and_requests_left_never_a_secret() {
     assert_eq!(tokens[1]["requests_left"], 7);
     assert_eq!(tokens[2]["revoked"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_events_prints_one_line_per_event_up_to_now_or_as_json_lines() {
+    let server = Server::start("cli-client-events");
+    let mut admin = server.admin().await;
+    admin.create_program("cafe").await;
+    admin.create_program("deli").await;
+    admin.add("cafe", "alice", 10).await;
+    admin.add("deli", "bob", 5).await;
+    admin.add("cafe", "carol", 7).await;
+    let file = token_file(&server);
+    let env = [("LEDGER_ADDR", server.address.as_str()), ("LEDGER_TOKEN_FILE", file.as_str())];
+
+    // Without --follow the command ends after the events recorded so far: the last of
+    // the log is deli's, so a feed of cafe alone must still end.
+    let cafe = ledger_env(&env, &["events", "--program", "cafe"]);
+    assert!(cafe.status.success(), "{}", text(&cafe));
+    let lines: Vec<String> = String::from_utf8_lossy(&cafe.stdout).lines().map(str::to_owned).collect();
+    let members: Vec<&str> = lines.iter().filter_map(|line| line.split(' ').nth(3)).collect();
+    assert!(lines.iter().all(|line| line.split(' ').nth(2) == Some("cafe")), "{lines:?}");
+    assert!(members.contains(&"alice") && members.contains(&"carol") && !members.contains(&"bob"), "{lines:?}");
+
+    let all = ledger_env(&env, &["--json", "events"]);
+    assert!(all.status.success(), "{}", text(&all));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&all.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}")))
+        .collect();
+    let sequences: Vec<u64> = events.iter().map(|event| event["sequence"].as_u64().expect("sequence")).collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>(), "every event once, in order");
+    let points_added: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|event| event["kind"] == "PointsAdded")
+        .map(|event| (event["program_id"].as_str().unwrap_or(""), event["member_id"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(points_added, [("cafe", "alice"), ("deli", "bob"), ("cafe", "carol")]);
+    assert!(events.iter().all(|event| event["payload"].is_object()), "payloads are nested JSON: {events:?}");
+
+    // --from starts where it says.
+    let last = *sequences.last().expect("events");
+    let from = ledger_env(&env, &["--json", "events", "--from", &last.to_string()]);
+    let from = String::from_utf8_lossy(&from.stdout).into_owned();
+    assert_eq!(from.lines().count(), 1, "{from}");
+
+    // --follow prints what exists, then new events as they are recorded.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .envs(env)
+        .args(["events", "--follow", "--program", "deli", "--from", &last.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ledger events --follow");
+    admin.add("deli", "dave", 3).await;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().expect("stdout")));
+    let line = tokio::task::spawn_blocking(move || lines.next().expect("a line").expect("read")).await.expect("reader");
+    assert!(line.contains(" deli dave PointsAdded "), "{line}");
+    follow.kill().expect("stop ledger events --follow");
+    follow.wait().expect("wait");
+}

@@ -15,6 +15,7 @@ mod connect;
 mod coupons;
 mod credits;
 mod definitions;
+mod events;
 mod export;
 mod holds;
 mod imports;
@@ -145,6 +146,9 @@ pub enum Command {
     Activities(activities::ActivitiesArgs),
     /// Shows one activity, by transaction id or by reference.
     Activity(activities::ActivityArgs),
+    /// Prints the raw event feed, one line per event (JSON Lines with --json): the events
+    /// recorded so far from --from on, and with --follow new ones as they come.
+    Events(events::EventsArgs),
     /// Asks the server to verify the whole log's hash chain.
     VerifyLog,
     /// OFFLINE: rebuilds every projection from the log of a stopped server's data directory
@@ -199,6 +203,8 @@ async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
             let prepared = imports::prepare(command)?;
             imports::run(&connect::Server::connect(global).await?, prepared).await
         }
+        // Printed as the events come, so it needs to know the output form.
+        Command::Events(args) => events::run(&connect::Server::connect(global).await?, args, global.json).await,
         Command::Member(members::MemberCommand::Levels(args)) => {
             let request = levels::prepare(args)?;
             levels::run(&connect::Server::connect(global).await?, request).await
@@ -230,6 +236,7 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         | Command::Verify(_)
         | Command::Salvage(_)
         | Command::Bench(_)
+        | Command::Events(_)
         | Command::Bulk(_)
         | Command::Import(_) => {
             unreachable!("offline commands, bench, bulk and imports are dispatched before `call`")
