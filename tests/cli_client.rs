@@ -215,3 +215,59 @@ async fn ledger_events_prints_one_line_per_event_up_to_now_or_as_json_lines() {
     follow.kill().expect("stop ledger events --follow");
     follow.wait().expect("wait");
 }
+
+fn bench(env: &[(&str, &str)], flags: &str) -> Output {
+    ledger_env(env, &["bench"].into_iter().chain(flags.split_whitespace()).collect::<Vec<_>>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_bench_refuses_a_program_it_did_not_create_unless_told_yes() {
+    let server = Server::start("cli-client-bench");
+    let mut admin = server.admin().await;
+    admin.create_program("cafe").await;
+    admin.add("cafe", "alice", 10).await;
+    let file = token_file(&server);
+    let env = [("LEDGER_ADDR", server.address.as_str()), ("LEDGER_TOKEN_FILE", file.as_str())];
+    let members = |admin: &mut support::Clients| {
+        let mut admin = admin.clone();
+        async move {
+            let request = pb::ListMembersRequest { program_id: "cafe".into(), ..Default::default() };
+            admin.members.list_members(request).await.expect("list members").into_inner()
+        }
+    };
+    let before = members(&mut admin).await;
+    let head = admin.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify").into_inner().events;
+
+    let refused = bench(&env, "--program cafe --op bulk-add --distinct --members 5 --items 5 --clients 1");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("--yes"), "{}", text(&refused));
+    assert_eq!(members(&mut admin).await, before, "a refused bench writes nothing");
+    assert_eq!(admin.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify").into_inner().events, head);
+
+    // A program the bench created is its own: a second run needs no --yes.
+    for _ in 0..2 {
+        let own = bench(&env, "--program fresh --op bulk-add --distinct --members 5 --items 5 --clients 1");
+        assert!(own.status.success(), "{}", text(&own));
+    }
+
+    let told = bench(&env, "--program cafe --op bulk-add --distinct --members 5 --items 5 --clients 1 --yes");
+    assert!(told.status.success(), "{}", text(&told));
+    let report: serde_json::Value = serde_json::from_slice(&told.stdout).expect("one JSON line");
+    assert_eq!(report["items"], 5, "{report}");
+}
+
+#[test]
+fn ledger_bench_throwaway_benches_its_own_server_and_removes_its_directory() {
+    let tmp = support::fresh_dir("cli-client-throwaway");
+    let tmp = tmp.to_str().expect("utf-8 path");
+    // No server and no token: the throwaway server is all it uses.
+    let output = bench(
+        &[("TMPDIR", tmp), ("LEDGER_ADDR", "127.0.0.1:1")],
+        "--throwaway --program p --op bulk-add --distinct --members 5 --items 5 --clients 1",
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    assert_eq!(report["items"], 5, "{report}");
+    let left: Vec<_> = std::fs::read_dir(tmp).expect("read TMPDIR").collect();
+    assert!(left.is_empty(), "the throwaway directory is removed: {left:?}");
+}

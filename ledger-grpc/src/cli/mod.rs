@@ -239,17 +239,30 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         | Command::Events(_)
         | Command::Bulk(_)
         | Command::Import(_) => {
-            unreachable!("offline commands, bench, bulk and imports are dispatched before `call`")
+            unreachable!("offline commands, bench, events, bulk and imports are dispatched before `call`")
         }
     }
 }
 
 /// Bench takes the server and token from the global flags, so that every
 /// subcommand names them the same way.
+/// `--throwaway` replaces them with its own server's, which lives until the report is made.
 async fn bench(global: &Global, mut args: crate::bench::BenchArgs) -> Result<Reply, Failure> {
-    args.addr = connect::bare_addr(&global.addr)?.to_owned();
-    args.token_file.clone_from(&global.token_file);
-    args.token.clone_from(&global.token);
-    let report = crate::bench::run(args).await.map_err(|error| Failure::message(format!("bench: {error}")))?;
-    Ok(Reply::json_line(report.to_json_line()))
+    let mut throwaway = None;
+    if args.throwaway {
+        let server =
+            crate::bench::throwaway::Throwaway::start().map_err(|error| Failure::message(format!("bench: {error}")))?;
+        args.addr.clone_from(&server.addr);
+        args.token = Some(server.token.clone());
+        args.server_pid = args.server_pid.or(Some(server.pid()));
+        args.data_dir = args.data_dir.or_else(|| Some(server.dir.clone()));
+        throwaway = Some(server);
+    } else {
+        args.addr = connect::bare_addr(&global.addr)?.to_owned();
+        args.token_file.clone_from(&global.token_file);
+        args.token.clone_from(&global.token);
+    }
+    let report = crate::bench::run(args).await.map_err(|error| Failure::message(format!("bench: {error}")));
+    drop(throwaway);
+    Ok(Reply::json_line(report?.to_json_line()))
 }
