@@ -47,13 +47,17 @@ impl Rpc {
 
     /// What SPEC §11 says the RPC needs, rule for rule: AdminService is the admin's,
     /// VerifyLog any valid token's, `Get*`, `List*` and StreamEvents (of one
-    /// program) are reads, everything else is a write.
+    /// program; ReadEvents is the same feed ended at the head) are reads, everything
+    /// else is a write.
     fn needs(&self) -> Needs {
         if self.service == "AdminService" {
             Needs::Admin
         } else if self.method == "VerifyLog" {
             Needs::AnyToken
-        } else if self.method.starts_with("Get") || self.method.starts_with("List") || self.method == "StreamEvents" {
+        } else if self.method.starts_with("Get")
+            || self.method.starts_with("List")
+            || matches!(self.method.as_str(), "StreamEvents" | "ReadEvents")
+        {
             Needs::Read
         } else {
             Needs::Write

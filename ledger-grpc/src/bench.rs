@@ -18,6 +18,7 @@
 
 mod data_dir;
 mod server_process;
+pub mod throwaway;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -66,9 +67,18 @@ pub struct BenchArgs {
     /// not read.
     #[arg(skip)]
     pub token: Option<String>,
-    /// The program to write in; created if missing.
+    /// The program to write in; created if missing, with the name "ledger bench" that marks it
+    /// as the bench's own.
     #[arg(long)]
     pub program: String,
+    /// Write into --program even when it exists and is not the bench's own (its name is not
+    /// "ledger bench"): it may hold real members, and the bench adds and uses points.
+    #[arg(long)]
+    pub yes: bool,
+    /// Bench a ledgerd of its own instead of --addr's: the one beside this ledger, started on a
+    /// new directory under TMPDIR, stopped and removed at the end.
+    #[arg(long)]
+    pub throwaway: bool,
     #[arg(long, value_enum)]
     pub op: Op,
     /// gRPC, or the Connect protocol's JSON form over HTTP/1.1 (not with ping, a gRPC service).
@@ -412,10 +422,10 @@ async fn prepare(args: &BenchArgs, channel: &Channel, bearer: &Bearer, members: 
         return Ok(());
     }
     let mut admin = AdminServiceClient::with_interceptor(channel.clone(), bearer.clone());
-    let request = pb::CreateProgramRequest { program_id: args.program.clone(), name: args.program.clone() };
+    let request = pb::CreateProgramRequest { program_id: args.program.clone(), name: BENCH_PROGRAM_NAME.to_owned() };
     match admin.create_program(request).await {
         Ok(_) => {}
-        Err(status) if status.code() == Code::AlreadyExists => {}
+        Err(status) if status.code() == Code::AlreadyExists => mine_or_told(args, &mut admin).await?,
         Err(status) => return Err(format!("creating program {}: {status}", args.program).into()),
     }
     if !matches!(args.op, Op::UsePoints | Op::GetMember) {
@@ -441,6 +451,36 @@ async fn prepare(args: &BenchArgs, channel: &Channel, bearer: &Bearer, members: 
         }
     }
     Ok(())
+}
+
+/// The name of every program the bench creates: a later run may write into such a program
+/// without asking, since whatever it holds the bench wrote.
+pub const BENCH_PROGRAM_NAME: &str = "ledger bench";
+
+/// An existing program is written into only when the bench made it, or when told `--yes`:
+/// every op but ping adds or uses points, and in a real program those land on real members.
+async fn mine_or_told(args: &BenchArgs, admin: &mut AdminServiceClient<Authed>) -> Result<(), BenchError> {
+    if args.yes {
+        return Ok(());
+    }
+    let programs = admin
+        .list_programs(pb::ListProgramsRequest {})
+        .await
+        .map_err(|status| format!("reading program {}: {status}", args.program))?
+        .into_inner()
+        .programs;
+    let name = programs.into_iter().find(|program| program.program_id == args.program).map(|program| program.name);
+    if name.as_deref() == Some(BENCH_PROGRAM_NAME) {
+        return Ok(());
+    }
+    Err(format!(
+        "program {} exists and was not created by ledger bench (its name is {:?}, not {BENCH_PROGRAM_NAME:?}): \
+         it may hold real members, and the bench would add and use points in it. Nothing was written. \
+         Give --yes to write into it anyway, another --program, or --throwaway to bench a server of its own",
+        args.program,
+        name.unwrap_or_default()
+    )
+    .into())
 }
 
 #[derive(Default)]

@@ -294,6 +294,24 @@ impl Tokens {
         infos
     }
 
+    /// Every token with its quota (`None` when unlimited), revoked ones included, in issue
+    /// order: what ListTokens shows, so an operator sees how much a limited token has left.
+    pub fn list_with_quota(&self) -> Vec<(TokenInfo, Option<Quota>)> {
+        let mut rows: Vec<(TokenInfo, Option<Quota>)> = read(&self.by_hash)
+            .values()
+            .map(|entry| {
+                let quota = entry.info.max_requests.map(|max_requests| Quota {
+                    max_requests,
+                    // A refused call past the quota still counts, so the counter may pass it.
+                    used: entry.used.load(Ordering::Relaxed).min(max_requests),
+                });
+                (entry.info(), quota)
+            })
+            .collect();
+        rows.sort_by(|(a, _), (b, _)| (a.issued_at, &a.token_id).cmp(&(b.issued_at, &b.token_id)));
+        rows
+    }
+
     /// Persists a used ceiling covering `call_number` before that call is granted.
     fn extend_lease(
         &self,

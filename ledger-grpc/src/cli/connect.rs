@@ -128,15 +128,17 @@ pub fn bare_addr(addr: &str) -> Result<&str, Failure> {
     Ok(bare)
 }
 
-/// `--token` wins over `--token-file`; a file's trailing newline is not part of
-/// the token.
+/// `--token` (or LEDGER_TOKEN) wins over `--token-file` (or LEDGER_TOKEN_FILE): a
+/// token given directly is the more deliberate choice. A file's trailing newline
+/// is not part of the token.
 fn token(global: &Global) -> Result<String, Failure> {
     let token = match &global.token {
         Some(token) => token.trim().to_owned(),
         None => std::fs::read_to_string(&global.token_file)
             .map_err(|error| {
                 Failure::message(format!(
-                    "reading the token file {}: {error} (give --token-file or --token)",
+                    "reading the token file {}: {error} (give --token-file FILE or LEDGER_TOKEN_FILE, \
+                     or the token itself as --token or LEDGER_TOKEN)",
                     global.token_file.display()
                 ))
             })?
@@ -144,7 +146,9 @@ fn token(global: &Global) -> Result<String, Failure> {
             .to_owned(),
     };
     if token.is_empty() {
-        return Err(Failure::message("the token is empty (give --token-file or --token)"));
+        return Err(Failure::message(
+            "the token is empty (give --token-file FILE or LEDGER_TOKEN_FILE, or --token or LEDGER_TOKEN)",
+        ));
     }
     Ok(token)
 }

@@ -15,6 +15,7 @@ mod connect;
 mod coupons;
 mod credits;
 mod definitions;
+mod events;
 mod export;
 mod holds;
 mod imports;
@@ -59,18 +60,32 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// The server: HOST:PORT or http://HOST:PORT (plaintext HTTP/2), or https://HOST:PORT (TLS).
-    #[arg(long, global = true, help_heading = "Global options", default_value = "127.0.0.1:50051")]
+    /// The flag wins over LEDGER_ADDR.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LEDGER_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
     pub addr: String,
     /// The CA certificate (PEM) that signed an https:// server's certificate; without it
     /// the system's trusted roots.
     #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// A file holding the bearer token; ledgerd writes DIR/admin.token on first start.
-    #[arg(long, global = true, help_heading = "Global options", default_value = "./ledger-data/admin.token")]
+    /// Precedence: --token, LEDGER_TOKEN, --token-file, LEDGER_TOKEN_FILE, then this default.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "LEDGER_TOKEN_FILE",
+        default_value = "./ledger-data/admin.token"
+    )]
     pub token_file: PathBuf,
-    /// The bearer token itself, instead of --token-file (other users of the machine may see
-    /// command lines: prefer the file).
-    #[arg(long, global = true, help_heading = "Global options")]
+    /// The bearer token itself; wins over any token file (other users of the machine may see
+    /// command lines: prefer the file, or LEDGER_TOKEN).
+    #[arg(long, global = true, help_heading = "Global options", env = "LEDGER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Print the reply as one line of JSON instead of text.
     #[arg(long, global = true, help_heading = "Global options")]
@@ -131,6 +146,9 @@ pub enum Command {
     Activities(activities::ActivitiesArgs),
     /// Shows one activity, by transaction id or by reference.
     Activity(activities::ActivityArgs),
+    /// Prints the raw event feed, one line per event (JSON Lines with --json): the events
+    /// recorded so far from --from on, and with --follow new ones as they come.
+    Events(events::EventsArgs),
     /// Asks the server to verify the whole log's hash chain.
     VerifyLog,
     /// OFFLINE: rebuilds every projection from the log of a stopped server's data directory
@@ -185,6 +203,8 @@ async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
             let prepared = imports::prepare(command)?;
             imports::run(&connect::Server::connect(global).await?, prepared).await
         }
+        // Printed as the events come, so it needs to know the output form.
+        Command::Events(args) => events::run(&connect::Server::connect(global).await?, args, global.json).await,
         Command::Member(members::MemberCommand::Levels(args)) => {
             let request = levels::prepare(args)?;
             levels::run(&connect::Server::connect(global).await?, request).await
@@ -216,19 +236,33 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         | Command::Verify(_)
         | Command::Salvage(_)
         | Command::Bench(_)
+        | Command::Events(_)
         | Command::Bulk(_)
         | Command::Import(_) => {
-            unreachable!("offline commands, bench, bulk and imports are dispatched before `call`")
+            unreachable!("offline commands, bench, events, bulk and imports are dispatched before `call`")
         }
     }
 }
 
 /// Bench takes the server and token from the global flags, so that every
 /// subcommand names them the same way.
+/// `--throwaway` replaces them with its own server's, which lives until the report is made.
 async fn bench(global: &Global, mut args: crate::bench::BenchArgs) -> Result<Reply, Failure> {
-    args.addr = connect::bare_addr(&global.addr)?.to_owned();
-    args.token_file.clone_from(&global.token_file);
-    args.token.clone_from(&global.token);
-    let report = crate::bench::run(args).await.map_err(|error| Failure::message(format!("bench: {error}")))?;
-    Ok(Reply::json_line(report.to_json_line()))
+    let mut throwaway = None;
+    if args.throwaway {
+        let server =
+            crate::bench::throwaway::Throwaway::start().map_err(|error| Failure::message(format!("bench: {error}")))?;
+        args.addr.clone_from(&server.addr);
+        args.token = Some(server.token.clone());
+        args.server_pid = args.server_pid.or(Some(server.pid()));
+        args.data_dir = args.data_dir.or_else(|| Some(server.dir.clone()));
+        throwaway = Some(server);
+    } else {
+        args.addr = connect::bare_addr(&global.addr)?.to_owned();
+        args.token_file.clone_from(&global.token_file);
+        args.token.clone_from(&global.token);
+    }
+    let report = crate::bench::run(args).await.map_err(|error| Failure::message(format!("bench: {error}")));
+    drop(throwaway);
+    Ok(Reply::json_line(report?.to_json_line()))
 }

@@ -16,17 +16,24 @@ pub struct Reply {
     /// 0 unless the reply itself reports a failure (a bulk's `fail_at`, an audit
     /// mismatch) that a script must notice.
     pub exit: u8,
+    /// The command printed its output as it went (`ledger events`): nothing is left to print.
+    pub printed: bool,
 }
 
 impl Reply {
     pub fn new(text: String, json: Value) -> Reply {
-        Reply { text, json: json.to_string(), exit: 0 }
+        Reply { text, json: json.to_string(), exit: 0, printed: false }
+    }
+
+    /// The reply of a command that printed everything itself.
+    pub fn printed() -> Reply {
+        Reply { text: String::new(), json: String::new(), exit: 0, printed: true }
     }
 
     /// A reply that is one line of JSON either way (`ledger bench`), printed as
     /// given so that its keys keep their documented order.
     pub fn json_line(line: String) -> Reply {
-        Reply { text: line.clone(), json: line, exit: 0 }
+        Reply { text: line.clone(), json: line, exit: 0, printed: false }
     }
 
     pub fn with_exit(self, exit: u8) -> Reply {
@@ -34,6 +41,9 @@ impl Reply {
     }
 
     pub fn print(&self, json: bool) -> ExitCode {
+        if self.printed {
+            return ExitCode::from(self.exit);
+        }
         if json {
             println!("{}", self.json);
         } else {

@@ -1,7 +1,7 @@
-//! `ledger token`: issue and revoke API tokens (ADMIN).
+//! `ledger token`: issue, list and revoke API tokens (ADMIN).
 
 use super::connect::Server;
-use super::output::{Failure, Reply, fields, or_dash};
+use super::output::{Failure, Reply, fields, or_dash, table};
 use super::time;
 use crate::pb;
 use clap::{Subcommand, ValueEnum};
@@ -26,6 +26,9 @@ pub enum TokenCommand {
         #[arg(long, value_name = "N")]
         max_requests: Option<u64>,
     },
+    /// Lists every token, revoked ones included: ids, roles, programs, expiry and requests
+    /// left; never a secret.
+    List,
     /// Revokes a token at once.
     Revoke {
         /// The token's public id, as `token issue` printed it.
@@ -79,6 +82,47 @@ pub async fn run(server: &Server, command: TokenCommand) -> Result<Reply, Failur
                 "max_requests": issued.max_requests,
             });
             Ok(Reply::new(text, json))
+        }
+        TokenCommand::List => {
+            let reply = server.admin().list_tokens(pb::ListTokensRequest {}).await?.into_inner();
+            let limit = |value: Option<u64>| value.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+            let rows: Vec<Vec<String>> = reply
+                .tokens
+                .iter()
+                .map(|token| {
+                    vec![
+                        token.token_id.clone(),
+                        token.role().as_str_name().to_owned(),
+                        or_dash(&token.program_id),
+                        or_dash(&token.name),
+                        time::show(token.expires_at),
+                        limit(token.requests_left),
+                        if token.revoked { "revoked" } else { "active" }.to_owned(),
+                    ]
+                })
+                .collect();
+            let text = table(
+                &["TOKEN_ID", "ROLE", "PROGRAM", "NAME", "EXPIRES_AT", "REQUESTS_LEFT", "STATE"],
+                &rows,
+                "no tokens",
+            );
+            let tokens: Vec<_> = reply
+                .tokens
+                .iter()
+                .map(|token| {
+                    json!({
+                        "token_id": token.token_id,
+                        "name": token.name,
+                        "role": token.role().as_str_name(),
+                        "program_id": token.program_id,
+                        "expires_at": time::json(token.expires_at),
+                        "max_requests": token.max_requests,
+                        "requests_left": token.requests_left,
+                        "revoked": token.revoked,
+                    })
+                })
+                .collect();
+            Ok(Reply::new(text, json!({ "tokens": tokens })))
         }
         TokenCommand::Revoke { token_id } => {
             server.admin().revoke_token(pb::RevokeTokenRequest { token_id: token_id.clone() }).await?;

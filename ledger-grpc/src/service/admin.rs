@@ -7,7 +7,7 @@ use crate::pb::{self, admin_service_server::AdminService};
 use crate::status::{ApiError, from_ledger, status};
 use ledger_core::limits::NAME_BYTES_MAX;
 use ledger_core::{FieldPath, Outcome, Rejection, Timestamp, validate};
-use ledger_store::tokens::{Role, TokenError};
+use ledger_store::tokens::{Quota, Role, TokenError};
 use tonic::{Request, Response, Status};
 
 #[tonic::async_trait]
@@ -120,6 +120,37 @@ impl AdminService for Api {
             return Err(status(AuthError::UnknownTokenId { token_id }));
         }
         Ok(Response::new(pb::RevokeTokenResponse {}))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        auth::check(&self.ledger, &request, Access::Admin)?;
+        // Built field by field from the public info: the secret is stored nowhere and its
+        // hash never leaves the store.
+        let tokens = self
+            .ledger
+            .tokens()
+            .list_with_quota()
+            .into_iter()
+            .map(|(info, quota)| pb::TokenSummary {
+                token_id: info.token_id,
+                name: info.name,
+                role: match info.role {
+                    Role::Admin => pb::Role::Admin,
+                    Role::Operator => pb::Role::Operator,
+                    Role::Viewer => pb::Role::Viewer,
+                }
+                .into(),
+                program_id: info.program,
+                expires_at: info.expires_at.map(to_timestamp),
+                max_requests: info.max_requests,
+                requests_left: quota.map(Quota::remaining),
+                revoked: info.revoked,
+            })
+            .collect();
+        Ok(Response::new(pb::ListTokensResponse { tokens }))
     }
 }
 

@@ -57,22 +57,16 @@ impl AuditService for Api {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
-        let program = request.get_ref().program_id.clone();
-        let access = if program.is_empty() { Access::Admin } else { Access::Read(&program) };
-        let caller = auth::check(&self.ledger, &request, access)?;
-        let permit = self.streams.acquire(&caller.token_id)?;
-        let next = request.into_inner().from_sequence.max(1);
-        let feed = Feed {
-            ledger: self.ledger.clone(),
-            reads: Arc::clone(&self.feed_reads),
-            program,
-            next,
-            batch: Vec::new().into_iter(),
-            reading: None,
-            failed: false,
-            _permit: permit,
-        };
-        Ok(Response::new(Box::pin(feed)))
+        Ok(Response::new(Box::pin(self.feed(request, false)?)))
+    }
+
+    type ReadEventsStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+    async fn read_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<Self::ReadEventsStream>, Status> {
+        Ok(Response::new(Box::pin(self.feed(request, true)?)))
     }
 
     async fn verify_log(
@@ -91,6 +85,31 @@ impl AuditService for Api {
     }
 }
 
+impl Api {
+    /// The feed a StreamEvents or ReadEvents call asked for; `to_head` ends it at the log's
+    /// durable head as of now. A caller that asked for one program cannot tell from the
+    /// events it gets when the feed has passed the head (the others' events are not sent),
+    /// so the server must end it.
+    fn feed(&self, request: Request<pb::StreamEventsRequest>, to_head: bool) -> Result<Feed, Status> {
+        let program = request.get_ref().program_id.clone();
+        let access = if program.is_empty() { Access::Admin } else { Access::Read(&program) };
+        let caller = auth::check(&self.ledger, &request, access)?;
+        let permit = self.streams.acquire(&caller.token_id)?;
+        let next = request.into_inner().from_sequence.max(1);
+        Ok(Feed {
+            ledger: self.ledger.clone(),
+            reads: Arc::clone(&self.feed_reads),
+            program,
+            next,
+            until: to_head.then(|| self.ledger.durable_sequence()),
+            batch: Vec::new().into_iter(),
+            reading: None,
+            failed: false,
+            _permit: permit,
+        })
+    }
+}
+
 /// An event stream: the durable log from `next` on, then the log as it grows,
 /// read as its client reads. tonic polls it only when HTTP/2 flow control lets
 /// the reply move on, so an idle or slow client costs one batch of at most
@@ -103,6 +122,8 @@ struct Feed {
     reads: Arc<Semaphore>,
     program: String,
     next: u64,
+    /// The last sequence to send (ReadEvents); `None` follows the log for ever.
+    until: Option<u64>,
     batch: std::vec::IntoIter<pb::Event>,
     reading: Option<Reading>,
     failed: bool,
@@ -127,11 +148,12 @@ impl Stream for Feed {
             if let Some(event) = this.batch.next() {
                 return Poll::Ready(Some(Ok(event)));
             }
-            if this.failed {
+            if this.failed || this.until.is_some_and(|until| this.next > until) {
                 return Poll::Ready(None);
             }
             let reading = this.reading.get_or_insert_with(|| {
-                Box::pin(read_batch(this.ledger.clone(), Arc::clone(&this.reads), this.program.clone(), this.next))
+                let (ledger, reads, program) = (this.ledger.clone(), Arc::clone(&this.reads), this.program.clone());
+                Box::pin(read_batch(ledger, reads, program, this.next, this.until))
             });
             let read = std::task::ready!(reading.as_mut().poll(cx));
             this.reading = None;
@@ -151,10 +173,20 @@ impl Stream for Feed {
 
 /// The next events of `program` (every program when empty) from `next` on,
 /// waiting until the log has some. Reads happen on a blocking thread, at most
-/// `FEED_READS_MAX` feeds at once, one batch at a time.
-async fn read_batch(ledger: Ledger, reads: Arc<Semaphore>, program: String, mut next: u64) -> Result<Batch, Status> {
+/// `FEED_READS_MAX` feeds at once, one batch at a time. With `until`, reads no
+/// further than it and answers an empty batch once past it.
+async fn read_batch(
+    ledger: Ledger,
+    reads: Arc<Semaphore>,
+    program: String,
+    mut next: u64,
+    until: Option<u64>,
+) -> Result<Batch, Status> {
     loop {
-        let durable = ledger.durable_sequence();
+        if until.is_some_and(|until| next > until) {
+            return Ok(Batch { events: Vec::new(), next });
+        }
+        let durable = until.map_or(ledger.durable_sequence(), |until| until.min(ledger.durable_sequence()));
         if next > durable {
             ledger.wait_beyond(next - 1).await.map_err(from_ledger)?;
             continue;
