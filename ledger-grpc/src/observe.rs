@@ -61,7 +61,7 @@ pub async fn call(request: axum::extract::Request, next: Next) -> Response {
     let status = tonic::Status::from_header_map(response.headers());
     let code = status.as_ref().map_or(Code::Ok, tonic::Status::code);
     let reason = status.as_ref().and_then(error_reason).unwrap_or_default();
-    let code_name = code_name(code);
+    let code_name = crate::status::code_name(code);
     if RECORDING.load(Ordering::Relaxed) {
         record(&rpc, code, code_name, &reason, elapsed);
     }
@@ -98,29 +98,6 @@ fn record(rpc: &str, code: Code, code_name: &'static str, reason: &str, elapsed:
 fn error_reason(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt as _;
     status.get_details_error_info().map(|info| info.reason)
-}
-
-/// The code as the gRPC spec spells it, the way clients and dashboards name it.
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// Installs the Prometheus recorder for the whole process. Call it before the

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::process::ExitCode;
-use tonic::{Code, Status};
+use tonic::Status;
 use tonic_types::StatusExt;
 
 /// A command's result in both forms, built together so that `--json` never
@@ -96,7 +96,7 @@ impl From<ledger_store::StoreError> for Failure {
 /// only "transport error" on its own), then one line per BadRequest field
 /// violation, its field named by `rename`.
 pub fn status_text(status: &Status, rename: fn(&str) -> String) -> String {
-    let mut text = format!("ledger: {}: {}", code_name(status.code()), status.message());
+    let mut text = format!("ledger: {}: {}", crate::status::code_name(status.code()), status.message());
     if let Some(source) = std::error::Error::source(status) {
         text.push_str(&format!(": {}", with_causes(source)));
     }
@@ -128,30 +128,6 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The canonical name scripts and the gRPC docs use (`tonic::Code`'s `Display`
-/// gives a sentence instead).
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// `key: value` lines, the keys padded to one width.
