@@ -17,8 +17,9 @@
 //! - (f) held points are not spendable; a capture spends what it captures and
 //!   gives the rest back to the lots it came from, a void and an expiry give it all
 //!   back; a hold past its time holds nothing for any read even before the sweep
-//!   records it, and the next use or hold of its member records it first; for every
-//!   member live + held + captured + used + expired = added (`Sim::check_lots`);
+//!   records it, and the next use, hold, bulk use or reversal of its member records
+//!   it first; for every member live + held + captured + used + expired = added
+//!   (`Sim::check_lots`);
 //! - (g) a reversal undoes an add whose points are all in its lot, or a use (its
 //!   points back to the lots they came from, with their expiry), once
 //!   (`Sim::reverse`).
@@ -95,7 +96,7 @@ enum Op {
     Hold {
         program: usize,
         member: usize,
-        points: i64,
+        points: HoldAmount,
         expires_in: Option<i64>,
         reference: usize,
     },
@@ -134,17 +135,35 @@ fn use_points() -> impl Strategy<Value = (i64, bool)> {
     prop_oneof![4 => (1..=50i64).prop_map(|points| (points, false)), 1 => Just((0, true)), 1 => Just((-3, false))]
 }
 
-/// Smaller than adds, so that most holds find the points.
-fn hold_points() -> impl Strategy<Value = i64> {
-    prop_oneof![12 => 1..=15i64, 1 => Just(0i64)]
+#[derive(Clone, Copy, Debug)]
+enum HoldAmount {
+    /// 1..=15 fifteenths of what the member can spend when the hold is made.
+    ShareOfLive(i64),
+    Points(i64),
+}
+
+fn hold_points() -> impl Strategy<Value = HoldAmount> {
+    prop_oneof![
+        8 => (1..=15i64).prop_map(HoldAmount::ShareOfLive),
+        4 => (1..=30i64).prop_map(HoldAmount::Points),
+        1 => Just(HoldAmount::Points(0)),
+    ]
 }
 
 fn hold_expires_in() -> impl Strategy<Value = Option<i64>> {
-    prop_oneof![8 => (1..=120i64).prop_map(Some), 1 => Just(None), 1 => Just(Some(0))]
+    // Mostly soon, so that holds lapse while the history goes on.
+    prop_oneof![8 => (1..=40i64).prop_map(Some), 1 => Just(None), 1 => Just(Some(0))]
 }
 
 fn capture_amount() -> impl Strategy<Value = Option<i64>> {
-    prop_oneof![3 => Just(None), 4 => (1..=40i64).prop_map(Some), 1 => Just(Some(0))]
+    // Small parts, so that most fit the hold; 0 and more than any hold are invalid.
+    prop_oneof![3 => Just(None), 4 => (1..=12i64).prop_map(Some), 1 => Just(Some(0)), 1 => Just(Some(1_000))]
+}
+
+/// Mostly none, so that most holds, captures and reversals reach the state, not
+/// a reference an add or use took (the pool is shared, so that they clash).
+fn fewer_references() -> impl Strategy<Value = usize> {
+    prop_oneof![2 => Just(0usize), 1 => 0..9usize]
 }
 
 /// Weights of add, use, bulk add, bulk use, repeat, advance, expire, hold,
@@ -205,7 +224,7 @@ fn op(weights: Weights) -> impl Strategy<Value = Op> {
         (expire, (1..=4usize).prop_map(|lots_max| Op::Expire { lots_max }).boxed()),
         (
             hold,
-            (program(), 0..5usize, hold_points(), hold_expires_in(), 0..9usize)
+            (program(), 0..5usize, hold_points(), hold_expires_in(), fewer_references())
                 .prop_map(|(program, member, points, expires_in, reference)| Op::Hold {
                     program,
                     member,
@@ -217,15 +236,14 @@ fn op(weights: Weights) -> impl Strategy<Value = Op> {
         ),
         (
             capture,
-            (any::<usize>(), capture_amount(), 0..9usize)
+            (any::<usize>(), capture_amount(), fewer_references())
                 .prop_map(|(pick, amount, reference)| Op::Capture { pick, amount, reference })
                 .boxed(),
         ),
         (void, any::<usize>().prop_map(|pick| Op::Void { pick }).boxed()),
         (
             reverse,
-            // Mostly without a reference, so that most reach the transaction.
-            (any::<usize>(), prop::bool::weighted(0.3), program(), prop_oneof![3 => Just(0usize), 1 => 0..9usize])
+            (any::<usize>(), prop::bool::weighted(0.3), program(), fewer_references())
                 .prop_map(|(pick, any, program, reference)| Op::Reverse { pick, any, program, reference })
                 .boxed(),
         ),
@@ -245,6 +263,20 @@ proptest! {
     fn mixed_histories(ops in history([6, 5, 2, 2, 2, 3, 1, 1, 1, 1, 1], 50)) {
         simulate(&ops);
     }
+
+    /// Holds beside uses and bulk uses of the same members, with the clock
+    /// passing their time and sweeps recording it.
+    #[test]
+    fn hold_heavy_histories(ops in history([5, 2, 1, 2, 2, 5, 2, 6, 4, 2, 1], 50)) {
+        simulate(&ops);
+    }
+
+    /// Reversals of adds and uses (single and bulk items), of what cannot be
+    /// reversed, twice, and beside replacements and holds that take the same lots.
+    #[test]
+    fn reversal_heavy_histories(ops in history([6, 4, 1, 2, 2, 2, 1, 2, 1, 1, 6], 50)) {
+        simulate(&ops);
+    }
 }
 
 proptest! {
@@ -262,20 +294,6 @@ proptest! {
 
     #[test]
     fn expiry_heavy_histories(ops in history([6, 4, 1, 1, 1, 6, 4, 0, 0, 0, 0], 50)) {
-        simulate(&ops);
-    }
-
-    /// Holds beside uses and bulk uses of the same members, with the clock
-    /// passing their time and sweeps recording it.
-    #[test]
-    fn hold_heavy_histories(ops in history([5, 2, 1, 2, 2, 4, 2, 6, 4, 2, 1], 50)) {
-        simulate(&ops);
-    }
-
-    /// Reversals of adds and uses (single and bulk items), of what cannot be
-    /// reversed, twice, and beside replacements and holds that take the same lots.
-    #[test]
-    fn reversal_heavy_histories(ops in history([6, 4, 1, 2, 2, 2, 1, 2, 1, 1, 6], 50)) {
         simulate(&ops);
     }
 }
@@ -661,7 +679,7 @@ impl Model {
                 other => panic!("no reference expected on {other:?}"),
             };
             let remembered = Remembered { transaction_id: stamp.sequence, kind, receipt: None, hold, reversal: None };
-            self.references.insert(key_of(&event.program, reference), remembered);
+            self.references.insert((event.program.clone(), reference.to_owned()), remembered);
         }
     }
 
@@ -691,10 +709,6 @@ impl Model {
         hold.captured = captured;
         hold.settled_transaction_id = stamp.sequence;
     }
-}
-
-fn key_of(program: &str, reference: &str) -> (String, String) {
-    key(program, reference)
 }
 
 // The simulation.
@@ -809,10 +823,31 @@ impl Sim {
             }
             Op::Expire { lots_max } => self.expire(*lots_max),
             Op::Hold { program, member, points, expires_in, reference: index } => {
+                let (mut program, mut member) = (PROGRAMS[*program], MEMBERS[*member]);
+                // Mostly a share of what a member can spend, so that most holds
+                // apply: the drawn member's, or the next one's that has points.
+                if matches!(points, HoldAmount::ShareOfLive(_)) && program != "nope" {
+                    let pairs = PROGRAMS[..2].iter().flat_map(|program| MEMBERS.iter().map(move |m| (*program, *m)));
+                    let pairs: Vec<(&str, &str)> = pairs.collect();
+                    let start = pairs.iter().position(|pair| *pair == (program, member)).expect("drawn from these");
+                    let at = self.at();
+                    let rich = (0..pairs.len()).map(|step| pairs[(start + step) % pairs.len()]);
+                    if let Some(pair) =
+                        rich.into_iter().find(|(program, member)| self.model.live(program, member, at) > 0)
+                    {
+                        (program, member) = pair;
+                    }
+                }
+                let live = i64::try_from(self.model.live(program, member, self.at())).expect("small");
+                let points = match points {
+                    HoldAmount::ShareOfLive(fifteenths) if live > 0 => (live * fifteenths / 15).max(1),
+                    HoldAmount::ShareOfLive(fifteenths) => *fifteenths,
+                    HoldAmount::Points(points) => *points,
+                };
                 let hold = HoldPoints {
-                    program: PROGRAMS[*program].to_owned(),
-                    member: MEMBERS[*member].to_owned(),
-                    points: *points,
+                    program: program.to_owned(),
+                    member: member.to_owned(),
+                    points,
                     remark: "ticket".to_owned(),
                     reference: reference(*index),
                     expires_at: expires_in.map(|micros| Timestamp::from_micros(self.at().micros() + micros)),
@@ -856,9 +891,13 @@ impl Sim {
     /// A hold made so far as Capture and Void name it (the store fills the member in
     /// from the hold's event), or an id that is no hold, whose member is empty.
     fn pick_hold(&self, pick: usize) -> (String, String, String) {
-        let holds: Vec<(&u64, &ModelHold)> = self.model.holds.iter().collect();
-        // One pick in 8 names no hold.
-        match holds.get(pick % 8).and(holds.get(pick / 8 % holds.len().max(1))) {
+        // One pick in 8 names no hold; most of the others a pending one.
+        let at = self.at();
+        let pending = self.model.holds.iter().filter(|(_, hold)| hold.state_at(at) == HoldState::Pending);
+        let holds: Vec<(&u64, &ModelHold)> =
+            if pick.is_multiple_of(4) { self.model.holds.iter().collect() } else { pending.collect() };
+        let found = if pick % 8 == 1 { None } else { holds.get(pick / 8 % holds.len().max(1)) };
+        match found {
             Some((id, hold)) => (hold.program.clone(), id.to_string(), hold.member.clone()),
             // Sequence 1 is the program's creation.
             None => ("p".to_owned(), "1".to_owned(), String::new()),
@@ -1145,7 +1184,6 @@ impl Sim {
     /// (f): a capture spends the hold, whole or the part asked; only a pending hold
     /// is captured; a repeat of its reference answers the hold it captured.
     fn capture(&mut self, command: CaptureHold) {
-        let at = self.at();
         let program = command.program.clone();
         let earlier = self.model.reference(&program, &command.reference).cloned();
         let hold = self.pending(&command.hold_id, &command.member);
@@ -1181,7 +1219,6 @@ impl Sim {
         self.check_view(&view, hold_id, false);
         assert_eq!((view.hold.state, view.hold.captured), (HoldState::Captured, captured));
         assert_eq!(view.hold.settled_transaction_id, appended[0].0.sequence);
-        let _ = at;
         if !command.reference.is_empty() {
             self.repeatable.push(Command::CaptureHold(command));
         }
