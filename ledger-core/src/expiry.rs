@@ -7,29 +7,35 @@ use crate::command::{Context, Decision, ExpirePoints, Outcome};
 use crate::event::{Event, EventBody};
 use crate::holds;
 use crate::limits::EXPIRY_SWEEP_LOTS_MAX;
+use crate::overlay::Overlay;
 use crate::state::State;
 
 pub fn sweep(state: &State, command: ExpirePoints, context: Context) -> Decision {
     let lots_max = command.lots_max.min(EXPIRY_SWEEP_LOTS_MAX);
-    let mut events = Vec::new();
+    // Each event applies before the next is decided: a hold's expiry gives points
+    // back to a lot that may come due later in the same sweep, which then expires
+    // all it holds, not what it held before.
+    let mut view = Overlay::new(state, context);
+    let mut lots = 0;
     for key in state.expiries.iter().take_while(|key| key.expires_at <= context.at) {
-        if events.len() == lots_max {
+        if lots == lots_max {
             break;
         }
-        let member = state.member(&key.program, &key.member).expect("the expiry index names existing members");
+        let member = view.member(&key.program, &key.member).expect("the expiry index names existing members");
         // A transaction id is either an add's lot or a hold (`Member::add_hold`).
-        if let Some(lot) = member.lots.get(key.lot) {
-            events.push(Event {
+        let event = if let Some(lot) = member.lots.get(key.lot) {
+            Event {
                 program: key.program.clone(),
                 member: key.member.clone(),
                 occurred_at: None,
                 body: EventBody::PointsExpired { lot: key.lot, points: lot.remaining },
-            });
+            }
         } else {
             let hold = member.holds.get(&key.lot).expect("the expiry index names only existing lots and holds");
-            events.push(holds::expired_event(&key.program, &key.member, key.lot, hold));
-        }
+            holds::expired_event(&key.program, &key.member, key.lot, hold)
+        };
+        view.apply(event);
+        lots += 1;
     }
-    let lots = events.len();
-    Decision { events, outcome: Outcome::PointsExpired { lots } }
+    view.finish(Outcome::PointsExpired { lots })
 }

@@ -14,6 +14,8 @@
 //!   lots they came from, with their expiry (a lot expired meanwhile stays
 //!   expired), and leaves the qualifying amount alone. The fold of both is the
 //!   one a replacement's reversal uses (`Member::take_back`, `Member::give`).
+//! - A hold of the member past its time counts as given back, as for every read:
+//!   its expiry is recorded before the reversal (`holds::release_lapsed`).
 //! - The transaction is the event its id names in the log: the store reads it
 //!   (`ReverseTransaction::target`) and makes its member resident before `decide`.
 //! - Idempotent by the reversal's own reference (`ReferenceKind::Reversal`).
@@ -22,6 +24,7 @@ use crate::command::{Reversal, ReverseTransaction};
 use crate::credits;
 use crate::event::{Event, EventBody, LotTake, ReversedChange, TransactionReversal};
 use crate::field::FieldPath;
+use crate::holds;
 use crate::limits::CREDIT_BALANCE_UNITS_MAX;
 use crate::lots::{is_live, lot_for_add};
 use crate::overlay::Overlay;
@@ -46,6 +49,10 @@ pub fn reverse(view: &mut Overlay<'_>, command: &ReverseTransaction) -> Result<R
             transaction_id: command.transaction_id,
         }
     })?;
+    // A hold past its time has given its points (or credits) back for every read
+    // (SPEC §14): what the reversal finds left must count them too, so their
+    // expiry is recorded first, as a single use does.
+    holds::release_lapsed(view, &command.program, &target.member);
     let change = change_of(view, command.transaction_id, target)?;
     let kind = change.activity_kind();
     let amount = change.amount();

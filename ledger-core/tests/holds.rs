@@ -246,6 +246,25 @@ fn a_lot_that_expired_while_held_comes_back_expired_and_the_sweep_takes_it() {
 }
 
 #[test]
+fn a_sweep_expires_all_a_lot_holds_when_a_hold_it_expires_first_gave_some_back() {
+    // Given a hold of 10 of a lot's 30 that expires before the lot: by the time
+    // both are due, one sweep gives the 10 back and then expires the lot whole,
+    // leaving no expired point behind.
+    let mut short = hold("m1", 10);
+    short.expires_at = Some(Timestamp::from_micros(MINUTE));
+    let given = [add("m1", 30).expires(DAY), hold_with(short), at(DAY)];
+    check(
+        &given,
+        expire(10),
+        expect![[r#"
+            expired 2 lots
+            #4 m1 HoldExpired #3: captured 0, released 10 to [2:10]
+            #5 m1 lot 2 expired: 30
+            m1: points 0, live 0, lots [], held 0, holds [3:EXPIRED 10]"#]],
+    );
+}
+
+#[test]
 fn a_hold_past_its_time_is_not_held_for_reads_before_the_sweep() {
     let given = [add("m1", 50), hold_points("m1", 40), at(15 * MINUTE)];
     check(

@@ -5,8 +5,10 @@
 mod support;
 
 use expect_test::{Expect, expect};
-use ledger_core::command::{CreditsChangeCommand, DefineCredit, GrantCoupons, ReverseTransaction, UseCoupon};
-use ledger_core::{Command, Outcome};
+use ledger_core::command::{
+    CreditsChangeCommand, DefineCredit, GrantCoupons, HoldPoints, ReverseTransaction, UseCoupon,
+};
+use ledger_core::{Command, Outcome, Timestamp};
 use std::fmt::Write;
 use support::*;
 
@@ -131,6 +133,31 @@ fn reversing_an_add_some_of_whose_points_were_spent_is_not_reversible() {
         expect![[r#"
         rejected NOT_REVERSIBLE FailedPrecondition: transaction_id: transaction 2 added 30 points, but only 0 of them are left in its lot (the rest were spent or expired), so it cannot be undone
         m1: qualifying 30, reversed []"#]],
+    );
+}
+
+#[test]
+fn reversing_an_add_counts_the_points_a_hold_past_its_time_gave_back() {
+    // Given a hold of 10 of the add's 30 whose time came (not swept): every read
+    // shows the 30 back in the lot, so the add is whole and its reversal takes
+    // them, recording the hold's expiry first as a use would.
+    let hold = Step::Run(Command::HoldPoints(HoldPoints {
+        program: PROGRAM.to_owned(),
+        member: "m1".to_owned(),
+        points: 10,
+        remark: "ticket".to_owned(),
+        reference: String::new(),
+        expires_at: Some(Timestamp::from_micros(20)),
+    }));
+    check(
+        &[add("m1", 30).expires(50), hold, at(20)],
+        reverse(2),
+        expect![[r#"
+            Reversal(Reversal { transaction_id: 5, reversed_transaction_id: 2, kind: Points, member: "m1", amount: -30, balance_after: 0, duplicate: false })
+            #4 m1 HoldExpired #3: captured 0, released 10 to [2:10]
+            #5 m1 reverse #2 add: 30 from [2:30], earned 30
+            m1: points 0, live 0, lots [], held 0, holds [3:EXPIRED 10]
+            m1: qualifying 0, reversed [2<-5]"#]],
     );
 }
 
