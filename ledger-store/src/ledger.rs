@@ -288,8 +288,17 @@ impl Ledger {
         &self.inner.tokens
     }
 
-    /// Decides and records one command; returns once it is durable.
+    /// Decides and records one command; returns once it is durable. The typed
+    /// methods (`add_points`, `add_credits`, ...) call it and take their answer
+    /// out of the `Outcome`. `ExpirePoints` is the expiry sweep's own command and
+    /// is refused (`sweep_expiry` runs the sweep).
     pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
+        crate::operations::internal_command(&command)?;
+        self.submit(command, actor).await
+    }
+
+    /// `execute` without the refusal of internal commands: for the sweep.
+    pub(crate) async fn submit(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
         let shared = &self.inner.shared;
         if let Some(reason) = self.inner.integrity.refusal() {
             return Err(LedgerError::Unavailable(reason));

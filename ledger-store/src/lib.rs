@@ -14,6 +14,7 @@ pub mod history;
 pub mod integrity;
 pub mod ledger;
 pub mod log;
+pub mod operations;
 pub mod projections;
 pub mod replay;
 pub mod resident;
@@ -26,4 +27,8 @@ pub mod writer;
 pub use error::{LedgerError, StoreError};
 pub use integrity::Integrity;
 pub use ledger::{Health, Ledger, Options};
+pub use operations::{
+    CouponUsed, CouponsGranted, FormulaView, LevelsSet, PointStatementsImported, ProgramView, RewardView,
+    VouchersImported,
+};
 pub use replay::Until;
