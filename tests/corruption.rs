@@ -22,8 +22,8 @@ mod support;
 
 use ledger_core::command::{
     AddPoints, BulkAddPoints, CreateMemberCard, CreditsChangeCommand, DefineCredit, DefineFormula, DefineReward,
-    DefineShop, DeleteMemberCard, ExpirePoints, GrantCoupons, ImportPointStatements, ImportVoucherStatements,
-    PointStatementItem, ReverseTransaction, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints, VoucherImportItem,
+    DefineShop, DeleteMemberCard, GrantCoupons, ImportPointStatements, ImportVoucherStatements, PointStatementItem,
+    ReverseTransaction, SetMemberLevels, UpdateMemberCard, UseCoupon, UsePoints, VoucherImportItem,
 };
 use ledger_core::command::{CaptureHold, HoldCredits, HoldPoints, VoidHold};
 use ledger_core::event::EventBody;
@@ -204,7 +204,7 @@ async fn record_holds(ledger: &Ledger) {
     while Timestamp::from_chrono(chrono::Utc::now()) <= expires_at {
         patience.next().await;
     }
-    run(ledger, Command::ExpirePoints(ExpirePoints { lots_max: 10 })).await;
+    ledger.sweep_expiry(10).await.expect("the sweep");
 }
 
 /// A lot that expires a few milliseconds from now, then the sweep once the clock
@@ -216,7 +216,7 @@ async fn expire_a_lot(ledger: &Ledger) {
     while Timestamp::from_chrono(chrono::Utc::now()) <= expires_at {
         patience.next().await;
     }
-    run(ledger, Command::ExpirePoints(ExpirePoints { lots_max: 10 })).await;
+    ledger.sweep_expiry(10).await.expect("the sweep");
 }
 
 async fn record_wallets(ledger: &Ledger) {

@@ -141,35 +141,37 @@ pub enum Health {
     Failed(String),
 }
 
-/// An open ledger. Cheap to clone: clones share one writer.
+/// An open ledger. Cheap to clone: clones share one writer. The crate docs say
+/// what it needs (no runtime of its own), what `actor` is, and show every area.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use ledger_store::Ledger;
 /// use ledger_core::command::{AddPoints, UsePoints};
+/// use ledger_store::Ledger;
 ///
-/// let dir = std::env::temp_dir().join(format!("ledger-doc-{}", std::process::id()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// let ledger = Ledger::open(&dir)?;
-/// ledger.create_program("cafe", "Corner Cafe", "doc").await?;
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let dir = std::env::temp_dir().join(format!("ledger-doc-{}", std::process::id()));
+/// #   let _ = std::fs::remove_dir_all(&dir);
+///     let ledger = Ledger::open(&dir)?;
+///     // "admin" and "till-1" are actors: who asked, recorded in each event for audits.
+///     ledger.create_program("cafe", "Corner Cafe", "admin").await?;
 ///
-/// let add = AddPoints { program: "cafe".into(), member: "alice".into(), points: 120,
-///                       remark: "latte".into(), ..AddPoints::default() };
-/// let receipt = ledger.add_points(add, "doc").await?;
-/// assert_eq!(receipt.balance, 120);
+///     let add = AddPoints { program: "cafe".into(), member: "alice".into(), points: 120,
+///                           remark: "latte".into(), ..AddPoints::default() };
+///     let receipt = ledger.add_points(add, "till-1").await?;
+///     assert_eq!(receipt.balance, 120);
 ///
-/// let spend = UsePoints { program: "cafe".into(), member: "alice".into(), points: 20,
-///                         remark: "cookie".into(), ..UsePoints::default() };
-/// assert_eq!(ledger.use_points(spend, "doc").await?.balance, 100);
+///     let spend = UsePoints { program: "cafe".into(), member: "alice".into(), points: 20,
+///                             remark: "cookie".into(), ..UsePoints::default() };
+///     assert_eq!(ledger.use_points(spend, "till-1").await?.balance, 100);
 ///
-/// // Every reply came after the flush that made it durable.
-/// let alice = ledger.member("cafe", "alice").await?;
-/// assert_eq!(alice.points, 100);
-/// ledger.close()?;
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok(())
-/// # }
+///     // Every reply came after the flush that made it durable.
+///     let alice = ledger.member("cafe", "alice").await?;
+///     assert_eq!(alice.points, 100);
+///     ledger.close()?;
+///     std::fs::remove_dir_all(&dir)?;
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone)]
 pub struct Ledger {
@@ -288,8 +290,17 @@ impl Ledger {
         &self.inner.tokens
     }
 
-    /// Decides and records one command; returns once it is durable.
+    /// Decides and records one command; returns once it is durable. The typed
+    /// methods (`add_points`, `add_credits`, ...) call it and take their answer
+    /// out of the `Outcome`. `ExpirePoints` is the expiry sweep's own command and
+    /// is refused (`sweep_expiry` runs the sweep).
     pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
+        crate::operations::internal_command(&command)?;
+        self.submit(command, actor).await
+    }
+
+    /// `execute` without the refusal of internal commands: for the sweep.
+    pub(crate) async fn submit(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
         let shared = &self.inner.shared;
         if let Some(reason) = self.inner.integrity.refusal() {
             return Err(LedgerError::Unavailable(reason));

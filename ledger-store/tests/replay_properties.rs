@@ -656,12 +656,18 @@ async fn submit(ledger: &Ledger, step: &[Op]) {
         .map(|op| {
             let ledger = ledger.clone();
             let command = command(op, &cards, &holds, logged);
-            tokio::spawn(async move { ledger.execute(command, ACTOR).await })
+            tokio::spawn(async move {
+                match command {
+                    // The sweep's own command: only the ledger sends it.
+                    Command::ExpirePoints(ExpirePoints { lots_max }) => ledger.sweep_expiry(lots_max).await.map(drop),
+                    command => ledger.execute(command, ACTOR).await.map(drop),
+                }
+            })
         })
         .collect();
     for task in tasks {
         match task.await.expect("task") {
-            Ok(_) | Err(LedgerError::Rejected(_)) => {}
+            Ok(()) | Err(LedgerError::Rejected(_)) => {}
             Err(error) => panic!("the ledger failed: {error}"),
         }
     }

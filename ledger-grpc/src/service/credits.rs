@@ -19,7 +19,7 @@ impl CreditsService for Api {
             name: command.name.clone(),
             unit: command.unit.clone(),
         };
-        self.ledger.execute(Command::DefineCredit(command), &caller.token_id).await.map_err(from_ledger)?;
+        self.ledger.define_credit(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(credit))
     }
 

@@ -5,7 +5,7 @@ use crate::auth::{self, Access};
 use crate::mapping::{self, to_timestamp};
 use crate::pb::{self, points_service_server::PointsService};
 use crate::status::{from_ledger, status};
-use ledger_core::{Command, FieldPath, Rejection};
+use ledger_core::{FieldPath, Rejection};
 use tonic::{Request, Response, Status};
 
 #[tonic::async_trait]
@@ -56,7 +56,7 @@ impl PointsService for Api {
             name: command.name.clone(),
             multiplier: mapping::decimal_text(command.multiplier),
         };
-        self.ledger.execute(Command::DefineFormula(command), &caller.token_id).await.map_err(from_ledger)?;
+        self.ledger.define_formula(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(formula))
     }
 
@@ -93,7 +93,7 @@ impl PointsService for Api {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
         let request = request.into_inner();
         let command = mapping::define_reward(request.clone())?;
-        self.ledger.execute(Command::DefineReward(command), &caller.token_id).await.map_err(from_ledger)?;
+        self.ledger.define_reward(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::Reward {
             program_id: request.program_id,
             reward_id: request.reward_id,

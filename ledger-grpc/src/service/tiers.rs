@@ -35,7 +35,7 @@ impl TiersService for Api {
     ) -> Result<Response<pb::DeleteMemberCardResponse>, Status> {
         let caller = auth::check(&self.ledger, &request, Access::Write(&request.get_ref().program_id))?;
         let command = mapping::delete_member_card(request.into_inner());
-        self.ledger.execute(Command::DeleteMemberCard(command), &caller.token_id).await.map_err(from_ledger)?;
+        self.ledger.delete_member_card(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::DeleteMemberCardResponse {}))
     }
 

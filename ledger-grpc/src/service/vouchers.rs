@@ -50,7 +50,7 @@ impl VouchersService for Api {
         let caller = auth::check(&self.ledger, &request, Access::Write(&program))?;
         let r = request.into_inner();
         let command = mapping::define_shop(r.clone());
-        self.ledger.execute(Command::DefineShop(command), &caller.token_id).await.map_err(from_ledger)?;
+        self.ledger.define_shop(command, &caller.token_id).await.map_err(from_ledger)?;
         Ok(Response::new(pb::Shop { brand_id: r.brand_id, shop_id: r.shop_id, name: r.name }))
     }
 
