@@ -139,12 +139,13 @@ impl http_body::Body for Observed {
             Some(Ok(frame)) => frame.trailers_ref(),
             _ => None,
         };
-        if let Some(trailers) = trailers {
-            // A gRPC answer always ends with its Status; one without is the server's fault.
-            let status = tonic::Status::from_header_map(trailers)
-                .unwrap_or_else(|| tonic::Status::internal("the answer ended without a status"));
-            if let Some(end) = this.end.take() {
-                end.finish(&status);
+        if let Some(trailers) = trailers
+            && let Some(end) = this.end.take()
+        {
+            match tonic::Status::from_header_map(trailers) {
+                Some(status) => end.finish(&status),
+                // A gRPC answer always ends with its Status; one without is the server's fault.
+                None => end.finish_with(Code::Internal, ""),
             }
         }
         std::task::Poll::Ready(frame)
