@@ -4,8 +4,10 @@
 
 mod support;
 
+use ledger_core::limits::FEED_BATCH_EVENTS_MAX;
 use ledger_grpc::pb;
-use support::{Clients, Server, fresh_dir};
+use std::path::Path;
+use support::{Clients, Patience, Server, fresh_dir};
 use tonic::Code;
 
 const PROGRAM: &str = "metrics";
@@ -13,8 +15,12 @@ const PROGRAM: &str = "metrics";
 /// Starts ledgerd with `--metrics 127.0.0.1:0` and the json request log, and
 /// returns the metrics URL it printed.
 fn start(name: &str) -> (Server, String) {
+    start_in(fresh_dir(name))
+}
+
+fn start_in(data_dir: std::path::PathBuf) -> (Server, String) {
     let extra = ["--metrics", "127.0.0.1:0", "--log-format", "json"];
-    let server = Server::start_logging(fresh_dir(name), &extra, "info");
+    let server = Server::start_logging(data_dir, &extra, "info");
     let output = String::from_utf8_lossy(&server.output()).into_owned();
     let url = output
         .lines()
@@ -155,4 +161,133 @@ async fn each_request_logs_one_json_line_without_secrets() {
     assert!(refused["fields"].get("token_id").is_none(), "no token is known: {refused}");
     // Each start message once: the listening line on stdout, nothing repeating it.
     assert_eq!(output.matches("listening on").count(), 1, "{output}");
+}
+
+/// Makes event `sequence`'s envelope claim a format newer than this build reads
+/// (what a downgrade meets in a log a newer build wrote), through sled, offline:
+/// reading it fails, as any damaged event does, while the events before it read.
+fn make_unreadable(dir: &Path, sequence: u64) {
+    use ledger_store::log::{self, Log};
+    let db = ledger_store::audit::open_offline(dir).expect("open offline");
+    let log = Log::open(&db).expect("log");
+    let (key, value) = log.tree().range(..=log::key(sequence)).next_back().expect("a record").expect("read");
+    let first = log::sequence_of(&key).expect("key");
+    let events = log::decode_record(first, &value).expect("decode the record");
+    let stored = &events[usize::try_from(sequence - first).expect("fits")];
+    let at = value.windows(stored.bytes.len()).position(|window| window == stored.bytes).expect("the event's bytes");
+    // The envelope's first field is its format, a u16 in one varint byte.
+    assert_eq!(value[at], 1, "the envelope's format byte");
+    let mut changed = value.to_vec();
+    changed[at] = 2;
+    log.tree().insert(key, changed).expect("rewrite the record");
+    db.flush().expect("flush");
+}
+
+/// Whether another process could take sled's lock on `dir`: this process's
+/// handles may hold it a moment after they drop (crossbeam's epoch collection).
+fn released(dir: &Path) -> bool {
+    std::process::Command::new("flock")
+        .args(["--nonblock", "--exclusive"])
+        .arg(dir.join("db"))
+        .arg("true")
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_fails_after_sending_events_is_counted_with_its_code_and_reason() {
+    const BULK_ITEMS: u64 = 99;
+    // In the feed's second batch: the first is sent before the read that fails.
+    const UNREADABLE: u64 = FEED_BATCH_EVENTS_MAX + 2;
+    const READ_EVENTS: &str = "ledger.v1.AuditService/ReadEvents";
+    let dir = fresh_dir("metrics_stream_failure");
+    let server = Server::start_in(dir.clone(), &[]);
+    let mut admin = server.admin().await;
+    admin.create_program(PROGRAM).await;
+    let items = (1..=BULK_ITEMS)
+        .map(|n| pb::BulkAddItem {
+            member_id: format!("m{n}"),
+            points: 1,
+            remark: "visit".into(),
+            ..Default::default()
+        })
+        .collect();
+    let bulk = pb::BulkAddPointsRequest { program_id: PROGRAM.into(), items, atomic: true };
+    admin.points.bulk_add_points(bulk).await.expect("the bulk applies");
+    // The head is a record of its own: start-up reads the head's record, not the bulk's.
+    admin.add(PROGRAM, "m1", 1).await;
+    drop(admin);
+    assert!(server.stop().success(), "a clean stop checkpoints every event");
+    make_unreadable(&dir, UNREADABLE);
+    let patience = Patience::new("sled to release the data directory");
+    while !released(&dir) {
+        patience.next().await;
+    }
+
+    // Start-up replays only the log after the checkpoint, so the server starts.
+    let (server, url) = start_in(dir);
+    let mut admin = server.admin().await;
+    let request = pb::StreamEventsRequest { from_sequence: 1, program_id: String::new() };
+    let mut feed = admin.audit.read_events(request).await.expect("the feed starts").into_inner();
+    let mut sent = 0;
+    let status = loop {
+        match feed.message().await {
+            Ok(Some(_)) => sent += 1,
+            Ok(None) => panic!("the feed ended well after {sent} events"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(sent, FEED_BATCH_EVENTS_MAX, "the events before the unreadable one's batch");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    // The same over Connect's HTTP stream: messages, then the error in the end-of-stream envelope.
+    let body = {
+        let payload = br#"{"fromSequence":"1"}"#;
+        let mut body = vec![0];
+        body.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
+        body.extend_from_slice(payload);
+        body
+    };
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/{READ_EVENTS}", server.address))
+        .bearer_auth(&server.admin_token)
+        .header(http::header::CONTENT_TYPE, "application/connect+json")
+        .body(body)
+        .send()
+        .await
+        .expect("an HTTP answer");
+    assert!(response.status().is_success(), "{response:?}");
+    let mut bytes = &response.bytes().await.expect("the whole stream")[..];
+    let mut envelopes = Vec::new();
+    while let Some((&flags, rest)) = bytes.split_first() {
+        let (length, rest) = rest.split_first_chunk::<4>().expect("a length");
+        let (json, rest) = rest.split_at(usize::try_from(u32::from_be_bytes(*length)).expect("fits"));
+        envelopes.push((flags, serde_json::from_slice::<serde_json::Value>(json).expect("JSON")));
+        bytes = rest;
+    }
+    let (end, messages) = envelopes.split_last().expect("an end-of-stream envelope");
+    assert_eq!(u64::try_from(messages.len()).expect("fits"), FEED_BATCH_EVENTS_MAX);
+    assert_eq!((end.0, end.1["error"]["code"].as_str()), (2, Some("unavailable")), "{}", end.1);
+
+    let text = scrape(&url).await;
+    let started = format!(r#"ledger_requests_total{{rpc="{READ_EVENTS}"}}"#);
+    assert_eq!(value(&text, &started), Some(2.0), "{text}");
+    let failed = format!(
+        r#"ledger_request_errors_total{{rpc="{READ_EVENTS}",code="UNAVAILABLE",reason="STORAGE_UNAVAILABLE"}}"#
+    );
+    assert_eq!(value(&text, &failed), Some(2.0), "both feeds failed, gRPC and HTTP: {text}");
+
+    drop(admin);
+    let (_, output) = server.stop_with_output();
+    let output = String::from_utf8_lossy(&output).into_owned();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["target"] == "ledgerd::request" && line["fields"]["rpc"] == READ_EVENTS)
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per feed, at its end: {output}");
+    for line in lines {
+        assert_eq!(line["fields"]["code"], "UNAVAILABLE", "{line}");
+        assert_eq!(line["fields"]["reason"], "STORAGE_UNAVAILABLE", "{line}");
+    }
 }

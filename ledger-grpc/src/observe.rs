@@ -55,43 +55,130 @@ pub async fn call(request: axum::extract::Request, next: Next) -> Response {
         })
         .await;
     let elapsed = started.elapsed();
-    // A unary call that fails answers trailers-only, so its Status is in the
-    // headers; a call without one there succeeded (a stream that fails later
-    // reports its error in trailers, after it was counted as started well).
-    let status = tonic::Status::from_header_map(response.headers());
-    let code = status.as_ref().map_or(Code::Ok, tonic::Status::code);
-    let reason = status.as_ref().and_then(error_reason).unwrap_or_default();
-    let code_name = crate::status::code_name(code);
+    // A call that fails before its first message answers trailers-only, so its
+    // Status is in the headers. Any other call's Status comes in the trailers
+    // after its messages: OK for a unary answer, but a stream (StreamEvents,
+    // ReadEvents) may still fail after it sent events, so those calls are
+    // finished when their body ends.
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else {
+        let rpc = rpc_label(&rpc, Code::Ok);
+        if RECORDING.load(Ordering::Relaxed) {
+            record_call(&rpc, elapsed);
+        }
+        let end = CallEnd { rpc, caller, started };
+        return response.map(|body| Body::new(Observed { body, end: Some(end) }));
+    };
+    let rpc = rpc_label(&rpc, status.code());
     if RECORDING.load(Ordering::Relaxed) {
-        record(&rpc, code, code_name, &reason, elapsed);
+        record_call(&rpc, elapsed);
     }
-    tracing::info!(
-        target: "ledgerd::request",
-        rpc = %rpc,
-        program = caller.program.as_deref(),
-        code = code_name,
-        reason = (!reason.is_empty()).then_some(reason.as_str()),
-        duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        token_id = caller.token_id.as_deref(),
-        "request"
-    );
+    CallEnd { rpc, caller, started }.finish(&status);
     response
 }
 
-fn record(rpc: &str, code: Code, code_name: &'static str, reason: &str, elapsed: std::time::Duration) {
-    // Any path reaches the layer, and each label value is a series kept for the
-    // process's life: a path no service has (UNIMPLEMENTED) is counted under one
-    // label, so that a client cannot grow the series without bound.
-    let rpc = if code == Code::Unimplemented { "unknown".to_owned() } else { rpc.to_owned() };
-    metrics::counter!("ledger_requests_total", "rpc" => rpc.clone()).increment(1);
-    metrics::histogram!("ledger_request_seconds", "rpc" => rpc.clone()).record(elapsed.as_secs_f64());
-    if code != Code::Ok {
-        let reason = reason.to_owned();
-        metrics::counter!("ledger_request_errors_total", "rpc" => rpc, "code" => code_name, "reason" => reason.clone())
-            .increment(1);
-        if code == Code::Unauthenticated {
-            metrics::counter!("ledger_token_rejections_total", "reason" => reason).increment(1);
+/// The label of a call's RPC. Any path reaches the layer, and each label value
+/// is a series kept for the process's life: a path no service has
+/// (UNIMPLEMENTED) is counted under one label, so that a client cannot grow the
+/// series without bound.
+fn rpc_label(rpc: &str, code: Code) -> String {
+    if code == Code::Unimplemented { "unknown".to_owned() } else { rpc.to_owned() }
+}
+
+/// What a call's end records: its error, if any, and its log line.
+struct CallEnd {
+    rpc: String,
+    caller: CallerNote,
+    started: Instant,
+}
+
+impl CallEnd {
+    fn finish(self, status: &tonic::Status) {
+        let code = status.code();
+        let reason = error_reason(status).unwrap_or_default();
+        self.finish_with(code, &reason);
+    }
+
+    fn finish_with(self, code: Code, reason: &str) {
+        let code_name = crate::status::code_name(code);
+        if code != Code::Ok && RECORDING.load(Ordering::Relaxed) {
+            record_error(&self.rpc, code, code_name, reason);
         }
+        let elapsed = self.started.elapsed();
+        tracing::info!(
+            target: "ledgerd::request",
+            rpc = %self.rpc,
+            program = self.caller.program.as_deref(),
+            code = code_name,
+            reason = (!reason.is_empty()).then_some(reason),
+            duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            token_id = self.caller.token_id.as_deref(),
+            "request"
+        );
+    }
+}
+
+/// A response body that finishes its call when the trailers pass with its
+/// Status, or, when the client goes away first (the body is dropped before its
+/// end), logs it CANCELLED: no status was sent, so no error is counted.
+struct Observed {
+    body: Body,
+    end: Option<CallEnd>,
+}
+
+impl http_body::Body for Observed {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = std::task::ready!(std::pin::Pin::new(&mut this.body).poll_frame(cx));
+        let trailers = match &frame {
+            Some(Ok(frame)) => frame.trailers_ref(),
+            _ => None,
+        };
+        if let Some(trailers) = trailers
+            && let Some(end) = this.end.take()
+        {
+            match tonic::Status::from_header_map(trailers) {
+                Some(status) => end.finish(&status),
+                // A gRPC answer always ends with its Status; one without is the server's fault.
+                None => end.finish_with(Code::Internal, ""),
+            }
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            end.finish_with(Code::Cancelled, "");
+        }
+    }
+}
+
+fn record_call(rpc: &str, elapsed: std::time::Duration) {
+    metrics::counter!("ledger_requests_total", "rpc" => rpc.to_owned()).increment(1);
+    metrics::histogram!("ledger_request_seconds", "rpc" => rpc.to_owned()).record(elapsed.as_secs_f64());
+}
+
+fn record_error(rpc: &str, code: Code, code_name: &'static str, reason: &str) {
+    let reason = reason.to_owned();
+    metrics::counter!("ledger_request_errors_total", "rpc" => rpc.to_owned(), "code" => code_name, "reason" => reason.clone())
+        .increment(1);
+    if code == Code::Unauthenticated {
+        metrics::counter!("ledger_token_rejections_total", "reason" => reason).increment(1);
     }
 }
 
