@@ -96,6 +96,7 @@ pub fn request_mapping(data: &[u8]) {
         38 => decode(bytes).map(|r| Some(Command::VoidHold(mapping::void_hold(r)))),
         39 => decode::<pb::GetHoldRequest>(bytes).map(|_| None),
         40 => decode(bytes).and_then(|r| mapping::holds_query(r).map(|_| None)),
+        41 => decode::<pb::BackupRequest>(bytes).map(|_| None),
         _ => decode(bytes).map(|r| Some(Command::ReverseTransaction(mapping::reverse_transaction(r)))),
     };
     match outcome {
@@ -106,7 +107,7 @@ pub fn request_mapping(data: &[u8]) {
 }
 
 /// The request types of the protos' RPCs, one selector each.
-pub const REQUEST_TYPES: u8 = 42;
+pub const REQUEST_TYPES: u8 = 43;
 
 /// (c) The `ledger` client's files and flags: the first byte picks the parser.
 /// Every time a parser accepts must be one the server accepts too.
