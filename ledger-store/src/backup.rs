@@ -141,6 +141,8 @@ pub struct BackupSummary {
     pub projection_rows: u64,
     pub tokens: u64,
     pub log_records: u64,
+    /// How long checkpoints waited for the copy of the checkpoint (the gate held).
+    pub checkpoint_wait: std::time::Duration,
 }
 
 /// What a restore made.
@@ -256,6 +258,7 @@ impl Ledger {
         let shared = self.shared();
         let mut out = Hashing { out, hasher: blake3::Hasher::new(), bytes: 0 };
         let gate = shared.checkpoint_gate.lock().expect("checkpoint gate");
+        let gate_taken = std::time::Instant::now();
         let checkpoint_sequence = shared.projections.meta()?.map_or(0, |meta| meta.applied_sequence);
         // The checkpoint under the gate was written once the log was durable up to
         // its cut, and the watermark never goes back: C ≤ S.
@@ -286,6 +289,7 @@ impl Ledger {
             projection_rows += 1;
         }
         drop(gate);
+        let checkpoint_wait = gate_taken.elapsed();
         let mut tokens = 0u64;
         let token_tree = shared.disk.db().open_tree(crate::tokens::TREE_NAME).map_err(StoreError::from)?;
         for record in token_tree.iter() {
@@ -299,7 +303,7 @@ impl Ledger {
         out.out.write_all(&checksum).map_err(BackupError::Io)?;
         out.out.flush().map_err(BackupError::Io)?;
         let bytes = out.bytes + 32;
-        Ok(BackupSummary { header, bytes, projection_rows, tokens, log_records })
+        Ok(BackupSummary { header, bytes, projection_rows, tokens, log_records, checkpoint_wait })
     }
 }
 

@@ -47,6 +47,9 @@ impl Api {
                         sequence = summary.header.sequence,
                         checkpoint = summary.header.checkpoint_sequence,
                         bytes = summary.bytes,
+                        rows = summary.projection_rows,
+                        records = summary.log_records,
+                        checkpoint_wait_ms = summary.checkpoint_wait.as_millis(),
                         "backup sent"
                     );
                 }
