@@ -21,7 +21,10 @@
 //!   a checkpoint, and the backup holds it while it copies the tree, so the copy
 //!   is exactly one checkpoint. Writes go on meanwhile (the writer never takes
 //!   the gate); only checkpoints wait, so a long copy keeps more rows dirty in
-//!   memory and lengthens the replay after a crash while it lasts.
+//!   memory and lengthens the replay after a crash while it lasts. A storage
+//!   fault's rollback and `Ledger::close` drain the checkpointer, so they too
+//!   wait for the copy of the checkpoint to end (a client that goes away ends it
+//!   at its next write).
 //! - **A log that does not reach the checkpoint, or a record cut in half.** S is
 //!   the durable watermark read once the gate is held: the checkpoint it copies
 //!   was written only after the log was durable up to C, so C ≤ S, and the
