@@ -256,3 +256,40 @@ async fn a_backup_file_is_renamed_into_place_when_whole() {
     std::fs::remove_dir_all(&source).expect("clean up");
     std::fs::remove_file(&file).expect("clean up");
 }
+
+/// A destination that refuses every byte: a client gone away, a full disk.
+struct Refusing;
+
+impl Write for Refusing {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A backup whose destination fails ends with the error and lets the gate go:
+/// checkpoints, a later backup and the close all go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_backup_lets_checkpoints_go_on() {
+    let source = dir("failed-source");
+    let file = dir("failed-dest");
+    let ledger = Ledger::open_with(&source, options()).expect("open");
+    ledger.create_program("cafe", "Cafe", ACTOR).await.expect("program");
+    let failing = ledger.clone();
+    let failed = tokio::task::spawn_blocking(move || failing.backup_to(Refusing, |_| {})).await.expect("thread");
+    assert!(matches!(failed, Err(BackupError::Io(_))), "{failed:?}");
+    for n in 0..100 {
+        ledger.add_points(add(format!("m{}", n % 7), 1, format!("after-{n}")), ACTOR).await.expect("add");
+    }
+    // A gate left held would make these backups (and the close) wait for ever; the
+    // checkpoint they copy moves on once the checkpointer has written one.
+    while ledger.backup(&file).await.expect("a later backup").header.checkpoint_sequence <= 1 {
+        tokio::task::yield_now().await;
+    }
+    ledger.close().expect("close");
+    std::fs::remove_dir_all(&source).expect("clean up");
+    std::fs::remove_file(&file).expect("clean up");
+}
