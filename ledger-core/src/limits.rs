@@ -178,3 +178,12 @@ const _: () = assert!(TIMESTAMP_SECONDS_MIN < 0 && 0 < TIMESTAMP_SECONDS_MAX);
 // The whole Timestamp range fits the core's microseconds in an i64.
 const _: () = assert!(TIMESTAMP_SECONDS_MAX < i64::MAX / 1_000_000 - 1);
 const _: () = assert!(TIMESTAMP_SECONDS_MIN > i64::MIN / 1_000_000 + 1);
+
+/// Bytes of a stored key a backup entry carries at most (`ledger_store::backup`):
+/// the longest key is an activity row's, about 270 bytes.
+pub const BACKUP_KEY_BYTES_MAX: usize = 1_024;
+/// Bytes of backup file in one message of the `Backup` RPC's stream: well under
+/// what a gRPC client takes by default (4 MiB).
+pub const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
+const _: () = assert!(BACKUP_KEY_BYTES_MAX > 3 + 2 * ID_BYTES_MAX + 8 + 4);
+const _: () = assert!(BACKUP_CHUNK_BYTES <= 4 * 1024 * 1024 / 2);

@@ -97,7 +97,8 @@ pub fn request_mapping(data: &[u8]) {
         39 => decode::<pb::GetHoldRequest>(bytes).map(|_| None),
         40 => decode(bytes).and_then(|r| mapping::holds_query(r).map(|_| None)),
         41 => decode(bytes).map(|r| Some(Command::ReverseTransaction(mapping::reverse_transaction(r)))),
-        _ => decode::<pb::ListTokensRequest>(bytes).map(|_| None),
+        42 => decode::<pb::ListTokensRequest>(bytes).map(|_| None),
+        _ => decode::<pb::BackupRequest>(bytes).map(|_| None),
     };
     match outcome {
         Ok(Some(command)) => decide_and_apply(&command),
@@ -107,7 +108,7 @@ pub fn request_mapping(data: &[u8]) {
 }
 
 /// The request types of the protos' RPCs, one selector each.
-pub const REQUEST_TYPES: u8 = 43;
+pub const REQUEST_TYPES: u8 = 44;
 
 /// The protobuf name of each selector's request type, in selector order: a unit
 /// test checks that every RPC's request type is here, so that a new RPC cannot
@@ -156,6 +157,7 @@ pub const REQUEST_TYPE_NAMES: [&str; REQUEST_TYPES as usize] = [
     "ListHoldsRequest",
     "ReverseTransactionRequest",
     "ListTokensRequest",
+    "BackupRequest",
 ];
 
 /// (c) The `ledger` client's files and flags: the first byte picks the parser.

@@ -232,6 +232,7 @@ impl Ledger {
             faulted: AtomicBool::new(false),
             rollbacks: AtomicU64::new(0),
             wake: queue.downgrade(),
+            checkpoint_gate: Mutex::new(()),
         });
         let tuning = Tuning {
             group_commands_max: options.group_commands_max,
@@ -273,6 +274,12 @@ impl Ledger {
             (None, Some(reason)) => Health::Faulted(reason),
             (None, None) => Health::Writable,
         }
+    }
+
+    /// What the writer and its readers share, for modules of this crate that
+    /// read the store directly (`backup`).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// Events replayed from the log tail when this ledger opened.

@@ -562,6 +562,7 @@
 pub mod activities;
 pub mod activity;
 pub mod audit;
+pub mod backup;
 pub mod disk;
 pub mod durable;
 pub mod envelope;

@@ -134,6 +134,11 @@ pub struct Shared {
     pub durable: Durable,
     pub failure: Mutex<Option<String>>,
     pub failed: AtomicBool,
+    /// Held by the checkpointer while it applies a checkpoint, and by a backup
+    /// while it copies the projections tree (`backup`): sled iterators are not
+    /// snapshots, so without it a copy could mix two checkpoints. The writer never
+    /// takes it: a backup delays checkpoints, never writes.
+    pub checkpoint_gate: Mutex<()>,
 }
 
 impl Shared {
@@ -771,8 +776,10 @@ fn checkpoint_loop(shared: &Shared, jobs: &mpsc::Receiver<CheckpointJob>) {
             tracing::warn!(cut, "checkpoint dropped: storage fault");
             continue;
         }
-        let written =
-            shared.projections.apply(batch).map_err(|error| error.to_string()).and_then(|()| shared.disk.flush());
+        let gate = shared.checkpoint_gate.lock().expect("checkpoint gate");
+        let applied = shared.projections.apply(batch).map_err(|error| error.to_string());
+        drop(gate);
+        let written = applied.and_then(|()| shared.disk.flush());
         crate::disk::collect_sled_garbage(rows / 16 + 64);
         if let Err(error) = written {
             shared.fault(format!("writing a checkpoint failed: {error}"));

@@ -7,6 +7,7 @@
 //! replies into a [`Reply`]; this module only parses, dispatches and prints.
 
 mod activities;
+mod backup;
 mod bulk;
 #[doc(hidden)] // `pub` for the fuzz targets and their tests (`fuzzing`).
 pub mod bulk_file;
@@ -165,6 +166,12 @@ pub enum Command {
     /// server's resident memory when it runs here; prints one JSON line (progress and a
     /// summary on stderr).
     Bench(crate::bench::BenchArgs),
+    /// Takes a consistent backup while the server runs (ADMIN token): the log up to a
+    /// sequence and the checkpoint at or below it, in one checksummed file DEST.
+    Backup(backup::BackupArgs),
+    /// OFFLINE: makes a new data directory from a backup file, which ledgerd opens at exactly
+    /// the backup's sequence; checks the file and the hash chain before and after writing.
+    Restore(backup::RestoreArgs),
 }
 
 /// Parses the command line, runs it, prints the reply or the error, and returns
@@ -176,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => offline::replay(&args),
         Command::Verify(args) => offline::verify(&args),
         Command::Salvage(args) => offline::salvage(&args),
+        Command::Restore(args) => backup::restore(&args),
         command => online(&cli.global, command),
     };
     match outcome {
@@ -209,6 +217,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
             let request = levels::prepare(args)?;
             levels::run(&connect::Server::connect(global).await?, request).await
         }
+        Command::Backup(args) => backup::run(&connect::Server::connect(global).await?, args).await,
         command => call(&connect::Server::connect(global).await?, command).await,
     }
 }
@@ -238,7 +247,9 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         | Command::Bench(_)
         | Command::Events(_)
         | Command::Bulk(_)
-        | Command::Import(_) => {
+        | Command::Import(_)
+        | Command::Backup(_)
+        | Command::Restore(_) => {
             unreachable!("offline commands, bench, events, bulk and imports are dispatched before `call`")
         }
     }

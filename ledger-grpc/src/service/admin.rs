@@ -122,6 +122,12 @@ impl AdminService for Api {
         Ok(Response::new(pb::RevokeTokenResponse {}))
     }
 
+    type BackupStream = super::backup::BackupStream;
+
+    async fn backup(&self, request: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        self.backup_stream(&request)
+    }
+
     async fn list_tokens(
         &self,
         request: Request<pb::ListTokensRequest>,
