@@ -15,6 +15,7 @@ pub mod integrity;
 pub mod ledger;
 pub mod log;
 pub mod projections;
+pub mod rebuild;
 pub mod replay;
 pub mod resident;
 pub mod salvage;
