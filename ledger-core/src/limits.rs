@@ -178,3 +178,15 @@ const _: () = assert!(TIMESTAMP_SECONDS_MIN < 0 && 0 < TIMESTAMP_SECONDS_MAX);
 // The whole Timestamp range fits the core's microseconds in an i64.
 const _: () = assert!(TIMESTAMP_SECONDS_MAX < i64::MAX / 1_000_000 - 1);
 const _: () = assert!(TIMESTAMP_SECONDS_MIN > i64::MIN / 1_000_000 + 1);
+
+// The event export to NATS JetStream (`ledgerd --export-nats`).
+
+/// Publishes in flight, awaiting their acks in order: enough to keep the link to
+/// NATS busy, and at most this many messages to look for again after a failure.
+pub const EXPORT_ACKS_IN_FLIGHT_MAX: usize = 256;
+/// Events the exporter reads and encodes from the log per step (whole records, so
+/// one step may hold up to `COMMAND_EVENTS_MAX` more).
+pub const EXPORT_BATCH_EVENTS_MAX: usize = 1_024;
+
+const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX >= 1);
+const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX <= EXPORT_BATCH_EVENTS_MAX);

@@ -1,0 +1,293 @@
+//! The event feed in NATS JetStream (SPEC §18, docs/OPERATIONS.md "Event export"),
+//! against a real `nats-server` with JetStream and the real `ledgerd`:
+//! every event once, in order, on its program's subject; `ledgerd` killed and
+//! NATS restarted mid-stream without a lost or a repeated event; a second ledger
+//! rebuilt from the stream with `ledger import-nats` that verifies against the
+//! first's head hash and answers the same members.
+//!
+//! The test gets its own `nats-server`: the one on PATH, else Debian's package
+//! (`apt-get download nats-server`, unpacked with `dpkg -x`) cached under the
+//! target directory. When neither works the test fails, saying how to install it.
+
+mod support;
+
+use async_nats::jetstream;
+use ledger_grpc::nats::{Body, subject};
+use ledger_grpc::pb;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use support::{Clients, Patience, Server};
+use tokio_stream::StreamExt as _;
+
+const STREAM: &str = "LEDGER";
+const CAFE: &str = "cafe";
+/// A program id NATS cannot take as a subject token as it is (a space, a dot).
+const SHOP: &str = "Corner Shop.2";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_arrives_once_in_order_on_its_programs_subject() {
+    let nats = Nats::start("nats-export-once");
+    let server = exporting("nats-export-once", &nats);
+    let mut client = server.admin().await;
+    traffic(&mut client).await;
+    let events = read_events(&mut client).await;
+    let head = verify_log(&mut client).await;
+    assert_eq!(u64::try_from(events.len()).expect("fits"), head.events);
+    let context = nats.jetstream().await;
+    wait_for_stream(&context, head.events).await;
+
+    let stream = context.get_stream(STREAM).await.expect("the exporter created the stream");
+    let info = stream.get_info().await.expect("stream info");
+    assert_eq!(info.state.messages, head.events, "one message per event");
+    assert_eq!((info.state.first_sequence, info.state.last_sequence), (1, head.events));
+    let mut records = std::collections::BTreeMap::<(u64, u64), u64>::new();
+    for event in &events {
+        let message = stream.get_raw_message(event.sequence).await.expect("read a message");
+        assert_eq!(message.subject.as_str(), subject(&event.program_id), "sequence {}", event.sequence);
+        let id = message.headers.get(async_nats::header::NATS_MESSAGE_ID).map(|id| id.as_str().to_owned());
+        assert_eq!(id, Some(event.sequence.to_string()));
+        let body: Body = serde_json::from_slice(&message.payload).expect("the body is the feed's JSON");
+        assert_eq!(body.sequence, event.sequence);
+        assert_eq!(body.hash, event.hash);
+        assert_eq!(body.prev_hash, event.prev_hash);
+        assert_eq!(body.event_id, event.event_id);
+        assert_eq!(
+            (body.program_id.as_str(), body.member_id.as_str()),
+            (event.program_id.as_str(), event.member_id.as_str())
+        );
+        assert_eq!(body.kind, event.kind);
+        let payload: serde_json::Value = serde_json::from_str(&event.payload_json).expect("payload JSON");
+        assert_eq!(body.payload, payload);
+        let exported = Body::exported(&message.payload).expect("a body a rebuild reads");
+        assert_eq!(hex(&exported.hash), event.hash, "the hash is the BLAKE3 of the envelope bytes");
+        assert_eq!(hex(blake3::hash(&exported.bytes).as_bytes()), event.hash);
+        *records.entry((body.record_first, body.record_last)).or_default() += 1;
+    }
+    // The bulk of three is one record (command) of three events; every other
+    // command here made one event.
+    let bulk = events.iter().find(|event| event.member_id == "bulk-2").expect("the bulk's second item").sequence;
+    assert_eq!(records.get(&(bulk - 1, bulk + 1)), Some(&3), "{records:?}");
+    assert!(records.iter().all(|((first, last), count)| last - first + 1 == *count), "{records:?}");
+
+    // What a downstream consumer of one program sees: its events only, each once, in order.
+    assert_eq!(subject(SHOP), "ledger.Corner%20Shop%2E2");
+    for program in [CAFE, SHOP] {
+        let expected: Vec<u64> =
+            events.iter().filter(|event| event.program_id == program).map(|event| event.sequence).collect();
+        assert_eq!(consume(&stream, &subject(program), expected.len()).await, expected, "{program}");
+    }
+    drop(server);
+}
+
+/// Two programs; an add, a bulk of three, a hold, a definition and another add.
+async fn traffic(client: &mut Clients) {
+    client.create_program(CAFE).await;
+    client.create_program(SHOP).await;
+    client.add(CAFE, "alice", 100).await;
+    let items = (1..=3)
+        .map(|n| pb::BulkAddItem {
+            member_id: format!("bulk-{n}"),
+            points: 10 * n,
+            remark: "bulk".into(),
+            ..Default::default()
+        })
+        .collect();
+    let bulk = pb::BulkAddPointsRequest { program_id: CAFE.into(), items, atomic: true };
+    client.points.bulk_add_points(bulk).await.expect("bulk add");
+    let hold = pb::HoldPointsRequest {
+        program_id: CAFE.into(),
+        member_id: "alice".into(),
+        points: 30,
+        remark: "held".into(),
+        ..Default::default()
+    };
+    client.holds.hold_points(hold).await.expect("hold points");
+    let formula = pb::DefineFormulaRequest {
+        program_id: SHOP.into(),
+        formula_id: "double".into(),
+        name: "Double".into(),
+        multiplier: "2".into(),
+    };
+    client.points.define_formula(formula).await.expect("define a formula");
+    client.add(SHOP, "bob", 7).await;
+}
+
+fn exporting(name: &str, nats: &Nats) -> Server {
+    Server::start_in(support::fresh_dir(name), &["--export-nats", &nats.url()])
+}
+
+async fn read_events(client: &mut Clients) -> Vec<pb::Event> {
+    let request = pb::StreamEventsRequest { from_sequence: 0, program_id: String::new() };
+    let mut stream = client.audit.read_events(request).await.expect("read events").into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.expect("an event") {
+        events.push(event);
+    }
+    events
+}
+
+async fn verify_log(client: &mut Clients) -> pb::VerifyLogResponse {
+    client.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify log").into_inner()
+}
+
+/// The sequence the stream's last message names (0 while there is none).
+async fn last_published(context: &jetstream::Context) -> u64 {
+    let Ok(stream) = context.get_stream(STREAM).await else { return 0 };
+    let Ok(info) = stream.get_info().await else { return 0 };
+    if info.state.messages == 0 {
+        return 0;
+    }
+    let Ok(last) = stream.get_raw_message(info.state.last_sequence).await else { return 0 };
+    ledger_grpc::nats::message_sequence(Some(&last.headers)).expect("the feed's messages name their sequence")
+}
+
+async fn wait_for_stream(context: &jetstream::Context, head: u64) {
+    let patience = Patience::new(&format!("the feed to reach sequence {head}"));
+    loop {
+        let published = last_published(context).await;
+        assert!(published <= head, "the stream holds sequence {published}, past the head {head}");
+        if published == head {
+            return;
+        }
+        patience.next().await;
+    }
+}
+
+/// The sequences (`Nats-Msg-Id`) of the first `count` messages on `filter`, read
+/// by an ordered consumer from the stream's start, as a downstream service would.
+async fn consume(stream: &jetstream::stream::Stream, filter: &str, count: usize) -> Vec<u64> {
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: filter.to_owned(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("create a consumer");
+    let mut messages = consumer.messages().await.expect("consume").take(count);
+    let mut sequences = Vec::with_capacity(count);
+    let read = async {
+        while let Some(message) = messages.next().await {
+            let message = message.expect("a message");
+            sequences.push(ledger_grpc::nats::message_sequence(message.headers.as_ref()).expect("Nats-Msg-Id"));
+        }
+    };
+    if tokio::time::timeout(support::PATIENCE, read).await.is_err() {
+        panic!("gave up after {:?} waiting for {count} messages on {filter}", support::PATIENCE);
+    }
+    // And no more than those on the subject.
+    let mut subjects = stream.info_with_subjects(filter).await.expect("the stream's subjects");
+    let mut on_subject = 0;
+    while let Some(entry) = subjects.next().await {
+        on_subject += entry.expect("a subject's count").1;
+    }
+    assert_eq!(on_subject, count, "messages on {filter}");
+    sequences
+}
+
+fn hex(hash: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*hash).to_hex().to_string()
+}
+
+/// A `nats-server` with JetStream on a port of its own and a store directory.
+struct Nats {
+    child: Child,
+    port: u16,
+    store: PathBuf,
+    binary: PathBuf,
+}
+
+impl Nats {
+    fn start(name: &str) -> Nats {
+        Nats::start_on(nats_server(), support::fresh_dir(name).join("jetstream"), None)
+    }
+
+    /// Starts the server on `store`, on `port` or (without one) a free port it picks,
+    /// and waits until it says it is ready.
+    fn start_on(binary: PathBuf, store: PathBuf, port: Option<u16>) -> Nats {
+        let port_arg = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
+        let mut child = Command::new(&binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", binary.display()));
+        let mut lines = BufReader::new(child.stderr.take().expect("nats-server stderr")).lines();
+        let mut bound = None;
+        loop {
+            let line = lines.next().expect("nats-server exited before it was ready").expect("read nats-server output");
+            eprintln!("nats-server: {line}");
+            if let Some((_, address)) = line.split_once("Listening for client connections on ") {
+                bound = address.trim().rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok());
+            }
+            if line.contains("Server is ready") {
+                break;
+            }
+        }
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        let port = bound.expect("nats-server said which port it listens on");
+        Nats { child, port, store, binary }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn jetstream(&self) -> jetstream::Context {
+        let client = async_nats::connect(self.url()).await.expect("connect to nats-server");
+        jetstream::new(client)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `nats-server` from PATH, else Debian's package unpacked under the target
+/// directory (downloaded once).
+fn nats_server() -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if runs(Path::new("nats-server")) {
+        return PathBuf::from("nats-server");
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nats-server-deb");
+    let binary = dir.join("usr/sbin/nats-server");
+    if runs(&binary) {
+        return binary;
+    }
+    std::fs::create_dir_all(&dir).expect("create the nats-server directory");
+    let download = Command::new("apt-get").args(["download", "nats-server"]).current_dir(&dir).output();
+    let deb = std::fs::read_dir(&dir).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.extension().is_some_and(|extension| extension == "deb"))
+    });
+    let Some(deb) = deb else {
+        panic!(
+            "nats-server is needed (JetStream, 2.9 or later) and could not be had: it is not on PATH, and \
+             `apt-get download nats-server` in {} gave no package ({download:?}). Install it \
+             (`apt-get install nats-server`, or a release from https://nats.io) and run the test again.",
+            dir.display()
+        )
+    };
+    let unpacked = Command::new("dpkg").arg("-x").arg(&deb).arg(&dir).status();
+    assert!(
+        unpacked.is_ok_and(|status| status.success()) && runs(&binary),
+        "`dpkg -x {}` did not give a working {}",
+        deb.display(),
+        binary.display()
+    );
+    binary
+}
+
+fn runs(binary: &Path) -> bool {
+    Command::new(binary).arg("--version").output().is_ok_and(|output| output.status.success())
+}
