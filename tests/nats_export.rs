@@ -17,6 +17,8 @@ use ledger_grpc::pb;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use support::{Clients, Patience, Server};
 use tokio_stream::StreamExt as _;
 
@@ -77,6 +79,65 @@ async fn every_event_arrives_once_in_order_on_its_programs_subject() {
             events.iter().filter(|event| event.program_id == program).map(|event| event.sequence).collect();
         assert_eq!(consume(&stream, &subject(program), expected.len()).await, expected, "{program}");
     }
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_ledgerd_and_restarting_nats_mid_stream_neither_loses_nor_repeats_an_event() {
+    let nats = Nats::start("nats-export-kill");
+    let data_dir = support::fresh_dir("nats-export-kill");
+    let server = Server::start_in(data_dir.clone(), &["--export-nats", &nats.url()]);
+    let mut client = server.admin().await;
+    client.create_program(CAFE).await;
+    let context = nats.jetstream().await;
+
+    // Writes go on while the feed is published; ledgerd dies with publishes in flight.
+    let load = Load::start(&server, 0).await;
+    let mut patience = Patience::new("the feed to pass 300 events under load");
+    while last_published(&context).await < 300 {
+        patience.next().await;
+    }
+    let data_dir_again = server.kill();
+    let written_before = load.stop().await;
+    assert!(written_before > 0);
+
+    let server = Server::start_in(data_dir_again, &["--export-nats", &nats.url()]);
+    let load = Load::start(&server, 1).await;
+    let resumed_past = last_published(&context).await + 200;
+    patience = Patience::new("the restarted ledgerd to resume the feed");
+    while last_published(&context).await < resumed_past {
+        patience.next().await;
+    }
+    // NATS goes away under load: writes go on. It comes back on the same store,
+    // and the exporter reconnects and resumes after the stream's last message.
+    let stopped = nats.kill();
+    let written_then = load.written();
+    patience = Patience::new("writes to go on while NATS is down");
+    while load.written() < written_then + 300 {
+        patience.next().await;
+    }
+    let nats = stopped.start();
+    let context = nats.jetstream().await;
+    let written_then = load.written();
+    patience = Patience::new("writes to go on after NATS is back");
+    while load.written() < written_then + 300 {
+        patience.next().await;
+    }
+    load.stop().await;
+
+    let mut client = server.admin().await;
+    let head = verify_log(&mut client).await;
+    assert!(head.ok, "{}", head.first_mismatch);
+    wait_for_stream(&context, head.events).await;
+    let stream = context.get_stream(STREAM).await.expect("stream");
+    let info = stream.get_info().await.expect("stream info");
+    assert_eq!(info.state.messages, head.events, "exactly one message per event");
+    let all = consume(&stream, "ledger.>", usize::try_from(head.events).expect("fits")).await;
+    let expected: Vec<u64> = (1..=head.events).collect();
+    assert_eq!(all, expected, "sequences 1 through the head, once each, in order");
+    let last = stream.get_raw_message(info.state.last_sequence).await.expect("last message");
+    let body: Body = serde_json::from_slice(&last.payload).expect("body");
+    assert_eq!(body.hash, head.head_hash);
     drop(server);
 }
 
@@ -190,6 +251,56 @@ fn hex(hash: &[u8; 32]) -> String {
     blake3::Hash::from_bytes(*hash).to_hex().to_string()
 }
 
+/// Concurrent AddPoints against one server until stopped or the server dies.
+struct Load {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    const CLIENTS: usize = 4;
+
+    async fn start(server: &Server, round: u32) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for n in 0..Load::CLIENTS {
+            let mut client = server.admin().await;
+            let (stop, written) = (Arc::clone(&stop), Arc::clone(&written));
+            tasks.push(tokio::spawn(async move {
+                let member = format!("load-{round}-{n}");
+                while !stop.load(Ordering::SeqCst) {
+                    let request = pb::AddPointsRequest {
+                        program_id: CAFE.into(),
+                        member_id: member.clone(),
+                        points: 1,
+                        remark: "load".into(),
+                        ..Default::default()
+                    };
+                    if client.points.add_points(request).await.is_err() {
+                        return;
+                    }
+                    written.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+        }
+        Load { stop, written, tasks }
+    }
+
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a load task");
+        }
+        self.written.load(Ordering::SeqCst)
+    }
+}
+
 /// A `nats-server` with JetStream on a port of its own and a store directory.
 struct Nats {
     child: Child,
@@ -239,6 +350,27 @@ impl Nats {
     async fn jetstream(&self) -> jetstream::Context {
         let client = async_nats::connect(self.url()).await.expect("connect to nats-server");
         jetstream::new(client)
+    }
+
+    /// Kills the server (SIGKILL); what it needs to start again as it was.
+    fn kill(mut self) -> Stopped {
+        self.child.kill().expect("kill nats-server");
+        self.child.wait().expect("wait for nats-server");
+        Stopped { binary: self.binary.clone(), store: self.store.clone(), port: self.port }
+    }
+}
+
+/// A killed `nats-server`'s binary, store and port.
+struct Stopped {
+    binary: PathBuf,
+    store: PathBuf,
+    port: u16,
+}
+
+impl Stopped {
+    /// Starts the server again on the same port and store.
+    fn start(self) -> Nats {
+        Nats::start_on(self.binary, self.store, Some(self.port))
     }
 }
 
