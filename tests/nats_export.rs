@@ -141,6 +141,73 @@ async fn killing_ledgerd_and_restarting_nats_mid_stream_neither_loses_nor_repeat
     drop(server);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_rebuilt_from_the_stream_verifies_against_the_first_and_answers_the_same_members() {
+    let nats = Nats::start("nats-export-rebuild");
+    let first = exporting("nats-export-rebuild", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    let head = verify_log(&mut client).await;
+    assert!(head.ok, "{}", head.first_mismatch);
+    wait_for_stream(&nats.jetstream().await, head.events).await;
+
+    let rebuilt_dir = support::fresh_dir("nats-export-rebuilt").join("data");
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--json", "--nats", &nats.url(), "--data-dir"])
+        .arg(&rebuilt_dir)
+        .output()
+        .expect("run ledger import-nats");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one line of JSON");
+    assert_eq!(report["head_sequence"], head.events, "{report}");
+    assert_eq!(report["head_hash"], head.head_hash.as_str(), "{report}");
+    assert_eq!(report["dropped_events"], 0, "{report}");
+
+    // Up to a sequence inside the bulk (4..=6): cut back to the last whole command.
+    let until_dir = support::fresh_dir("nats-export-until").join("data");
+    let until = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--json", "--nats", &nats.url(), "--until-seq", "5", "--data-dir"])
+        .arg(&until_dir)
+        .output()
+        .expect("run ledger import-nats --until-seq");
+    assert!(until.status.success(), "{until:?}");
+    let report: serde_json::Value = serde_json::from_slice(&until.stdout).expect("one line of JSON");
+    assert_eq!((report["head_sequence"].as_u64(), report["dropped_events"].as_u64()), (Some(3), Some(2)), "{report}");
+
+    // Importing again into the same directory is refused: a rebuild writes a fresh one.
+    let again = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--nats", &nats.url(), "--data-dir"])
+        .arg(&rebuilt_dir)
+        .output()
+        .expect("run ledger import-nats");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"), "{again:?}");
+
+    // The rebuilt ledger, promoted, continues the same feed: its log ends where
+    // the stream does, with the same hash.
+    let second = Server::start_in(rebuilt_dir, &["--export-nats", &nats.url()]);
+    let mut rebuilt = second.admin().await;
+    let verified = verify_log(&mut rebuilt).await;
+    assert!(verified.ok, "{}", verified.first_mismatch);
+    assert_eq!((verified.events, verified.head_hash.as_str()), (head.events, head.head_hash.as_str()));
+    for (program, member) in MEMBERS {
+        assert_eq!(rebuilt.member(program, member).await, client.member(program, member).await, "{program}/{member}");
+    }
+    assert_eq!(read_events(&mut rebuilt).await, read_events(&mut client).await);
+    drop(first);
+    rebuilt.add(CAFE, "alice", 1).await;
+    let context = nats.jetstream().await;
+    wait_for_stream(&context, head.events + 1).await;
+    let stream = context.get_stream(STREAM).await.expect("stream");
+    assert_eq!(stream.get_info().await.expect("info").state.messages, head.events + 1);
+    drop(second);
+}
+
+/// Every member `traffic` names.
+const MEMBERS: [(&str, &str); 5] =
+    [(CAFE, "alice"), (CAFE, "bulk-1"), (CAFE, "bulk-2"), (CAFE, "bulk-3"), (SHOP, "bob")];
+
 /// Two programs; an add, a bulk of three, a hold, a definition and another add.
 async fn traffic(client: &mut Clients) {
     client.create_program(CAFE).await;

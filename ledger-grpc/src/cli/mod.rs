@@ -18,6 +18,7 @@ mod definitions;
 mod events;
 mod export;
 mod holds;
+mod import_nats;
 mod imports;
 mod levels;
 mod members;
@@ -165,6 +166,10 @@ pub enum Command {
     /// server's resident memory when it runs here; prints one JSON line (progress and a
     /// summary on stderr).
     Bench(crate::bench::BenchArgs),
+    /// Rebuilds a new data directory from the event feed in NATS JetStream (ledgerd
+    /// --export-nats), checking every event's hash, sequence and link; prints the head
+    /// sequence and hash to compare with the first ledger's VerifyLog.
+    ImportNats(import_nats::ImportNatsArgs),
 }
 
 /// Parses the command line, runs it, prints the reply or the error, and returns
@@ -192,6 +197,8 @@ fn online(global: &Global, command: Command) -> Result<Reply, Failure> {
 
 async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
     match command {
+        // No ledgerd: NATS and a new directory.
+        Command::ImportNats(args) => import_nats::run(args).await,
         // Bench connects its own clients (several connections, no per-call overhead).
         Command::Bench(args) => bench(global, args).await,
         // The file is read first: a bad file needs no server to report.
@@ -238,7 +245,8 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         | Command::Bench(_)
         | Command::Events(_)
         | Command::Bulk(_)
-        | Command::Import(_) => {
+        | Command::Import(_)
+        | Command::ImportNats(_) => {
             unreachable!("offline commands, bench, events, bulk and imports are dispatched before `call`")
         }
     }

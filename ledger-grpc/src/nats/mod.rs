@@ -1,5 +1,6 @@
 //! The event feed in NATS JetStream (SPEC §18, docs/OPERATIONS.md "Event export"):
-//! what one message is. `export` publishes the ledger's durable events.
+//! what one message is. `export` publishes the ledger's durable events, `import`
+//! rebuilds a ledger from them.
 //!
 //! One message per event, in sequence order, on subject `ledger.<program>` of one
 //! stream (`LEDGER` by default, subjects `ledger.>`, file storage):
@@ -17,6 +18,7 @@
 //!   first and last event of the command (record) the event belongs to.
 
 pub mod export;
+pub mod import;
 
 use base64::Engine as _;
 use ledger_store::envelope::{self, StoredEvent};
