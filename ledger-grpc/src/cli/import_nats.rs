@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct ImportNatsArgs {
-    /// The NATS server: nats://HOST:4222.
+    /// The NATS server: nats://HOST:4222 (several separated by commas: a cluster).
     #[arg(long, value_name = "URL")]
     pub nats: String,
     /// The JetStream stream ledgerd --export-nats publishes to.

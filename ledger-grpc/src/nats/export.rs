@@ -110,7 +110,7 @@ async fn session(
     let client = async_nats::ConnectOptions::new()
         .name("ledgerd event export")
         .connection_timeout(REQUEST_TIMEOUT)
-        .connect(config.url.as_str())
+        .connect(super::servers(&config.url))
         .await
         .map_err(|error| nats("connect")(&error))?;
     let context = jetstream::ContextBuilder::new()

@@ -49,7 +49,7 @@ pub async fn import(config: &ImportConfig, mut progress: impl FnMut(u64)) -> Res
     let client = async_nats::ConnectOptions::new()
         .name("ledger import-nats")
         .connection_timeout(REQUEST_TIMEOUT)
-        .connect(config.url.as_str())
+        .connect(super::servers(&config.url))
         .await
         .map_err(|error| nats("connect")(&error))?;
     let context = jetstream::ContextBuilder::new().timeout(REQUEST_TIMEOUT).build(client);

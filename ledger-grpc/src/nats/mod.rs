@@ -144,6 +144,12 @@ struct Rebuildable {
     envelope: String,
 }
 
+/// The servers of a `--export-nats` / `--nats` value: one URL, or several
+/// separated by commas (a cluster), as the `nats` tools take them.
+pub fn servers(url: &str) -> Vec<&str> {
+    url.split(',').map(str::trim).filter(|server| !server.is_empty()).collect()
+}
+
 /// The sequence a message's `Nats-Msg-Id` names, if it is one.
 pub fn message_sequence(headers: Option<&async_nats::HeaderMap>) -> Option<u64> {
     headers?.get(async_nats::header::NATS_MESSAGE_ID)?.as_str().parse().ok()
@@ -151,7 +157,13 @@ pub fn message_sequence(headers: Option<&async_nats::HeaderMap>) -> Option<u64> 
 
 #[cfg(test)]
 mod tests {
-    use super::subject;
+    use super::{servers, subject};
+
+    #[test]
+    fn a_url_names_one_server_or_a_cluster() {
+        assert_eq!(servers("nats://a:4222"), ["nats://a:4222"]);
+        assert_eq!(servers("nats://a:4222, nats://b:4222,"), ["nats://a:4222", "nats://b:4222"]);
+    }
 
     #[test]
     fn a_program_id_is_one_reversible_subject_token() {
