@@ -6,7 +6,8 @@
 //! first's head hash and answers the same members.
 //!
 //! The test gets its own `nats-server`: the one on PATH, else Debian's package
-//! (`apt-get download nats-server`, unpacked with `dpkg -x`) cached under the
+//! (`apt-get download nats-server`, unpacked with `dpkg -x`; on a machine without
+//! package lists, after an `apt-get update` into lists of its own) cached under the
 //! target directory. When neither works the test fails, saying how to install it.
 
 mod support;
@@ -462,14 +463,29 @@ fn nats_server() -> PathBuf {
         return binary;
     }
     std::fs::create_dir_all(&dir).expect("create the nats-server directory");
-    let download = Command::new("apt-get").args(["download", "nats-server"]).current_dir(&dir).output();
-    let deb = std::fs::read_dir(&dir).ok().and_then(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| path.extension().is_some_and(|extension| extension == "deb"))
-    });
-    let Some(deb) = deb else {
+    let mut download = Command::new("apt-get").args(["download", "nats-server"]).current_dir(&dir).output();
+    if deb_in(&dir).is_none() {
+        // A clean machine may have no package lists, and no right to write the
+        // system's: fetch them into the cache directory and download with them.
+        let apt = |command: &str| {
+            let lists = dir.join("apt/lists");
+            let cache = dir.join("apt/cache");
+            for partial in [lists.join("partial"), cache.join("archives/partial")] {
+                std::fs::create_dir_all(partial).expect("create apt's directories");
+            }
+            Command::new("apt-get")
+                .arg("-o")
+                .arg(format!("Dir::State::Lists={}", lists.display()))
+                .arg("-o")
+                .arg(format!("Dir::Cache={}", cache.display()))
+                .args(["-o", "Debug::NoLocking=1", command])
+                .args((command == "download").then_some("nats-server"))
+                .current_dir(&dir)
+                .output()
+        };
+        download = apt("update").and_then(|_| apt("download"));
+    }
+    let Some(deb) = deb_in(&dir) else {
         panic!(
             "nats-server is needed (JetStream, 2.9 or later) and could not be had: it is not on PATH, and \
              `apt-get download nats-server` in {} gave no package ({download:?}). Install it \
@@ -485,6 +501,15 @@ fn nats_server() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// The package `apt-get download` left in `dir`, if any.
+fn deb_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "deb"))
 }
 
 fn runs(binary: &Path) -> bool {
