@@ -207,6 +207,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         ..defaults
     };
     let config = Config { limits: args.limits.limits(), tls: tls_identity(&args)? };
+    if let Some(url) = &args.export_nats {
+        ledger_grpc::nats::check_servers(url)?;
+    }
     // Before the ledger opens: its writer registers its series as it starts.
     let metrics = match &args.metrics {
         Some(address) => {

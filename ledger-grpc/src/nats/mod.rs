@@ -150,6 +150,21 @@ pub fn servers(url: &str) -> Vec<&str> {
     url.split(',').map(str::trim).filter(|server| !server.is_empty()).collect()
 }
 
+/// Checks that `url` names at least one server and each parses as a NATS server
+/// address, so that a typo stops `ledgerd` at start rather than retrying for ever.
+pub fn check_servers(url: &str) -> Result<(), String> {
+    let servers = servers(url);
+    if servers.is_empty() {
+        return Err(format!("--export-nats {url:?}: no NATS server"));
+    }
+    for server in servers {
+        server
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|error| format!("--export-nats {server:?}: not a NATS server address: {error}"))?;
+    }
+    Ok(())
+}
+
 /// The sequence a message's `Nats-Msg-Id` names, if it is one.
 pub fn message_sequence(headers: Option<&async_nats::HeaderMap>) -> Option<u64> {
     headers?.get(async_nats::header::NATS_MESSAGE_ID)?.as_str().parse().ok()
@@ -163,6 +178,9 @@ mod tests {
     fn a_url_names_one_server_or_a_cluster() {
         assert_eq!(servers("nats://a:4222"), ["nats://a:4222"]);
         assert_eq!(servers("nats://a:4222, nats://b:4222,"), ["nats://a:4222", "nats://b:4222"]);
+        assert!(super::check_servers("nats://a:4222,b:4222").is_ok());
+        assert!(super::check_servers(" , ").is_err());
+        assert!(super::check_servers("http://a:4222").is_err());
     }
 
     #[test]
