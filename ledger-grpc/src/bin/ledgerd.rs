@@ -99,9 +99,10 @@ struct Args {
     #[command(flatten)]
     limits: LimitArgs,
     /// Publish every durable event, in order, to NATS JetStream at this URL
-    /// (`nats://HOST:4222`, several separated by commas): subject `ledger.<program_id>`, header `Nats-Msg-Id` =
-    /// the sequence. A restart resumes after the stream's last message; NATS being
-    /// down delays the feed, never a write. See docs/OPERATIONS.md, "Event export".
+    /// (`nats://HOST:4222`, several separated by commas): subject
+    /// `ledger.<program_id>`, header `Nats-Msg-Id` = the sequence. A restart resumes
+    /// after the stream's last message; NATS being down delays the feed, never a
+    /// write. See docs/OPERATIONS.md, "Event export".
     #[arg(long, value_name = "URL")]
     export_nats: Option<String>,
     /// The JetStream stream of --export-nats (subjects `ledger.>`, file storage),
