@@ -3,7 +3,8 @@
 //! every event once, in order, on its program's subject; `ledgerd` killed and
 //! NATS restarted mid-stream without a lost or a repeated event; a second ledger
 //! rebuilt from the stream with `ledger import-nats` that verifies against the
-//! first's head hash and answers the same members.
+//! first's head hash and answers the same members; another ledger never
+//! publishes into a stream that holds one's feed.
 //!
 //! The test gets its own `nats-server`: the one on PATH, else Debian's package
 //! (`apt-get download nats-server`, unpacked with `dpkg -x`; on a machine without
@@ -202,6 +203,40 @@ async fn a_ledger_rebuilt_from_the_stream_verifies_against_the_first_and_answers
     wait_for_stream(&context, head.events + 1).await;
     let stream = context.get_stream(STREAM).await.expect("stream");
     assert_eq!(stream.get_info().await.expect("info").state.messages, head.events + 1);
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_ledger_never_publishes_into_a_stream_that_holds_a_ledgers_feed() {
+    let nats = Nats::start("nats-export-foreign");
+    let first = exporting("nats-export-foreign", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    let head = verify_log(&mut client).await;
+    let context = nats.jetstream().await;
+    wait_for_stream(&context, head.events).await;
+    drop(first);
+
+    // A new ledger with fewer events (the stream is ahead of its log), then with
+    // more (the stream's last event is not its own): it publishes nothing, and says why.
+    let second = exporting("nats-export-foreign-second", &nats);
+    let mut other = second.admin().await;
+    other.create_program(CAFE).await;
+    let patience = Patience::new("the second ledger's exporter to refuse the stream");
+    while !String::from_utf8_lossy(&second.output()).contains("another ledger's feed") {
+        patience.next().await;
+    }
+    for n in 0..head.events {
+        other.add(CAFE, &format!("other-{n}"), 1).await;
+    }
+    let mark = second.output().len();
+    let patience = Patience::new("the second ledger's exporter to refuse the stream again");
+    while !String::from_utf8_lossy(&second.output()[mark..]).contains("another ledger's feed") {
+        patience.next().await;
+    }
+    let stream = context.get_stream(STREAM).await.expect("stream");
+    assert_eq!(stream.get_info().await.expect("info").state.messages, head.events);
+    assert_eq!(last_published(&context).await, head.events);
     drop(second);
 }
 
