@@ -187,3 +187,15 @@ pub const BACKUP_KEY_BYTES_MAX: usize = 1_024;
 pub const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
 const _: () = assert!(BACKUP_KEY_BYTES_MAX > 3 + 2 * ID_BYTES_MAX + 8 + 4);
 const _: () = assert!(BACKUP_CHUNK_BYTES <= 4 * 1024 * 1024 / 2);
+
+// The event export to NATS JetStream (`ledgerd --export-nats`).
+
+/// Publishes in flight, awaiting their acks in order: enough to keep the link to
+/// NATS busy, and at most this many messages to look for again after a failure.
+pub const EXPORT_ACKS_IN_FLIGHT_MAX: usize = 256;
+/// Events the exporter reads and encodes from the log per step (whole records, so
+/// one step may hold up to `COMMAND_EVENTS_MAX` more).
+pub const EXPORT_BATCH_EVENTS_MAX: usize = 1_024;
+
+const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX >= 1);
+const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX <= EXPORT_BATCH_EVENTS_MAX);

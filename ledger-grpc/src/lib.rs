@@ -13,6 +13,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod mapping;
+pub mod nats;
 pub mod observe;
 pub mod pb;
 pub mod server;

@@ -753,6 +753,23 @@ impl Ledger {
             .take_while(move |event| event.as_ref().map_or(true, |event| event.envelope.sequence <= to))
     }
 
+    /// Durable records from the one holding `from` on, each as (first sequence,
+    /// its events as stored): the event export reads these, so that it can send
+    /// the exact bytes each hash covers and say which events make one command.
+    /// A record past the durable sequence is left out (the writer makes whole
+    /// records durable, so none straddles it).
+    pub fn durable_records(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, Vec<crate::envelope::StoredEvent>), StoreError>> + use<> {
+        let durable = self.durable_sequence();
+        self.inner
+            .shared
+            .log
+            .records_from(from.max(1))
+            .take_while(move |record| record.as_ref().map_or(true, |(first, _)| *first <= durable))
+    }
+
     /// Checks the hash chain of the whole durable log.
     pub fn verify(&self) -> Result<crate::audit::VerifyReport, StoreError> {
         crate::audit::verify_log(&self.inner.shared.log, Until::Sequence(self.durable_sequence()), |_| {})

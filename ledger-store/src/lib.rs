@@ -574,6 +574,7 @@ pub mod ledger;
 pub mod log;
 pub mod operations;
 pub mod projections;
+pub mod rebuild;
 pub mod replay;
 pub mod resident;
 pub mod salvage;

@@ -98,6 +98,17 @@ struct Args {
     log_format: LogFormat,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Publish every durable event, in order, to NATS JetStream at this URL
+    /// (`nats://HOST:4222`, several separated by commas): subject
+    /// `ledger.<program_id>`, header `Nats-Msg-Id` = the sequence. A restart resumes
+    /// after the stream's last message; NATS being down delays the feed, never a
+    /// write. See docs/OPERATIONS.md, "Event export".
+    #[arg(long, value_name = "URL")]
+    export_nats: Option<String>,
+    /// The JetStream stream of --export-nats (subjects `ledger.>`, file storage),
+    /// created if missing.
+    #[arg(long, value_name = "NAME", default_value = ledger_grpc::nats::STREAM_DEFAULT, requires = "export_nats")]
+    nats_stream: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -197,6 +208,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         ..defaults
     };
     let config = Config { limits: args.limits.limits(), tls: tls_identity(&args)? };
+    if let Some(url) = &args.export_nats {
+        ledger_grpc::nats::check_servers(url)?;
+    }
     // Before the ledger opens: its writer registers its series as it starts.
     let metrics = match &args.metrics {
         Some(address) => {
@@ -222,10 +236,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
             }
         });
     }
+    let export = args.export_nats.clone().map(|url| {
+        let config = ledger_grpc::nats::export::ExportConfig { url, stream: args.nats_stream.clone() };
+        tracing::info!(url = %config.url, stream = %config.stream, "exporting events to NATS JetStream");
+        ledger_grpc::nats::export::spawn(ledger.clone(), config)
+    });
     println!("ledgerd listening on {address}");
     std::io::stdout().flush()?;
 
     ledger_grpc::server::serve_with(ledger.clone(), listener, config, shutdown).await?;
+    // Before the close: whatever it had in flight, the next start finds in the stream.
+    if let Some(export) = export {
+        export.abort();
+    }
     tracing::info!("shutting down: checkpointing and flushing");
     let closing = ledger.clone();
     let closed = tokio::time::timeout(CLOSE_GRACE, tokio::task::spawn_blocking(move || closing.close())).await;

@@ -19,6 +19,7 @@ mod definitions;
 mod events;
 mod export;
 mod holds;
+mod import_nats;
 mod imports;
 mod levels;
 mod members;
@@ -172,6 +173,10 @@ pub enum Command {
     /// OFFLINE: makes a new data directory from a backup file, which ledgerd opens at exactly
     /// the backup's sequence; checks the file and the hash chain before and after writing.
     Restore(backup::RestoreArgs),
+    /// Rebuilds a new data directory from the event feed in NATS JetStream (ledgerd
+    /// --export-nats), checking every event's hash, sequence and link; prints the head
+    /// sequence and hash to compare with the first ledger's VerifyLog.
+    ImportNats(import_nats::ImportNatsArgs),
 }
 
 /// Parses the command line, runs it, prints the reply or the error, and returns
@@ -200,6 +205,8 @@ fn online(global: &Global, command: Command) -> Result<Reply, Failure> {
 
 async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
     match command {
+        // No ledgerd: NATS and a new directory.
+        Command::ImportNats(args) => import_nats::run(args).await,
         // Bench connects its own clients (several connections, no per-call overhead).
         Command::Bench(args) => bench(global, args).await,
         // The file is read first: a bad file needs no server to report.
@@ -249,7 +256,8 @@ async fn call(server: &connect::Server, command: Command) -> Result<Reply, Failu
         | Command::Bulk(_)
         | Command::Import(_)
         | Command::Backup(_)
-        | Command::Restore(_) => {
+        | Command::Restore(_)
+        | Command::ImportNats(_) => {
             unreachable!("offline commands, bench, events, bulk and imports are dispatched before `call`")
         }
     }

@@ -1,0 +1,552 @@
+//! The event feed in NATS JetStream (SPEC §18, docs/OPERATIONS.md "Event export"),
+//! against a real `nats-server` with JetStream and the real `ledgerd`:
+//! every event once, in order, on its program's subject; `ledgerd` killed and
+//! NATS restarted mid-stream without a lost or a repeated event; a second ledger
+//! rebuilt from the stream with `ledger import-nats` that verifies against the
+//! first's head hash and answers the same members; another ledger never
+//! publishes into a stream that holds one's feed.
+//!
+//! The test gets its own `nats-server`: the one on PATH, else Debian's package
+//! (`apt-get download nats-server`, unpacked with `dpkg -x`; on a machine without
+//! package lists, after an `apt-get update` into lists of its own) cached under the
+//! target directory. When neither works the test fails, saying how to install it.
+
+mod support;
+
+use async_nats::jetstream;
+use ledger_grpc::nats::{Body, subject};
+use ledger_grpc::pb;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use support::{Clients, Patience, Server};
+use tokio_stream::StreamExt as _;
+
+const STREAM: &str = "LEDGER";
+const CAFE: &str = "cafe";
+/// A program id NATS cannot take as a subject token as it is (a space, a dot).
+const SHOP: &str = "Corner Shop.2";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_arrives_once_in_order_on_its_programs_subject() {
+    let nats = Nats::start("nats-export-once");
+    let server = exporting("nats-export-once", &nats);
+    let mut client = server.admin().await;
+    traffic(&mut client).await;
+    let events = read_events(&mut client).await;
+    let head = verify_log(&mut client).await;
+    assert_eq!(u64::try_from(events.len()).expect("fits"), head.events);
+    let context = nats.jetstream().await;
+    wait_for_stream(&context, head.events).await;
+
+    let stream = context.get_stream(STREAM).await.expect("the exporter created the stream");
+    let info = stream.get_info().await.expect("stream info");
+    assert_eq!(info.state.messages, head.events, "one message per event");
+    assert_eq!((info.state.first_sequence, info.state.last_sequence), (1, head.events));
+    let mut records = std::collections::BTreeMap::<(u64, u64), u64>::new();
+    for event in &events {
+        let message = stream.get_raw_message(event.sequence).await.expect("read a message");
+        assert_eq!(message.subject.as_str(), subject(&event.program_id), "sequence {}", event.sequence);
+        let id = message.headers.get(async_nats::header::NATS_MESSAGE_ID).map(|id| id.as_str().to_owned());
+        assert_eq!(id, Some(event.sequence.to_string()));
+        let body: Body = serde_json::from_slice(&message.payload).expect("the body is the feed's JSON");
+        assert_eq!(body.sequence, event.sequence);
+        assert_eq!(body.hash, event.hash);
+        assert_eq!(body.prev_hash, event.prev_hash);
+        assert_eq!(body.event_id, event.event_id);
+        assert_eq!(
+            (body.program_id.as_str(), body.member_id.as_str()),
+            (event.program_id.as_str(), event.member_id.as_str())
+        );
+        assert_eq!(body.kind, event.kind);
+        let payload: serde_json::Value = serde_json::from_str(&event.payload_json).expect("payload JSON");
+        assert_eq!(body.payload, payload);
+        let exported = Body::exported(&message.payload).expect("a body a rebuild reads");
+        assert_eq!(hex(&exported.hash), event.hash, "the hash is the BLAKE3 of the envelope bytes");
+        assert_eq!(hex(blake3::hash(&exported.bytes).as_bytes()), event.hash);
+        *records.entry((body.record_first, body.record_last)).or_default() += 1;
+    }
+    // The bulk of three is one record (command) of three events; every other
+    // command here made one event.
+    let bulk = events.iter().find(|event| event.member_id == "bulk-2").expect("the bulk's second item").sequence;
+    assert_eq!(records.get(&(bulk - 1, bulk + 1)), Some(&3), "{records:?}");
+    assert!(records.iter().all(|((first, last), count)| last - first + 1 == *count), "{records:?}");
+
+    // What a downstream consumer of one program sees: its events only, each once, in order.
+    assert_eq!(subject(SHOP), "ledger.Corner%20Shop%2E2");
+    for program in [CAFE, SHOP] {
+        let expected: Vec<u64> =
+            events.iter().filter(|event| event.program_id == program).map(|event| event.sequence).collect();
+        assert_eq!(consume(&stream, &subject(program), expected.len()).await, expected, "{program}");
+    }
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_ledgerd_and_restarting_nats_mid_stream_neither_loses_nor_repeats_an_event() {
+    let nats = Nats::start("nats-export-kill");
+    let data_dir = support::fresh_dir("nats-export-kill");
+    let server = Server::start_in(data_dir.clone(), &["--export-nats", &nats.url()]);
+    let mut client = server.admin().await;
+    client.create_program(CAFE).await;
+    let context = nats.jetstream().await;
+
+    // Writes go on while the feed is published; ledgerd dies with publishes in flight.
+    let load = Load::start(&server, 0).await;
+    let mut patience = Patience::new("the feed to pass 300 events under load");
+    while last_published(&context).await < 300 {
+        patience.next().await;
+    }
+    let data_dir_again = server.kill();
+    let written_before = load.stop().await;
+    assert!(written_before > 0);
+
+    let server = Server::start_in(data_dir_again, &["--export-nats", &nats.url()]);
+    let load = Load::start(&server, 1).await;
+    let resumed_past = last_published(&context).await + 200;
+    patience = Patience::new("the restarted ledgerd to resume the feed");
+    while last_published(&context).await < resumed_past {
+        patience.next().await;
+    }
+    // NATS goes away under load: writes go on. It comes back on the same store,
+    // and the exporter reconnects and resumes after the stream's last message.
+    let stopped = nats.kill();
+    let written_then = load.written();
+    patience = Patience::new("writes to go on while NATS is down");
+    while load.written() < written_then + 300 {
+        patience.next().await;
+    }
+    let nats = stopped.start();
+    let context = nats.jetstream().await;
+    let written_then = load.written();
+    patience = Patience::new("writes to go on after NATS is back");
+    while load.written() < written_then + 300 {
+        patience.next().await;
+    }
+    load.stop().await;
+
+    let mut client = server.admin().await;
+    let head = verify_log(&mut client).await;
+    assert!(head.ok, "{}", head.first_mismatch);
+    wait_for_stream(&context, head.events).await;
+    let stream = context.get_stream(STREAM).await.expect("stream");
+    let info = stream.get_info().await.expect("stream info");
+    assert_eq!(info.state.messages, head.events, "exactly one message per event");
+    let all = consume(&stream, "ledger.>", usize::try_from(head.events).expect("fits")).await;
+    let expected: Vec<u64> = (1..=head.events).collect();
+    assert_eq!(all, expected, "sequences 1 through the head, once each, in order");
+    let last = stream.get_raw_message(info.state.last_sequence).await.expect("last message");
+    let body: Body = serde_json::from_slice(&last.payload).expect("body");
+    assert_eq!(body.hash, head.head_hash);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_rebuilt_from_the_stream_verifies_against_the_first_and_answers_the_same_members() {
+    let nats = Nats::start("nats-export-rebuild");
+    let first = exporting("nats-export-rebuild", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    let head = verify_log(&mut client).await;
+    assert!(head.ok, "{}", head.first_mismatch);
+    wait_for_stream(&nats.jetstream().await, head.events).await;
+
+    let rebuilt_dir = support::fresh_dir("nats-export-rebuilt").join("data");
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--json", "--nats", &nats.url(), "--data-dir"])
+        .arg(&rebuilt_dir)
+        .output()
+        .expect("run ledger import-nats");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one line of JSON");
+    assert_eq!(report["head_sequence"], head.events, "{report}");
+    assert_eq!(report["head_hash"], head.head_hash.as_str(), "{report}");
+    assert_eq!(report["dropped_events"], 0, "{report}");
+
+    // Up to a sequence inside the bulk (4..=6): cut back to the last whole command.
+    let until_dir = support::fresh_dir("nats-export-until").join("data");
+    let until = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--json", "--nats", &nats.url(), "--until-seq", "5", "--data-dir"])
+        .arg(&until_dir)
+        .output()
+        .expect("run ledger import-nats --until-seq");
+    assert!(until.status.success(), "{until:?}");
+    let report: serde_json::Value = serde_json::from_slice(&until.stdout).expect("one line of JSON");
+    assert_eq!((report["head_sequence"].as_u64(), report["dropped_events"].as_u64()), (Some(3), Some(2)), "{report}");
+
+    // Importing again into the same directory is refused: a rebuild writes a fresh one.
+    let again = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--nats", &nats.url(), "--data-dir"])
+        .arg(&rebuilt_dir)
+        .output()
+        .expect("run ledger import-nats");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"), "{again:?}");
+
+    // The rebuilt ledger, promoted, continues the same feed: its log ends where
+    // the stream does, with the same hash.
+    let second = Server::start_in(rebuilt_dir, &["--export-nats", &nats.url()]);
+    let mut rebuilt = second.admin().await;
+    let verified = verify_log(&mut rebuilt).await;
+    assert!(verified.ok, "{}", verified.first_mismatch);
+    assert_eq!((verified.events, verified.head_hash.as_str()), (head.events, head.head_hash.as_str()));
+    for (program, member) in MEMBERS {
+        assert_eq!(rebuilt.member(program, member).await, client.member(program, member).await, "{program}/{member}");
+    }
+    assert_eq!(read_events(&mut rebuilt).await, read_events(&mut client).await);
+    drop(first);
+    rebuilt.add(CAFE, "alice", 1).await;
+    let context = nats.jetstream().await;
+    wait_for_stream(&context, head.events + 1).await;
+    let stream = context.get_stream(STREAM).await.expect("stream");
+    assert_eq!(stream.get_info().await.expect("info").state.messages, head.events + 1);
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_ledger_never_publishes_into_a_stream_that_holds_a_ledgers_feed() {
+    let nats = Nats::start("nats-export-foreign");
+    let first = exporting("nats-export-foreign", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    let head = verify_log(&mut client).await;
+    let context = nats.jetstream().await;
+    wait_for_stream(&context, head.events).await;
+    drop(first);
+
+    // A new ledger with fewer events (the stream is ahead of its log), then with
+    // more (the stream's last event is not its own): it publishes nothing, and says why.
+    let second = exporting("nats-export-foreign-second", &nats);
+    let mut other = second.admin().await;
+    other.create_program(CAFE).await;
+    let patience = Patience::new("the second ledger's exporter to refuse the stream");
+    while !String::from_utf8_lossy(&second.output()).contains("another ledger's feed") {
+        patience.next().await;
+    }
+    for n in 0..head.events {
+        other.add(CAFE, &format!("other-{n}"), 1).await;
+    }
+    let mark = second.output().len();
+    let patience = Patience::new("the second ledger's exporter to refuse the stream again");
+    while !String::from_utf8_lossy(&second.output()[mark..]).contains("another ledger's feed") {
+        patience.next().await;
+    }
+    let stream = context.get_stream(STREAM).await.expect("stream");
+    assert_eq!(stream.get_info().await.expect("info").state.messages, head.events);
+    assert_eq!(last_published(&context).await, head.events);
+    drop(second);
+}
+
+/// Every member `traffic` names.
+const MEMBERS: [(&str, &str); 5] =
+    [(CAFE, "alice"), (CAFE, "bulk-1"), (CAFE, "bulk-2"), (CAFE, "bulk-3"), (SHOP, "bob")];
+
+/// Two programs; an add, a bulk of three, a hold, a definition and another add.
+async fn traffic(client: &mut Clients) {
+    client.create_program(CAFE).await;
+    client.create_program(SHOP).await;
+    client.add(CAFE, "alice", 100).await;
+    let items = (1..=3)
+        .map(|n| pb::BulkAddItem {
+            member_id: format!("bulk-{n}"),
+            points: 10 * n,
+            remark: "bulk".into(),
+            ..Default::default()
+        })
+        .collect();
+    let bulk = pb::BulkAddPointsRequest { program_id: CAFE.into(), items, atomic: true };
+    client.points.bulk_add_points(bulk).await.expect("bulk add");
+    let hold = pb::HoldPointsRequest {
+        program_id: CAFE.into(),
+        member_id: "alice".into(),
+        points: 30,
+        remark: "held".into(),
+        ..Default::default()
+    };
+    client.holds.hold_points(hold).await.expect("hold points");
+    let formula = pb::DefineFormulaRequest {
+        program_id: SHOP.into(),
+        formula_id: "double".into(),
+        name: "Double".into(),
+        multiplier: "2".into(),
+    };
+    client.points.define_formula(formula).await.expect("define a formula");
+    client.add(SHOP, "bob", 7).await;
+}
+
+fn exporting(name: &str, nats: &Nats) -> Server {
+    Server::start_in(support::fresh_dir(name), &["--export-nats", &nats.url()])
+}
+
+async fn read_events(client: &mut Clients) -> Vec<pb::Event> {
+    let request = pb::StreamEventsRequest { from_sequence: 0, program_id: String::new() };
+    let mut stream = client.audit.read_events(request).await.expect("read events").into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.expect("an event") {
+        events.push(event);
+    }
+    events
+}
+
+async fn verify_log(client: &mut Clients) -> pb::VerifyLogResponse {
+    client.audit.verify_log(pb::VerifyLogRequest {}).await.expect("verify log").into_inner()
+}
+
+/// The sequence the stream's last message names (0 while there is none).
+async fn last_published(context: &jetstream::Context) -> u64 {
+    let Ok(stream) = context.get_stream(STREAM).await else { return 0 };
+    let Ok(info) = stream.get_info().await else { return 0 };
+    if info.state.messages == 0 {
+        return 0;
+    }
+    let Ok(last) = stream.get_raw_message(info.state.last_sequence).await else { return 0 };
+    ledger_grpc::nats::message_sequence(Some(&last.headers)).expect("the feed's messages name their sequence")
+}
+
+async fn wait_for_stream(context: &jetstream::Context, head: u64) {
+    let patience = Patience::new(&format!("the feed to reach sequence {head}"));
+    loop {
+        let published = last_published(context).await;
+        assert!(published <= head, "the stream holds sequence {published}, past the head {head}");
+        if published == head {
+            return;
+        }
+        patience.next().await;
+    }
+}
+
+/// The sequences (`Nats-Msg-Id`) of the first `count` messages on `filter`, read
+/// by an ordered consumer from the stream's start, as a downstream service would.
+async fn consume(stream: &jetstream::stream::Stream, filter: &str, count: usize) -> Vec<u64> {
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: filter.to_owned(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("create a consumer");
+    let mut messages = consumer.messages().await.expect("consume").take(count);
+    let mut sequences = Vec::with_capacity(count);
+    let read = async {
+        while let Some(message) = messages.next().await {
+            let message = message.expect("a message");
+            sequences.push(ledger_grpc::nats::message_sequence(message.headers.as_ref()).expect("Nats-Msg-Id"));
+        }
+    };
+    if tokio::time::timeout(support::PATIENCE, read).await.is_err() {
+        panic!("gave up after {:?} waiting for {count} messages on {filter}", support::PATIENCE);
+    }
+    // And no more than those on the subject.
+    let mut subjects = stream.info_with_subjects(filter).await.expect("the stream's subjects");
+    let mut on_subject = 0;
+    while let Some(entry) = subjects.next().await {
+        on_subject += entry.expect("a subject's count").1;
+    }
+    assert_eq!(on_subject, count, "messages on {filter}");
+    sequences
+}
+
+fn hex(hash: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*hash).to_hex().to_string()
+}
+
+/// Concurrent AddPoints against one server until stopped or the server dies.
+struct Load {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    const CLIENTS: usize = 4;
+
+    async fn start(server: &Server, round: u32) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for n in 0..Load::CLIENTS {
+            let mut client = server.admin().await;
+            let (stop, written) = (Arc::clone(&stop), Arc::clone(&written));
+            tasks.push(tokio::spawn(async move {
+                let member = format!("load-{round}-{n}");
+                while !stop.load(Ordering::SeqCst) {
+                    let request = pb::AddPointsRequest {
+                        program_id: CAFE.into(),
+                        member_id: member.clone(),
+                        points: 1,
+                        remark: "load".into(),
+                        ..Default::default()
+                    };
+                    if client.points.add_points(request).await.is_err() {
+                        return;
+                    }
+                    written.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+        }
+        Load { stop, written, tasks }
+    }
+
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a load task");
+        }
+        self.written.load(Ordering::SeqCst)
+    }
+}
+
+/// A `nats-server` with JetStream on a port of its own and a store directory.
+struct Nats {
+    child: Child,
+    port: u16,
+    store: PathBuf,
+    binary: PathBuf,
+}
+
+impl Nats {
+    fn start(name: &str) -> Nats {
+        Nats::start_on(nats_server(), support::fresh_dir(name).join("jetstream"), None)
+    }
+
+    /// Starts the server on `store`, on `port` or (without one) a free port it picks,
+    /// and waits until it says it is ready.
+    fn start_on(binary: PathBuf, store: PathBuf, port: Option<u16>) -> Nats {
+        let port_arg = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
+        let mut child = Command::new(&binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", binary.display()));
+        let mut lines = BufReader::new(child.stderr.take().expect("nats-server stderr")).lines();
+        let mut bound = None;
+        loop {
+            let line = lines.next().expect("nats-server exited before it was ready").expect("read nats-server output");
+            eprintln!("nats-server: {line}");
+            if let Some((_, address)) = line.split_once("Listening for client connections on ") {
+                bound = address.trim().rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok());
+            }
+            if line.contains("Server is ready") {
+                break;
+            }
+        }
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        let port = bound.expect("nats-server said which port it listens on");
+        Nats { child, port, store, binary }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn jetstream(&self) -> jetstream::Context {
+        let client = async_nats::connect(self.url()).await.expect("connect to nats-server");
+        jetstream::new(client)
+    }
+
+    /// Kills the server (SIGKILL); what it needs to start again as it was.
+    fn kill(mut self) -> Stopped {
+        self.child.kill().expect("kill nats-server");
+        self.child.wait().expect("wait for nats-server");
+        Stopped { binary: self.binary.clone(), store: self.store.clone(), port: self.port }
+    }
+}
+
+/// A killed `nats-server`'s binary, store and port.
+struct Stopped {
+    binary: PathBuf,
+    store: PathBuf,
+    port: u16,
+}
+
+impl Stopped {
+    /// Starts the server again on the same port and store.
+    fn start(self) -> Nats {
+        Nats::start_on(self.binary, self.store, Some(self.port))
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `nats-server` from PATH, else Debian's package unpacked under the target
+/// directory (downloaded once).
+fn nats_server() -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if runs(Path::new("nats-server")) {
+        return PathBuf::from("nats-server");
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nats-server-deb");
+    let binary = dir.join("usr/sbin/nats-server");
+    if runs(&binary) {
+        return binary;
+    }
+    std::fs::create_dir_all(&dir).expect("create the nats-server directory");
+    let mut download = Command::new("apt-get").args(["download", "nats-server"]).current_dir(&dir).output();
+    if deb_in(&dir).is_none() {
+        // A clean machine may have no package lists, and no right to write the
+        // system's: fetch them into the cache directory and download with them.
+        let apt = |command: &str| {
+            let lists = dir.join("apt/lists");
+            let cache = dir.join("apt/cache");
+            for partial in [lists.join("partial"), cache.join("archives/partial")] {
+                std::fs::create_dir_all(partial).expect("create apt's directories");
+            }
+            Command::new("apt-get")
+                .arg("-o")
+                .arg(format!("Dir::State::Lists={}", lists.display()))
+                .arg("-o")
+                .arg(format!("Dir::Cache={}", cache.display()))
+                .args(["-o", "Debug::NoLocking=1", command])
+                .args((command == "download").then_some("nats-server"))
+                .current_dir(&dir)
+                .output()
+        };
+        download = apt("update").and_then(|_| apt("download"));
+    }
+    let Some(deb) = deb_in(&dir) else {
+        panic!(
+            "nats-server is needed (JetStream, 2.9 or later) and could not be had: it is not on PATH, and \
+             `apt-get download nats-server` in {} gave no package ({download:?}). Install it \
+             (`apt-get install nats-server`, or a release from https://nats.io) and run the test again.",
+            dir.display()
+        )
+    };
+    let unpacked = Command::new("dpkg").arg("-x").arg(&deb).arg(&dir).status();
+    assert!(
+        unpacked.is_ok_and(|status| status.success()) && runs(&binary),
+        "`dpkg -x {}` did not give a working {}",
+        deb.display(),
+        binary.display()
+    );
+    binary
+}
+
+/// The package `apt-get download` left in `dir`, if any.
+fn deb_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "deb"))
+}
+
+fn runs(binary: &Path) -> bool {
+    Command::new(binary).arg("--version").output().is_ok_and(|output| output.status.success())
+}
