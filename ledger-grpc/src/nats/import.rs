@@ -2,7 +2,9 @@
 //! JetStream, reading the stream from its first message to the last one it held
 //! when the import started (or `--until-seq`). Each event is checked (sequence,
 //! BLAKE3 of its envelope bytes, link to the one before) and written, whole
-//! records only, by `ledger_store::rebuild`, which verifies the result.
+//! records only, by `ledger_store::rebuild`, which syncs and verifies the result.
+//! An import that stops on an error leaves nothing in the directory (the rebuild
+//! removes what it wrote when it is dropped unfinished).
 
 use super::{Body, BodyError, message_sequence};
 use async_nats::jetstream::{self, consumer};
