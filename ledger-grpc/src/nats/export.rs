@@ -18,7 +18,7 @@
 //!   read; a crash of `ledgerd` never takes back one that was published.
 //! - **Another ledger's feed continued.** At resume the last message's hash must be
 //!   the hash of that sequence in this ledger's log; a stream ahead of the log, or
-//!   holding other events, stops the export (logged as an error, retried slowly)
+//!   holding other events, stops the export (logged as a warning, retried slowly)
 //!   instead of mixing two ledgers in one stream.
 //! - **The ledger held up by NATS.** The task only reads the log: a NATS outage
 //!   delays the feed (it backs off and reconnects), never a write.
