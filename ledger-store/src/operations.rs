@@ -586,7 +586,11 @@ mod tests {
         };
         assert_eq!(block_on(ledger.add_points(add, ACTOR)).expect("add").balance, 7);
         assert_eq!(block_on(ledger.member("cafe", "alice")).expect("read").points, 7);
+        // The backup too: it waits for a thread of its own, not tokio's pool.
+        let file = dir.with_extension("backup");
+        assert_eq!(block_on(ledger.backup(&file)).expect("backup").header.sequence, 2);
         ledger.close().expect("close");
         std::fs::remove_dir_all(&dir).expect("clean up");
+        std::fs::remove_file(&file).expect("clean up");
     }
 }
