@@ -7,8 +7,11 @@
 //! client slows the copy down rather than filling memory. While the copy of the
 //! checkpoint runs, checkpoints wait (`Shared::checkpoint_gate`), so a client
 //! that stops reading then delays checkpoints, never writes; one that goes away
-//! ends the copy and lets them go on. A backup counts as one of the token's and
-//! the server's streams (`limits::StreamCaps`).
+//! ends the copy and lets them go on, and so does one that takes no chunk for
+//! `BACKUP_CHUNK_WAIT` (a client still connected but stuck, as `ledger backup`
+//! on a hung disk: HTTP/2 keepalive does not notice it, and checkpoints, a
+//! storage fault's recovery and a stop would wait for it without end). A backup
+//! counts as one of the token's and the server's streams (`limits::StreamCaps`).
 
 use super::Api;
 use crate::auth::{self, Access};
@@ -21,13 +24,19 @@ use ledger_store::backup::BackupHeader;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// Chunks produced and not yet sent: a few, so that reading sled and sending
 /// overlap without the backup piling up in memory.
 const BACKUP_CHUNKS_QUEUED: usize = 4;
+
+/// How long the client may take to read one chunk (1 MiB) before the backup
+/// gives up: a client slower than that is stuck, not slow.
+const BACKUP_CHUNK_WAIT: Duration = Duration::from_secs(60);
 
 pub type BackupStream = Pin<Box<dyn Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
 
@@ -37,9 +46,17 @@ impl Api {
         let permit = self.streams.acquire(&caller.token_id)?;
         let (chunks, received) = mpsc::channel(BACKUP_CHUNKS_QUEUED);
         let ledger = self.ledger.clone();
+        // The blocking thread waits on the channel with a timeout: the runtime's timers.
+        let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let header = Cell::new(None);
-            let mut out = Chunks { chunks: &chunks, data: Vec::with_capacity(BACKUP_CHUNK_BYTES), header: &header };
+            let mut out = Chunks {
+                chunks: &chunks,
+                data: Vec::with_capacity(BACKUP_CHUNK_BYTES),
+                header: &header,
+                runtime: runtime.clone(),
+                wait: BACKUP_CHUNK_WAIT,
+            };
             let taken = ledger.backup_to(&mut out, |started: &BackupHeader| header.set(Some(*started)));
             match taken {
                 Ok(summary) => {
@@ -55,8 +72,9 @@ impl Api {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "backup not completed");
-                    // The client may be gone already; then nobody needs the answer.
-                    let _ = chunks.blocking_send(Err(from_ledger(LedgerError::Unavailable(error.to_string()))));
+                    // The client may be gone already, or stuck; then nobody needs the answer.
+                    let status = from_ledger(LedgerError::Unavailable(error.to_string()));
+                    let _ = runtime.block_on(chunks.send_timeout(Err(status), BACKUP_CHUNK_WAIT));
                 }
             }
         });
@@ -70,6 +88,9 @@ struct Chunks<'a> {
     chunks: &'a mpsc::Sender<Result<pb::BackupChunk, Status>>,
     data: Vec<u8>,
     header: &'a Cell<Option<BackupHeader>>,
+    /// The server's runtime, whose timer bounds each send (`wait`).
+    runtime: tokio::runtime::Handle,
+    wait: Duration,
 }
 
 impl Chunks<'_> {
@@ -81,9 +102,13 @@ impl Chunks<'_> {
             chunk.head_hash = header.head_hash_hex();
             chunk.checkpoint_sequence = header.checkpoint_sequence;
         }
-        self.chunks
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        self.runtime.block_on(self.chunks.send_timeout(Ok(chunk), self.wait)).map_err(|error| match error {
+            SendTimeoutError::Timeout(_) => std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client read no backup data for {:?}", self.wait),
+            ),
+            SendTimeoutError::Closed(_) => std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"),
+        })
     }
 }
 
@@ -117,5 +142,27 @@ impl Stream for BackupChunks {
 
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.received.poll_recv(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// A client that stays connected and reads nothing: the backup's write fails
+    /// once a chunk waited `wait`, so the checkpoint gate is let go.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_stops_reading_ends_the_backup() {
+        let (chunks, _never_read) = mpsc::channel(1);
+        let runtime = tokio::runtime::Handle::current();
+        let written = tokio::task::spawn_blocking(move || {
+            let header = Cell::new(None);
+            let wait = Duration::from_millis(50);
+            let mut out = Chunks { chunks: &chunks, data: Vec::new(), header: &header, runtime, wait };
+            out.write_all(&vec![0; 3 * BACKUP_CHUNK_BYTES])
+        });
+        let error = written.await.expect("no panic").expect_err("a stuck client fails the backup");
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
     }
 }
