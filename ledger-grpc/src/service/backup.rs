@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -46,15 +46,12 @@ impl Api {
         let permit = self.streams.acquire(&caller.token_id)?;
         let (chunks, received) = mpsc::channel(BACKUP_CHUNKS_QUEUED);
         let ledger = self.ledger.clone();
-        // The blocking thread waits on the channel with a timeout: the runtime's timers.
-        let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let header = Cell::new(None);
             let mut out = Chunks {
                 chunks: &chunks,
                 data: Vec::with_capacity(BACKUP_CHUNK_BYTES),
                 header: &header,
-                runtime: runtime.clone(),
                 wait: BACKUP_CHUNK_WAIT,
             };
             let taken = ledger.backup_to(&mut out, |started: &BackupHeader| header.set(Some(*started)));
@@ -74,7 +71,7 @@ impl Api {
                     tracing::warn!(%error, "backup not completed");
                     // The client may be gone already, or stuck; then nobody needs the answer.
                     let status = from_ledger(LedgerError::Unavailable(error.to_string()));
-                    let _ = runtime.block_on(chunks.send_timeout(Err(status), BACKUP_CHUNK_WAIT));
+                    let _ = send_within(&chunks, Err(status), BACKUP_CHUNK_WAIT);
                 }
             }
         });
@@ -88,8 +85,7 @@ struct Chunks<'a> {
     chunks: &'a mpsc::Sender<Result<pb::BackupChunk, Status>>,
     data: Vec<u8>,
     header: &'a Cell<Option<BackupHeader>>,
-    /// The server's runtime, whose timer bounds each send (`wait`).
-    runtime: tokio::runtime::Handle,
+    /// How long one chunk may wait for room in the channel.
     wait: Duration,
 }
 
@@ -102,13 +98,36 @@ impl Chunks<'_> {
             chunk.head_hash = header.head_hash_hex();
             chunk.checkpoint_sequence = header.checkpoint_sequence;
         }
-        self.runtime.block_on(self.chunks.send_timeout(Ok(chunk), self.wait)).map_err(|error| match error {
-            SendTimeoutError::Timeout(_) => std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("the client read no backup data for {:?}", self.wait),
-            ),
-            SendTimeoutError::Closed(_) => std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"),
-        })
+        send_within(self.chunks, Ok(chunk), self.wait)
+    }
+}
+
+/// Sends on the channel from a blocking thread, giving up once `wait` passed
+/// without room. It looks every millisecond rather than waiting on a runtime's
+/// timer, which a stopping server may already have shut down.
+fn send_within(
+    chunks: &mpsc::Sender<Result<pb::BackupChunk, Status>>,
+    mut message: Result<pb::BackupChunk, Status>,
+    wait: Duration,
+) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match chunks.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"));
+            }
+            Err(TrySendError::Full(back)) if started.elapsed() < wait => {
+                message = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(TrySendError::Full(_)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the client read no backup data for {wait:?}"),
+                ));
+            }
+        }
     }
 }
 
@@ -152,17 +171,13 @@ mod tests {
 
     /// A client that stays connected and reads nothing: the backup's write fails
     /// once a chunk waited `wait`, so the checkpoint gate is let go.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_client_that_stops_reading_ends_the_backup() {
+    #[test]
+    fn a_client_that_stops_reading_ends_the_backup() {
         let (chunks, _never_read) = mpsc::channel(1);
-        let runtime = tokio::runtime::Handle::current();
-        let written = tokio::task::spawn_blocking(move || {
-            let header = Cell::new(None);
-            let wait = Duration::from_millis(50);
-            let mut out = Chunks { chunks: &chunks, data: Vec::new(), header: &header, runtime, wait };
-            out.write_all(&vec![0; 3 * BACKUP_CHUNK_BYTES])
-        });
-        let error = written.await.expect("no panic").expect_err("a stuck client fails the backup");
+        let header = Cell::new(None);
+        let wait = Duration::from_millis(50);
+        let mut out = Chunks { chunks: &chunks, data: Vec::new(), header: &header, wait };
+        let error = out.write_all(&vec![0; 3 * BACKUP_CHUNK_BYTES]).expect_err("a stuck client fails the backup");
         assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
     }
 }
