@@ -131,7 +131,7 @@ pub const REQUESTS_MAX: usize = 4_096;
 /// Concurrent calls on one connection: HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`,
 /// so a client queues its own calls beyond it.
 pub const REQUESTS_PER_CONNECTION_MAX: u32 = 256;
-/// Open StreamEvents calls in the server, and per token. Beyond either:
+/// Open event streams (StreamEvents, ReadEvents, Backup) in the server, and per token. Beyond either:
 /// RESOURCE_EXHAUSTED `TOO_MANY_STREAMS`.
 pub const STREAMS_MAX: usize = 1_024;
 pub const STREAMS_PER_TOKEN_MAX: usize = 16;

@@ -218,13 +218,23 @@ impl<W: Write> Hashing<W> {
 impl Ledger {
     /// Writes a consistent backup of this open ledger to `dest` while it keeps
     /// taking writes: to `DEST.partial` first, synced, then renamed, and the
-    /// directory synced. Reads sled on a blocking thread.
+    /// directory synced. Reads sled on a thread of its own and only waits for it,
+    /// as every other `async` method waits for the ledger's threads: any executor
+    /// drives it, not only tokio's.
     pub async fn backup(&self, dest: impl AsRef<Path>) -> Result<BackupSummary, BackupError> {
         let ledger = self.clone();
         let dest = dest.as_ref().to_path_buf();
-        tokio::task::spawn_blocking(move || ledger.backup_file(&dest))
+        let (done, answer) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("ledger-backup".to_owned())
+            .spawn(move || {
+                // The caller may have gone; the file is whole or removed either way.
+                let _ = done.send(ledger.backup_file(&dest));
+            })
+            .map_err(BackupError::Io)?;
+        answer
             .await
-            .map_err(|error| BackupError::Io(std::io::Error::other(error.to_string())))?
+            .map_err(|_| BackupError::Io(std::io::Error::other("the backup thread stopped before answering")))?
     }
 
     /// [`Ledger::backup`] on the calling thread, which it blocks.

@@ -330,6 +330,14 @@ impl Ledger {
         self.execute(Command::CreateProgram(command), actor).await
     }
 
+    /// Adds points to a member (a lot, expiring at `expires_at` if set; with a
+    /// `formula_id` and a `cost`, the formula's points). Returns the receipt:
+    /// transaction id, points applied and live balance after; a `reference` used
+    /// before answers the original result (`duplicate`) or says it replaced the
+    /// earlier transaction (`replaced`). Refuses an unknown program or formula
+    /// (`PROGRAM_NOT_FOUND`, `FORMULA_NOT_FOUND`), malformed fields
+    /// (`INVALID_FIELD`) and a `reference` used by another kind of command
+    /// (`REFERENCE_IN_USE`).
     pub async fn add_points(&self, command: AddPoints, actor: &str) -> Result<PointsReceipt, LedgerError> {
         match self.execute(Command::AddPoints(command), actor).await? {
             Outcome::Points(receipt) => Ok(receipt),
@@ -337,6 +345,11 @@ impl Ledger {
         }
     }
 
+    /// Uses a member's points (with a `reward_id` and no points, the reward's
+    /// cost). Returns the receipt, as
+    /// [`Ledger::add_points`] does. Refuses a balance short of the points
+    /// (`INSUFFICIENT_POINTS`), an unknown or expired reward
+    /// (`REWARD_NOT_FOUND`, `REWARD_EXPIRED`), and otherwise as an add.
     pub async fn use_points(&self, command: UsePoints, actor: &str) -> Result<PointsReceipt, LedgerError> {
         match self.execute(Command::UsePoints(command), actor).await? {
             Outcome::Points(receipt) => Ok(receipt),

@@ -37,7 +37,9 @@
 //! own, outside any tokio runtime. Some methods block the calling thread:
 //! [`Ledger::open`], [`Ledger::close`] (waits for the writer to finish),
 //! [`Ledger::verify`] and [`Ledger::compare_with_replay`] (read the whole log) and
-//! [`Ledger::events`] (reads as it iterates); in an async server, call the long
+//! [`Ledger::events`] (reads as it iterates), [`Ledger::backup_file`] and
+//! [`Ledger::backup_to`] (copy the whole ledger; [`Ledger::backup`] is the
+//! `async` one, on a thread of its own); in an async server, call the long
 //! ones from `tokio::task::spawn_blocking`. Reads of members that are not in
 //! memory read their row from disk on the calling thread, as sled reads do.
 //!

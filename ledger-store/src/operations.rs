@@ -7,6 +7,16 @@
 //! one variant per arm). The expiry sweep's `ExpirePoints` is no caller's
 //! command: `Ledger::execute` refuses it (`internal_command`), and
 //! `Ledger::sweep_expiry` runs the sweep itself, as the system actor.
+//!
+//! Every command method answers once its events are durable, and fails with
+//! `LedgerError::Rejected` (the core's `Rejection`: its `reason()` is the
+//! `ErrorInfo` reason of docs/API.md, its `field()` the field at fault, and
+//! nothing is recorded), `LedgerError::Unavailable` (storage refuses writes:
+//! a full, read-only or failing disk; the outcome of a write in flight is
+//! unknown, so retry it with the same `reference`) or `LedgerError::Closed`.
+//! Each method's doc names what it returns and the refusals particular to it;
+//! every one refuses an unknown program (`PROGRAM_NOT_FOUND`) and malformed
+//! fields (`INVALID_FIELD`: ids, names, remarks, amounts out of range).
 
 use crate::error::LedgerError;
 use crate::ledger::Ledger;
@@ -88,7 +98,8 @@ pub struct RewardView {
 
 impl Ledger {
     /// Defines (or redefines) a formula: AddPoints with its `formula_id` and a
-    /// `cost` earns `floor(cost × multiplier)` points.
+    /// `cost` earns `floor(cost × multiplier)` points. Returns nothing; refuses a
+    /// multiplier that is not positive (`INVALID_FIELD`).
     pub async fn define_formula(&self, command: DefineFormula, actor: &str) -> Result<(), LedgerError> {
         match self.execute(Command::DefineFormula(command), actor).await? {
             Outcome::FormulaDefined => Ok(()),
@@ -97,7 +108,8 @@ impl Ledger {
     }
 
     /// Defines (or redefines) a reward: UsePoints with its `reward_id` and no
-    /// points spends the reward's cost.
+    /// points spends the reward's cost. Returns nothing; refuses a cost out of
+    /// range (`INVALID_FIELD`).
     pub async fn define_reward(&self, command: DefineReward, actor: &str) -> Result<(), LedgerError> {
         match self.execute(Command::DefineReward(command), actor).await? {
             Outcome::RewardDefined => Ok(()),
@@ -106,6 +118,7 @@ impl Ledger {
     }
 
     /// Defines (or renames) a credit type; credits are exact decimals of it.
+    /// Returns nothing.
     pub async fn define_credit(&self, command: DefineCredit, actor: &str) -> Result<(), LedgerError> {
         match self.execute(Command::DefineCredit(command), actor).await? {
             Outcome::CreditDefined => Ok(()),
@@ -113,7 +126,14 @@ impl Ledger {
         }
     }
 
-    /// Adds credits of a defined type to a member.
+    /// Adds credits of a defined type to a member. Returns the receipt (its
+    /// transaction id, the amount and the member's balance of that type after it;
+    /// for a repeated `reference`, the first add's, with `duplicate` set and
+    /// nothing recorded). Refuses a type not
+    /// defined (`CREDIT_NOT_FOUND`), an amount that is not positive or too
+    /// large, or a balance it would take past what a wallet holds
+    /// (`INVALID_FIELD`), and a `reference` used by another kind of command
+    /// (`REFERENCE_IN_USE`).
     pub async fn add_credits(&self, command: CreditsChangeCommand, actor: &str) -> Result<CreditsReceipt, LedgerError> {
         match self.execute(Command::AddCredits(command), actor).await? {
             Outcome::Credits(receipt) => Ok(receipt),
@@ -121,7 +141,11 @@ impl Ledger {
         }
     }
 
-    /// Uses a member's credits; INSUFFICIENT_CREDITS when the balance is short.
+    /// Uses a member's credits. Returns the receipt (transaction id, amount,
+    /// balance after; for a repeated `reference`, the first use's, `duplicate`
+    /// set). Refuses a balance
+    /// short of the amount (`INSUFFICIENT_CREDITS`), and otherwise as
+    /// [`Ledger::add_credits`] does.
     pub async fn use_credits(&self, command: CreditsChangeCommand, actor: &str) -> Result<CreditsReceipt, LedgerError> {
         match self.execute(Command::UseCredits(command), actor).await? {
             Outcome::Credits(receipt) => Ok(receipt),
@@ -129,7 +153,12 @@ impl Ledger {
         }
     }
 
-    /// Grants a member `count` coupons of one id.
+    /// Grants a member `count` coupons of one id. Returns the transaction id and
+    /// the member's count of that coupon after the grant (for a repeated
+    /// `reference`, the first grant's, and nothing is recorded). Refuses a `count` out
+    /// of range or one that would take the member's count past `u32::MAX`
+    /// (`INVALID_FIELD`), and a `reference` used by another kind of command
+    /// (`REFERENCE_IN_USE`).
     pub async fn grant_coupons(&self, command: GrantCoupons, actor: &str) -> Result<CouponsGranted, LedgerError> {
         match self.execute(Command::GrantCoupons(command), actor).await? {
             Outcome::CouponsGranted { transaction_id, count } => Ok(CouponsGranted { transaction_id, count }),
@@ -137,7 +166,11 @@ impl Ledger {
         }
     }
 
-    /// Uses one of a member's coupons.
+    /// Uses one of a member's coupons. Returns the transaction id, the coupons
+    /// of that id left and when it was used (for a repeated `reference`, the
+    /// first use's, and nothing is recorded). Refuses a member who holds none of
+    /// that coupon (`NO_COUPON`), and a `reference` used by another kind of
+    /// command (`REFERENCE_IN_USE`).
     pub async fn use_coupon(&self, command: UseCoupon, actor: &str) -> Result<CouponUsed, LedgerError> {
         match self.execute(Command::UseCoupon(command), actor).await? {
             Outcome::CouponUsed { transaction_id, remaining, used_at } => {
@@ -147,7 +180,8 @@ impl Ledger {
         }
     }
 
-    /// Names a shop of a brand's program, for the voucher report.
+    /// Names a shop of a brand's program, for the voucher report. Returns
+    /// nothing; refuses a shop id out of range (`INVALID_FIELD`).
     pub async fn define_shop(&self, command: DefineShop, actor: &str) -> Result<(), LedgerError> {
         match self.execute(Command::DefineShop(command), actor).await? {
             Outcome::ShopDefined => Ok(()),
@@ -156,7 +190,10 @@ impl Ledger {
     }
 
     /// Imports Echoss voucher statements, all or nothing: every problem of every
-    /// item is named (`data[i].field`) and any problem refuses the whole import.
+    /// item is named (`data[i].field`) and any problem refuses the whole import
+    /// (`INVALID_FIELD`, one `Rejection::Many` naming them all; an item whose
+    /// brand is no program, `PROGRAM_NOT_FOUND`). Returns how many statements
+    /// were new and how many replaced an earlier version.
     pub async fn import_voucher_statements(
         &self,
         command: ImportVoucherStatements,
@@ -168,7 +205,10 @@ impl Ledger {
         }
     }
 
-    /// Imports Echoss point statements, all or nothing, as voucher statements are.
+    /// Imports Echoss point statements, all or nothing, as voucher statements are
+    /// (refusals as [`Ledger::import_voucher_statements`]; a use beyond a member's
+    /// points, `INSUFFICIENT_POINTS`). Returns how many items applied (an item
+    /// whose reference was imported before is not counted).
     pub async fn import_point_statements(
         &self,
         command: ImportPointStatements,
@@ -181,6 +221,10 @@ impl Ledger {
     }
 
     /// Adds a member card (a tier); its id is the transaction id that created it.
+    /// Returns the card at its level. Refuses a name another card has
+    /// (`NAME_TAKEN`), a `lowest_amount` that does not fit between its
+    /// neighbours' (`INVALID_FIELD`), and a program holding the most cards it
+    /// may (`TOO_MANY_CARDS`).
     pub async fn create_member_card(&self, command: CreateMemberCard, actor: &str) -> Result<CardView, LedgerError> {
         match self.execute(Command::CreateMemberCard(command), actor).await? {
             Outcome::MemberCard(card) => Ok(card),
@@ -188,7 +232,10 @@ impl Ledger {
         }
     }
 
-    /// Changes the fields of a card that are `Some`.
+    /// Changes the fields of a card that are `Some`. Returns the card after the
+    /// change, at its level. Refuses an unknown card (`CARD_NOT_FOUND`), a name
+    /// another card has (`NAME_TAKEN`), and a `lowest_amount` that does not fit
+    /// between its neighbours' (`INVALID_FIELD`).
     pub async fn update_member_card(&self, command: UpdateMemberCard, actor: &str) -> Result<CardView, LedgerError> {
         match self.execute(Command::UpdateMemberCard(command), actor).await? {
             Outcome::MemberCard(card) => Ok(card),
@@ -196,7 +243,9 @@ impl Ledger {
         }
     }
 
-    /// Deletes a card; members pinned to it follow to the card that takes its place.
+    /// Deletes a card; members pinned to it follow to the card that takes its
+    /// place. Returns nothing; refuses an unknown card (`CARD_NOT_FOUND`) and the
+    /// level-1 card (`LEVEL_ONE_CARD`).
     pub async fn delete_member_card(&self, command: DeleteMemberCard, actor: &str) -> Result<(), LedgerError> {
         match self.execute(Command::DeleteMemberCard(command), actor).await? {
             Outcome::MemberCardDeleted => Ok(()),
@@ -204,7 +253,9 @@ impl Ledger {
         }
     }
 
-    /// Pins members to levels (level 0 unpins), all or nothing.
+    /// Pins members to levels (level 0 unpins), all or nothing. Returns how many
+    /// members were set. Refuses an empty list and malformed member ids
+    /// (`INVALID_FIELD`) and a level no card has (`CARD_NOT_FOUND`).
     pub async fn set_member_levels(&self, command: SetMemberLevels, actor: &str) -> Result<LevelsSet, LedgerError> {
         match self.execute(Command::SetMemberLevels(command), actor).await? {
             Outcome::LevelsSet { updated } => Ok(LevelsSet { updated }),
@@ -218,7 +269,8 @@ impl Ledger {
     /// many it recorded. Reads never count an expired lot or hold either way;
     /// the sweep makes the log say when each went. The timer
     /// (`Options::expiry_sweep_interval`) does this by itself; this is for a
-    /// program that turned the timer off, and for tests.
+    /// program that turned the timer off, and for tests. Refuses nothing of its
+    /// own: only `Unavailable` and `Closed`, as every write.
     pub async fn sweep_expiry(&self, lots_max: usize) -> Result<usize, LedgerError> {
         let command = Command::ExpirePoints(ExpirePoints { lots_max: lots_max.min(EXPIRY_SWEEP_LOTS_MAX) });
         match self.submit(command, SYSTEM_ACTOR).await? {
@@ -227,7 +279,8 @@ impl Ledger {
         }
     }
 
-    /// Every program, by id.
+    /// Every program, by id. Refuses nothing of its own; like every read, it is
+    /// `Unavailable` when a storage fault took back what it saw (retry it).
     pub async fn programs(&self) -> Result<Vec<ProgramView>, LedgerError> {
         self.read(|state| {
             let programs = state.programs.iter();
@@ -242,7 +295,7 @@ impl Ledger {
         .await
     }
 
-    /// A program's formulas, by id.
+    /// A program's formulas, by id. Refuses an unknown program (`PROGRAM_NOT_FOUND`).
     pub async fn formulas(&self, program: &str) -> Result<Vec<FormulaView>, LedgerError> {
         self.read(|state| {
             let found = state.program(program).ok_or_else(|| views::unknown_program(program))?;
@@ -259,6 +312,7 @@ impl Ledger {
     }
 
     /// A program's rewards, by id, expired ones included (with their time).
+    /// Refuses an unknown program (`PROGRAM_NOT_FOUND`).
     pub async fn rewards(&self, program: &str) -> Result<Vec<RewardView>, LedgerError> {
         self.read(|state| {
             let found = state.program(program).ok_or_else(|| views::unknown_program(program))?;
@@ -290,8 +344,10 @@ pub(crate) fn internal_command(command: &Command) -> Result<(), LedgerError> {
 }
 
 /// A command answered with another command's outcome. These methods build the
-/// command themselves and `decide` answers each command with a single variant
-/// (one arm per command), so no caller can get here: it would be a bug in the
+/// command themselves, `decide` answers each command with a single variant
+/// (one arm per command), and the writer hands each submission the outcome
+/// decided for it alone (`writer`, where a group's replies are paired with
+/// their submissions), so no caller can get here: it would be a bug in the
 /// core, whose answers nothing could then be trusted on, and a ledger stops on a
 /// broken invariant rather than hand back a guess.
 fn wrong_outcome(other: Outcome) -> ! {
@@ -530,7 +586,11 @@ mod tests {
         };
         assert_eq!(block_on(ledger.add_points(add, ACTOR)).expect("add").balance, 7);
         assert_eq!(block_on(ledger.member("cafe", "alice")).expect("read").points, 7);
+        // The backup too: it waits for a thread of its own, not tokio's pool.
+        let file = dir.with_extension("backup");
+        assert_eq!(block_on(ledger.backup(&file)).expect("backup").header.sequence, 2);
         ledger.close().expect("close");
         std::fs::remove_dir_all(&dir).expect("clean up");
+        std::fs::remove_file(&file).expect("clean up");
     }
 }

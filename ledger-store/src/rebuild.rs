@@ -18,14 +18,21 @@
 //!   complete and written as one log value, as the writer wrote it; a record the
 //!   feed ends inside of is not written (the report counts its events), so the new
 //!   ledger never holds part of a bulk that was decided and acknowledged whole.
-//! - **A new directory mistaken for a good one.** The written log is verified from
-//!   its first event before the report says it is done.
+//! - **A new directory mistaken for a good one.** The written log is made durable
+//!   (`Disk::flush`: sled's flush, then a sync of its main file and of the blob
+//!   files it created, which sled's flush alone does not sync) and verified from
+//!   its first event before the report says it is done. A rebuild dropped before
+//!   `finish` succeeds (an import that stopped at a gap, a bad hash, a lost
+//!   connection) removes what it wrote, so no half-rebuilt directory is left for
+//!   `ledgerd` to open as a shorter ledger, and the same directory can be used
+//!   again.
 //!
 //! Projections are not written: `Ledger::open` rebuilds them by replaying the log
 //! once, as after a salvage. Tokens are not events and do not travel with them:
 //! `ledgerd` issues a new admin token on its first start on the new directory.
 
 use crate::audit;
+use crate::disk::Disk;
 use crate::envelope::{self, Hash, StoredEvent};
 use crate::error::StoreError;
 use crate::log::{self, Log};
@@ -80,8 +87,11 @@ pub struct RebuildReport {
 /// the events of the record being received.
 pub struct Rebuild {
     path: PathBuf,
-    db: sled::Db,
-    log: Log,
+    /// Whether `path` existed (empty) before: then only its contents are removed
+    /// when the rebuild is abandoned.
+    existed: bool,
+    /// The open database; taken by `finish`.
+    open: Option<Open>,
     head: Head,
     /// Events of the record not complete yet, checked, in order.
     pending: Vec<StoredEvent>,
@@ -89,28 +99,44 @@ pub struct Rebuild {
     pending_head: Head,
     /// The pending record's (first, last) sequence.
     record: Option<(u64, u64)>,
+    /// Set once `finish` verified the directory: it is kept.
+    finished: bool,
+}
+
+/// The new directory's database, its log, and what makes its flush durable.
+struct Open {
+    log: Log,
+    /// Holds the database too.
+    disk: Disk,
 }
 
 impl Rebuild {
     /// Starts a rebuild into `path`, which must not exist or be empty.
     pub fn create(path: &Path) -> Result<Rebuild, RebuildError> {
-        if path.exists() && std::fs::read_dir(path).map_err(StoreError::Io)?.next().is_some() {
+        let existed = path.exists();
+        if existed && std::fs::read_dir(path).map_err(StoreError::Io)?.next().is_some() {
             return Err(RebuildError::NotEmpty { path: path.to_owned() });
         }
         std::fs::create_dir_all(path).map_err(StoreError::Io)?;
-        // No background flush: `finish` flushes once, and an unfinished rebuild is
-        // thrown away, not resumed.
-        let db = crate::error::open_sled(&sled::Config::new().path(path).flush_every_ms(None), path)?;
-        let log = Log::open(&db)?;
-        Ok(Rebuild {
+        // From here on, a failure drops the rebuild, which removes what it made.
+        let mut rebuild = Rebuild {
             path: path.to_owned(),
-            db,
-            log,
+            existed,
+            open: None,
             head: Head::GENESIS,
             pending: Vec::new(),
             pending_head: Head::GENESIS,
             record: None,
-        })
+            finished: false,
+        };
+        // No background flush: `finish` flushes once, and an unfinished rebuild is
+        // thrown away, not resumed.
+        let db = crate::error::open_sled(&sled::Config::new().path(path).flush_every_ms(None), path)?;
+        // Opened before anything is written, so that its sync covers every blob file sled creates.
+        let disk = Disk::open(db.clone(), path).map_err(StoreError::Io)?;
+        let log = Log::open(&db)?;
+        rebuild.open = Some(Open { log, disk });
+        Ok(rebuild)
     }
 
     /// The last sequence written (whole records only).
@@ -165,7 +191,8 @@ impl Rebuild {
         self.pending.push(stored);
         self.record = Some((first, last));
         if sequence == last {
-            self.log.tree().insert(log::key(first), log::encode_record(&self.pending)).map_err(StoreError::Sled)?;
+            let open = self.open.as_ref().expect("open until finished");
+            open.log.tree().insert(log::key(first), log::encode_record(&self.pending)).map_err(StoreError::Sled)?;
             self.pending.clear();
             self.record = None;
             self.head = self.pending_head;
@@ -173,23 +200,47 @@ impl Rebuild {
         Ok(())
     }
 
-    /// Flushes what was written, verifies the new directory from its first event
-    /// and reports its head. Events of a record the feed ended inside are dropped.
-    pub fn finish(self) -> Result<RebuildReport, RebuildError> {
+    /// Makes what was written durable, verifies the new directory from its first
+    /// event and reports its head. Events of a record the feed ended inside are
+    /// dropped. On an error the directory's contents are removed.
+    pub fn finish(mut self) -> Result<RebuildReport, RebuildError> {
         let dropped_events = self.pending_head.sequence - self.head.sequence;
-        self.db.flush().map_err(StoreError::Sled)?;
-        let Rebuild { path, db, log, head, .. } = self;
+        let open = self.open.take().expect("open until finished");
+        open.disk.flush().map_err(|reason| StoreError::Io(std::io::Error::other(reason)))?;
         // sled releases its lock only when the last handle to a database is gone.
-        drop((log, db));
-        let db = audit::open_released(&path).map_err(|error| StoreError::from_open(&path, error))?;
+        drop(open);
+        let db = audit::open_released(&self.path).map_err(|error| StoreError::from_open(&self.path, error))?;
         let report = audit::verify_log(&Log::open(&db)?, Until::End, |_| {})?;
-        let head_hash = envelope::hex(&head.hash);
-        if !report.ok || report.events != head.sequence || report.head_hash != head_hash {
+        drop(db);
+        let head_hash = envelope::hex(&self.head.hash);
+        if !report.ok || report.events != self.head.sequence || report.head_hash != head_hash {
             return Err(RebuildError::Unverified(format!(
                 "events {}, head {}: {}",
                 report.events, report.head_hash, report.first_mismatch
             )));
         }
-        Ok(RebuildReport { events: head.sequence, head_hash, dropped_events })
+        self.finished = true;
+        Ok(RebuildReport { events: self.head.sequence, head_hash, dropped_events })
+    }
+}
+
+impl Drop for Rebuild {
+    /// An unfinished rebuild is thrown away: a directory holding part of a log
+    /// would open as a shorter ledger.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        drop(self.open.take());
+        if !self.existed {
+            let _ = std::fs::remove_dir_all(&self.path);
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.path) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            }
+        }
     }
 }

@@ -80,6 +80,9 @@ pub fn salvage(bad: &Path, out: &Path, mut progress: impl FnMut(u64)) -> Result<
     let (source, sled_problem) = open_source(bad, &scratch, &mut notes)?;
     let source_log = Log::open(&source)?;
     let target = sled::Config::new().path(out).flush_every_ms(None).open().map_err(StoreError::Sled)?;
+    // Opened before anything is written, so that its sync covers every blob file
+    // sled creates: sled's flush alone syncs neither those nor its main file's data.
+    let target_disk = crate::disk::Disk::open(target.clone(), out)?;
     let target_log = Log::open(&target)?;
 
     let mut head = Head::GENESIS;
@@ -125,9 +128,9 @@ pub fn salvage(bad: &Path, out: &Path, mut progress: impl FnMut(u64)) -> Result<
         ));
     }
     let tokens_carried = carry_tokens(&source, &target, &mut notes)?;
-    target.flush()?;
+    target_disk.flush().map_err(|reason| StoreError::Io(std::io::Error::other(reason)))?;
     // sled releases its lock only when the last handle to a database is gone.
-    drop((target_log, target, source_log, source, scratch));
+    drop((target_log, target_disk, target, source_log, source, scratch));
     // Without the tokens the copied admin.token would name no token; ledgerd
     // writes a new one on first start when it finds none.
     let admin_token_copied = tokens_carried > 0 && carry_admin_token(bad, out, &mut notes);

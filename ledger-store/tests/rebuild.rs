@@ -123,3 +123,21 @@ async fn a_gap_a_foreign_byte_a_broken_link_or_a_split_record_is_refused_by_sequ
     assert!(matches!(Rebuild::create(&path("full")), Err(RebuildError::NotEmpty { .. })));
     ledger.close().expect("close");
 }
+
+#[tokio::test]
+async fn a_rebuild_that_stops_leaves_no_directory_behind() {
+    let (events, _, ledger) = exported("stopped-source").await;
+    // An import that stops at a gap (or a lost connection) drops its rebuild.
+    let gap = events.iter().filter(|event| event.sequence != 3).cloned();
+    assert!(matches!(rebuild("stopped", gap), Err(RebuildError::Gap { expected: 3, found: 4 })));
+    assert!(!path("stopped").exists(), "a half-rebuilt directory would open as a shorter ledger");
+    // A directory that existed empty is emptied again, and kept.
+    std::fs::create_dir_all(path("stopped")).expect("an empty directory");
+    drop(Rebuild::create(&path("stopped")).expect("an empty directory takes a rebuild"));
+    assert_eq!(std::fs::read_dir(path("stopped")).expect("kept").count(), 0);
+    // So the same directory takes the next import.
+    let report = rebuild("stopped", events).expect("rebuild").finish().expect("finish");
+    assert_eq!(report.events, 6);
+    assert!(Ledger::open(path("stopped")).expect("a finished rebuild is kept").close().is_ok());
+    ledger.close().expect("close");
+}

@@ -131,10 +131,12 @@ struct LimitArgs {
     /// Concurrent calls on one connection (HTTP/2 max concurrent streams).
     #[arg(long, default_value_t = limits::REQUESTS_PER_CONNECTION_MAX)]
     requests_per_connection_max: u32,
-    /// Open StreamEvents calls in the whole server; beyond it RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
+    /// Open event streams (StreamEvents, ReadEvents, Backup) in the whole server; beyond it
+    /// RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
     #[arg(long, default_value_t = limits::STREAMS_MAX)]
     streams_max: usize,
-    /// Open StreamEvents calls per token; beyond it RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
+    /// Open event streams (StreamEvents, ReadEvents, Backup) per token; beyond it
+    /// RESOURCE_EXHAUSTED (TOO_MANY_STREAMS).
     #[arg(long, default_value_t = limits::STREAMS_PER_TOKEN_MAX)]
     streams_per_token_max: usize,
     /// Seconds a connection may stay open with no call in flight.

@@ -18,8 +18,11 @@
 //!   read; a crash of `ledgerd` never takes back one that was published.
 //! - **Another ledger's feed continued.** At resume the last message's hash must be
 //!   the hash of that sequence in this ledger's log; a stream ahead of the log, or
-//!   holding other events, stops the export (logged as an error, retried slowly)
+//!   holding other events, stops the export (logged as a warning, retried slowly)
 //!   instead of mixing two ledgers in one stream.
+//! - **A feed stuck on a deleted message.** The stream keeps its last sequence
+//!   when that message is deleted: resume reads back to the last message still
+//!   there, and the session's first publish names the stream's last sequence.
 //! - **The ledger held up by NATS.** The task only reads the log: a NATS outage
 //!   delays the feed (it backs off and reconnects), never a write.
 
@@ -194,11 +197,13 @@ async fn ensure_stream(context: &jetstream::Context, name: &str) -> Result<strea
 
 async fn resume(ledger: &Ledger, stream: &stream::Stream, name: &str) -> Result<Resume, ExportError> {
     let info = stream.get_info().await.map_err(|error| nats("stream info")(&error))?;
-    let at = info.state.last_sequence;
+    // What the next publish must name as the stream's last sequence: the last one
+    // the stream assigned, even when that message has since been deleted.
+    let stream_sequence = info.state.last_sequence;
     if info.state.messages == 0 {
-        return Ok(Resume { sequence: 0, stream_sequence: at });
+        return Ok(Resume { sequence: 0, stream_sequence });
     }
-    let last = stream.get_raw_message(at).await.map_err(|error| nats("read the last message")(&error))?;
+    let (at, last) = last_message(stream, info.state.first_sequence, stream_sequence).await?;
     let sequence =
         message_sequence(Some(&last.headers)).ok_or_else(|| ExportError::Foreign { stream: name.to_owned(), at })?;
     let durable = ledger.durable_sequence();
@@ -211,7 +216,26 @@ async fn resume(ledger: &Ledger, stream: &stream::Stream, name: &str) -> Result<
     if body.hash != ours {
         return Err(ExportError::OtherLedger { stream: name.to_owned(), sequence, found: body.hash, expected: ours });
     }
-    Ok(Resume { sequence, stream_sequence: at })
+    Ok(Resume { sequence, stream_sequence })
+}
+
+/// The stream's last message that is still there, and its stream sequence. The
+/// message at the stream's last sequence may be gone (`nats stream rmm`): the
+/// stream keeps its last sequence, and the feed goes on after the last message
+/// it still holds. The stream holds at least one message between `first` and `last`.
+async fn last_message(
+    stream: &stream::Stream,
+    first: u64,
+    last: u64,
+) -> Result<(u64, async_nats::jetstream::message::StreamMessage), ExportError> {
+    let mut at = last;
+    loop {
+        match stream.get_raw_message(at).await {
+            Ok(message) => return Ok((at, message)),
+            Err(error) if error.kind() == stream::RawMessageErrorKind::NoMessageFound && at > first => at -= 1,
+            Err(error) => return Err(nats("read the last message")(&error)),
+        }
+    }
 }
 
 /// Durable events from `next` on, whole records, about `EXPORT_BATCH_EVENTS_MAX`

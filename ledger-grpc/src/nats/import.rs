@@ -2,7 +2,9 @@
 //! JetStream, reading the stream from its first message to the last one it held
 //! when the import started (or `--until-seq`). Each event is checked (sequence,
 //! BLAKE3 of its envelope bytes, link to the one before) and written, whole
-//! records only, by `ledger_store::rebuild`, which verifies the result.
+//! records only, by `ledger_store::rebuild`, which syncs and verifies the result.
+//! An import that stops on an error leaves nothing in the directory (the rebuild
+//! removes what it wrote when it is dropped unfinished).
 
 use super::{Body, BodyError, message_sequence};
 use async_nats::jetstream::{self, consumer};
@@ -73,7 +75,11 @@ pub async fn import(config: &ImportConfig, mut progress: impl FnMut(u64)) -> Res
     let mut messages = reader.messages().await.map_err(|error| nats("read the stream")(&error))?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|error| nats("read the stream")(&error))?;
-        let stream_sequence = message.info().map_err(|error| nats("message info")(&error))?.stream_sequence;
+        let info = message.info().map_err(|error| nats("message info")(&error))?;
+        let stream_sequence = info.stream_sequence;
+        // Nothing after this one yet: the messages up to `end` were deleted, and
+        // waiting for `end` itself would wait for ever.
+        let last_held = info.pending == 0;
         let event = Body::exported(&message.payload).map_err(|source| ImportError::Body { stream_sequence, source })?;
         let sequence = event.sequence;
         if message_sequence(message.headers.as_ref()) != Some(sequence) {
@@ -84,7 +90,7 @@ pub async fn import(config: &ImportConfig, mut progress: impl FnMut(u64)) -> Res
         }
         rebuild.push(event)?;
         progress(sequence);
-        if stream_sequence >= end || config.until_sequence == Some(sequence) {
+        if stream_sequence >= end || last_held || config.until_sequence == Some(sequence) {
             break;
         }
     }

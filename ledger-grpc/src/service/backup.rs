@@ -7,8 +7,11 @@
 //! client slows the copy down rather than filling memory. While the copy of the
 //! checkpoint runs, checkpoints wait (`Shared::checkpoint_gate`), so a client
 //! that stops reading then delays checkpoints, never writes; one that goes away
-//! ends the copy and lets them go on. A backup counts as one of the token's and
-//! the server's streams (`limits::StreamCaps`).
+//! ends the copy and lets them go on, and so does one that takes no chunk for
+//! `BACKUP_CHUNK_WAIT` (a client still connected but stuck, as `ledger backup`
+//! on a hung disk: HTTP/2 keepalive does not notice it, and checkpoints, a
+//! storage fault's recovery and a stop would wait for it without end). A backup
+//! counts as one of the token's and the server's streams (`limits::StreamCaps`).
 
 use super::Api;
 use crate::auth::{self, Access};
@@ -21,13 +24,19 @@ use ledger_store::backup::BackupHeader;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// Chunks produced and not yet sent: a few, so that reading sled and sending
 /// overlap without the backup piling up in memory.
 const BACKUP_CHUNKS_QUEUED: usize = 4;
+
+/// How long the client may take to read one chunk (1 MiB) before the backup
+/// gives up: a client slower than that is stuck, not slow.
+const BACKUP_CHUNK_WAIT: Duration = Duration::from_secs(60);
 
 pub type BackupStream = Pin<Box<dyn Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
 
@@ -39,7 +48,12 @@ impl Api {
         let ledger = self.ledger.clone();
         tokio::task::spawn_blocking(move || {
             let header = Cell::new(None);
-            let mut out = Chunks { chunks: &chunks, data: Vec::with_capacity(BACKUP_CHUNK_BYTES), header: &header };
+            let mut out = Chunks {
+                chunks: &chunks,
+                data: Vec::with_capacity(BACKUP_CHUNK_BYTES),
+                header: &header,
+                wait: BACKUP_CHUNK_WAIT,
+            };
             let taken = ledger.backup_to(&mut out, |started: &BackupHeader| header.set(Some(*started)));
             match taken {
                 Ok(summary) => {
@@ -55,8 +69,9 @@ impl Api {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "backup not completed");
-                    // The client may be gone already; then nobody needs the answer.
-                    let _ = chunks.blocking_send(Err(from_ledger(LedgerError::Unavailable(error.to_string()))));
+                    // The client may be gone already, or stuck; then nobody needs the answer.
+                    let status = from_ledger(LedgerError::Unavailable(error.to_string()));
+                    let _ = send_within(&chunks, Err(status), BACKUP_CHUNK_WAIT);
                 }
             }
         });
@@ -70,6 +85,8 @@ struct Chunks<'a> {
     chunks: &'a mpsc::Sender<Result<pb::BackupChunk, Status>>,
     data: Vec<u8>,
     header: &'a Cell<Option<BackupHeader>>,
+    /// How long one chunk may wait for room in the channel.
+    wait: Duration,
 }
 
 impl Chunks<'_> {
@@ -81,9 +98,36 @@ impl Chunks<'_> {
             chunk.head_hash = header.head_hash_hex();
             chunk.checkpoint_sequence = header.checkpoint_sequence;
         }
-        self.chunks
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        send_within(self.chunks, Ok(chunk), self.wait)
+    }
+}
+
+/// Sends on the channel from a blocking thread, giving up once `wait` passed
+/// without room. It looks every millisecond rather than waiting on a runtime's
+/// timer, which a stopping server may already have shut down.
+fn send_within(
+    chunks: &mpsc::Sender<Result<pb::BackupChunk, Status>>,
+    mut message: Result<pb::BackupChunk, Status>,
+    wait: Duration,
+) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match chunks.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"));
+            }
+            Err(TrySendError::Full(back)) if started.elapsed() < wait => {
+                message = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(TrySendError::Full(_)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the client read no backup data for {wait:?}"),
+                ));
+            }
+        }
     }
 }
 
@@ -117,5 +161,23 @@ impl Stream for BackupChunks {
 
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.received.poll_recv(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// A client that stays connected and reads nothing: the backup's write fails
+    /// once a chunk waited `wait`, so the checkpoint gate is let go.
+    #[test]
+    fn a_client_that_stops_reading_ends_the_backup() {
+        let (chunks, _never_read) = mpsc::channel(1);
+        let header = Cell::new(None);
+        let wait = Duration::from_millis(50);
+        let mut out = Chunks { chunks: &chunks, data: Vec::new(), header: &header, wait };
+        let error = out.write_all(&vec![0; 3 * BACKUP_CHUNK_BYTES]).expect_err("a stuck client fails the backup");
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
     }
 }
