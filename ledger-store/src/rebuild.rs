@@ -1,6 +1,9 @@
-//! Rebuild: write a ledger's log into a fresh data directory from its events as
+//! Rebuild: write a ledger's log into a data directory from its events as
 //! another ledger exported them (the NATS JetStream feed, `ledger import-nats`),
-//! one event at a time, checking each before anything is written.
+//! one event at a time, checking each before anything is written. The directory
+//! is a fresh one (`Rebuild::create`), or one that holds a ledger already, an
+//! earlier rebuild's or a stopped `ledgerd`'s (`Rebuild::append`): then the log
+//! goes on from its head, so a standby follows the feed instead of starting over.
 //!
 //! Losses this module prevents, and how each could happen:
 //!
@@ -18,19 +21,37 @@
 //!   complete and written as one log value, as the writer wrote it; a record the
 //!   feed ends inside of is not written (the report counts its events), so the new
 //!   ledger never holds part of a bulk that was decided and acknowledged whole.
-//! - **A new directory mistaken for a good one.** The written log is verified from
-//!   its first event before the report says it is done.
+//! - **Another ledger's events appended to a directory.** Appending starts from
+//!   the directory's head (its last event, whose hash is checked against its
+//!   bytes): the first event must be the head's sequence + 1 and name the head's
+//!   hash as its previous hash, the same link check as every other event; the
+//!   importer also compares the feed's event at the head's sequence with the
+//!   head before it appends anything.
+//! - **A directory two writers append to.** sled locks its directory: a running
+//!   `ledgerd` (or another import) makes the open fail with `StoreError::Locked`.
+//! - **A written log mistaken for a good one.** The written log is verified (from
+//!   its first event when the directory was new, from the head it started at when
+//!   appending) before the report says it is done.
+//! - **Progress reported that a power loss takes back.** `sync` makes what was
+//!   written durable the way the ledger does (`disk`), and a follower reports a
+//!   head only after it; whatever was not synced is fetched again next time, since
+//!   an append always starts from the head on disk.
 //!
 //! Projections are not written: `Ledger::open` rebuilds them by replaying the log
-//! once, as after a salvage. Tokens are not events and do not travel with them:
-//! `ledgerd` issues a new admin token on its first start on the new directory.
+//! once, as after a salvage; in a directory a `ledgerd` checkpointed, it replays
+//! only the log after the checkpoint (`#meta`'s applied sequence), appended
+//! records included. Tokens are not events and do not travel with them: `ledgerd`
+//! issues a new admin token on its first start on a new directory, and keeps the
+//! tokens of one it opened before.
 
 use crate::audit;
+use crate::disk::Disk;
 use crate::envelope::{self, Hash, StoredEvent};
 use crate::error::StoreError;
 use crate::log::{self, Log};
 use crate::replay::{self, Head, Until};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One event as an export carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +79,8 @@ pub enum RebuildError {
     Record { sequence: u64, record_first: u64, record_last: u64, reason: &'static str },
     #[error("{} is not empty: a rebuild writes a fresh data directory", path.display())]
     NotEmpty { path: PathBuf },
+    #[error("{} holds files but no ledger (no sled database): give a new directory, or a ledger's", path.display())]
+    NotALedger { path: PathBuf },
     #[error("the rebuilt directory does not verify as written: {0}")]
     Unverified(String),
     #[error(transparent)]
@@ -67,8 +90,11 @@ pub enum RebuildError {
 /// What a finished rebuild wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RebuildReport {
-    /// Events written: sequences 1 through `events`.
+    /// The directory's log now holds sequences 1 through `events`.
     pub events: u64,
+    /// The head the directory had before: 0 for a new directory; events
+    /// `started_at + 1 ..= events` were appended and verified.
+    pub started_at: u64,
     /// The hex hash of the last event written: the new directory's head.
     pub head_hash: String,
     /// Events received after the last whole record, not written: the feed ended
@@ -80,8 +106,10 @@ pub struct RebuildReport {
 /// the events of the record being received.
 pub struct Rebuild {
     path: PathBuf,
-    db: sled::Db,
+    disk: Arc<Disk>,
     log: Log,
+    /// The directory's head when the rebuild opened it (genesis for a new one).
+    started: Head,
     head: Head,
     /// Events of the record not complete yet, checked, in order.
     pending: Vec<StoredEvent>,
@@ -98,19 +126,64 @@ impl Rebuild {
             return Err(RebuildError::NotEmpty { path: path.to_owned() });
         }
         std::fs::create_dir_all(path).map_err(StoreError::Io)?;
-        // No background flush: `finish` flushes once, and an unfinished rebuild is
-        // thrown away, not resumed.
+        Rebuild::open_at(path, false)
+    }
+
+    /// Goes on with the ledger in `path` (an earlier rebuild's, or a stopped
+    /// `ledgerd`'s): the next event must follow its log's head.
+    pub fn append(path: &Path) -> Result<Rebuild, RebuildError> {
+        if !holds_ledger(path) {
+            return Err(RebuildError::NotALedger { path: path.to_owned() });
+        }
+        Rebuild::open_at(path, true)
+    }
+
+    /// `create` for a missing or empty directory, `append` for one that holds a
+    /// ledger; anything else is refused.
+    pub fn open(path: &Path) -> Result<Rebuild, RebuildError> {
+        if holds_ledger(path) {
+            return Rebuild::append(path);
+        }
+        if path.exists() && std::fs::read_dir(path).map_err(StoreError::Io)?.next().is_some() {
+            return Err(RebuildError::NotALedger { path: path.to_owned() });
+        }
+        Rebuild::create(path)
+    }
+
+    fn open_at(path: &Path, existing: bool) -> Result<Rebuild, RebuildError> {
+        // No background flush: `sync` and `finish` flush, and sled's lock keeps a
+        // running `ledgerd` (or another import) out while this writes.
         let db = crate::error::open_sled(&sled::Config::new().path(path).flush_every_ms(None), path)?;
         let log = Log::open(&db)?;
+        let disk = Arc::new(Disk::open(db, path).map_err(StoreError::Io)?);
+        let head = if existing { stored_head(&log)? } else { Head::GENESIS };
         Ok(Rebuild {
             path: path.to_owned(),
-            db,
+            disk,
             log,
-            head: Head::GENESIS,
+            started: head,
+            head,
             pending: Vec::new(),
-            pending_head: Head::GENESIS,
+            pending_head: head,
             record: None,
         })
+    }
+
+    /// The head the directory had when the rebuild opened it: (0, genesis hash)
+    /// for a new one.
+    pub fn started_at(&self) -> (u64, Hash) {
+        (self.started.sequence, self.started.hash)
+    }
+
+    /// The hex hash of the last event written (whole records only).
+    pub fn written_hash(&self) -> String {
+        envelope::hex(&self.head.hash)
+    }
+
+    /// What makes the records written so far durable, to run off an async
+    /// runtime's threads: `Syncer::sync` covers every record written before it.
+    pub fn syncer(&self) -> Syncer {
+        Syncer(Arc::clone(&self.disk))
     }
 
     /// The last sequence written (whole records only).
@@ -173,23 +246,82 @@ impl Rebuild {
         Ok(())
     }
 
-    /// Flushes what was written, verifies the new directory from its first event
-    /// and reports its head. Events of a record the feed ended inside are dropped.
+    /// Makes what was written durable, then verifies it, from the first event of
+    /// a new directory or from the head an append started at (whose own chain
+    /// was checked as it was written, and is verified whole by `ledgerd` at every
+    /// open), and reports the head. Events of a record the feed ended inside are
+    /// dropped.
     pub fn finish(self) -> Result<RebuildReport, RebuildError> {
         let dropped_events = self.pending_head.sequence - self.head.sequence;
-        self.db.flush().map_err(StoreError::Sled)?;
-        let Rebuild { path, db, log, head, .. } = self;
+        self.syncer().sync()?;
+        let Rebuild { path, disk, log, started, head, .. } = self;
         // sled releases its lock only when the last handle to a database is gone.
-        drop((log, db));
+        drop((log, disk));
         let db = audit::open_released(&path).map_err(|error| StoreError::from_open(&path, error))?;
-        let report = audit::verify_log(&Log::open(&db)?, Until::End, |_| {})?;
-        let head_hash = envelope::hex(&head.hash);
-        if !report.ok || report.events != head.sequence || report.head_hash != head_hash {
-            return Err(RebuildError::Unverified(format!(
-                "events {}, head {}: {}",
-                report.events, report.head_hash, report.first_mismatch
-            )));
-        }
-        Ok(RebuildReport { events: head.sequence, head_hash, dropped_events })
+        let log = Log::open(&db)?;
+        let verified = if started.sequence == 0 {
+            let report = audit::verify_log(&log, Until::End, |_| {})?;
+            (report.ok && report.events == head.sequence && report.head_hash == envelope::hex(&head.hash))
+                .then_some(())
+                .ok_or_else(|| {
+                    format!("events {}, head {}: {}", report.events, report.head_hash, report.first_mismatch)
+                })
+        } else {
+            match replay::walk(&log, started, Until::End, |_, _| {}) {
+                Ok(walked) if walked.sequence == head.sequence && walked.hash == head.hash => Ok(()),
+                Ok(walked) => Err(format!(
+                    "appended after sequence {}: the log ends at {} with {}",
+                    started.sequence,
+                    walked.sequence,
+                    envelope::hex(&walked.hash)
+                )),
+                Err(error) => Err(format!("appended after sequence {}: {error}", started.sequence)),
+            }
+        };
+        verified.map_err(RebuildError::Unverified)?;
+        Ok(RebuildReport {
+            events: head.sequence,
+            started_at: started.sequence,
+            head_hash: envelope::hex(&head.hash),
+            dropped_events,
+        })
     }
+}
+
+/// Makes the records a `Rebuild` wrote durable (see `Rebuild::syncer`).
+pub struct Syncer(Arc<Disk>);
+
+impl Syncer {
+    /// When this returns `Ok`, every record written before the call survives a
+    /// power loss: sled's flush, then a sync of exactly what it wrote.
+    pub fn sync(&self) -> Result<(), RebuildError> {
+        self.0.flush().map_err(|reason| RebuildError::Store(StoreError::Io(std::io::Error::other(reason))))
+    }
+}
+
+/// Whether `path` holds a sled database (a ledger's data directory, or a
+/// rebuild's).
+fn holds_ledger(path: &Path) -> bool {
+    path.join("db").is_file() && path.join("conf").is_file()
+}
+
+/// The log's last event as a head, checked: its hash must be the BLAKE3 of its
+/// bytes and its envelope must say it is that sequence, so that a rebuild never
+/// links onto an event the directory does not really hold.
+fn stored_head(log: &Log) -> Result<Head, StoreError> {
+    let Some((key, value)) = log.tree().last()? else { return Ok(Head::GENESIS) };
+    let first = log::sequence_of(&key)?;
+    let events = log::decode_record(first, &value)?;
+    let count = u64::try_from(events.len()).expect("a record's length fits u64");
+    let sequence = first + count - 1;
+    let stored = events.last().expect("records are never empty");
+    let corrupt = |reason: String| StoreError::Corrupt { sequence, reason };
+    if !stored.hash_matches() {
+        return Err(corrupt("the stored hash is not the hash of the stored event".to_owned()));
+    }
+    let envelope = envelope::decode(&stored.bytes).map_err(|error| corrupt(error.to_string()))?;
+    if envelope.sequence != sequence {
+        return Err(corrupt(format!("the event says it is sequence {}", envelope.sequence)));
+    }
+    Ok(Head { sequence, hash: stored.hash, recorded_at: envelope.recorded_at })
 }
