@@ -245,13 +245,30 @@ async fn another_ledger_never_publishes_into_a_stream_that_holds_a_ledgers_feed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_brought_up_to_date_between_ledgerd_runs_replays_only_the_tail_and_answers_the_same() {
     let nats = Nats::start("nats-standby-again");
+    // A stream whose sequences do not start at 1 with the feed's (three messages
+    // published and purged before the exporter's first start): a standby finds its
+    // head by Nats-Msg-Id, not by stream sequence.
+    let context = nats.jetstream().await;
+    let config = jetstream::stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["ledger.>".into()],
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    };
+    let stream = context.create_stream(config).await.expect("create the stream");
+    for _ in 0..3 {
+        let ack = context.publish("ledger.before", "not the feed".into()).await.expect("publish");
+        ack.await.expect("stored");
+    }
+    stream.purge().await.expect("purge the stream");
     let first = exporting("nats-standby-again", &nats);
     let mut client = first.admin().await;
     traffic(&mut client).await;
-    let context = nats.jetstream().await;
     let standby_dir = support::fresh_dir("nats-standby-again-standby").join("data");
 
     let head = published(&mut client, &context).await;
+    let info = context.get_stream(STREAM).await.expect("stream").get_info().await.expect("info");
+    assert_eq!((info.state.first_sequence, info.state.last_sequence), (4, head.events + 3));
     let report = import_nats(&nats, &standby_dir);
     assert_eq!(
         (report["head_sequence"].as_u64(), report["started_at_sequence"].as_u64()),
@@ -396,6 +413,23 @@ async fn a_directory_of_another_ledger_is_refused_and_left_as_it_was() {
     assert!(stderr.contains(&format!("head is sequence {} with hash {}", before.events, before.head_hash)), "{stderr}");
     let after = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger again");
     assert!(after.ok, "{}", after.first_mismatch);
+    assert_eq!((after.events, after.head_hash), (before.events, before.head_hash), "the directory as it was");
+
+    // With more events than the stream: its head is past the stream's end.
+    let other = Server::start_in(other_dir.clone(), &[]);
+    let mut other_client = other.admin().await;
+    let stream_head = verify_log(&mut client).await.events;
+    for n in 0..stream_head {
+        other_client.add(CAFE, &format!("other-{n}"), 1).await;
+    }
+    assert!(other.stop().success());
+    let before = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger");
+    let refused = import_nats_output(&nats, &other_dir, &[]);
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let ahead = format!("head is sequence {}, the stream {STREAM} ends at sequence {stream_head}", before.events);
+    assert!(stderr.contains(&ahead), "{stderr}");
+    let after = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger again");
     assert_eq!((after.events, after.head_hash), (before.events, before.head_hash), "the directory as it was");
     drop(first);
 }

@@ -11,10 +11,11 @@
 //!
 //! Where a sequence is in the stream: the exporter publishes sequences in order,
 //! each message expecting the one before it, so `Nats-Msg-Id` grows by one with
-//! the stream sequence, but the two are equal only when the stream was empty at
-//! the exporter's first start (and nothing was removed from its front). The
-//! head's message is looked up by its `Nats-Msg-Id`: first where a constant
-//! offset from the stream's first message puts it, then by bisection.
+//! the stream sequence, but the two are equal only when the stream's sequences
+//! started at 1 with the exporter's first message (a stream created empty, not
+//! purged) and nothing was removed from its front. The head's message is where
+//! the offset between the first message's stream sequence and `Nats-Msg-Id` puts
+//! it, and must carry the head's sequence there.
 
 use super::{Body, BodyError, message_sequence};
 use async_nats::jetstream::{self, consumer, stream::Stream};
@@ -70,6 +71,11 @@ pub enum ImportError {
          ledger's feed, so the directory cannot be checked against it; nothing was written"
     )]
     Missing { stream: String, sequence: u64, stream_first: u64 },
+    #[error(
+        "the stream {stream} does not hold sequence {sequence} at stream sequence {stream_sequence}, where its \
+         first message puts it: its messages are not one ledger's feed in order"
+    )]
+    OutOfOrder { stream: String, sequence: u64, stream_sequence: u64 },
     #[error(transparent)]
     Rebuild(#[from] RebuildError),
 }
@@ -240,21 +246,13 @@ async fn locate(stream: &Stream, name: &str, sequence: u64) -> Result<(u64, Expo
     if sequence > last_event.sequence {
         return Err(ImportError::Ahead { stream: name.to_owned(), sequence, stream_last: last_event.sequence });
     }
-    // Ledger sequences grow with stream sequences (see the module docs): the
-    // constant offset finds the message at once; bisection covers anything else.
-    let (mut low, mut high) = (first, last);
-    let mut probe = first.saturating_add(sequence - first_event.sequence).min(last);
-    loop {
-        let event = event_at(stream, probe).await?;
-        match event.sequence.cmp(&sequence) {
-            std::cmp::Ordering::Equal => return Ok((probe, event)),
-            std::cmp::Ordering::Less => low = probe + 1,
-            std::cmp::Ordering::Greater => high = probe - 1,
-        }
-        if low > high {
-            return Err(ImportError::Missing { stream: name.to_owned(), sequence, stream_first: first_event.sequence });
-        }
-        probe = low + (high - low) / 2;
+    // The feed's sequences follow its stream sequences one for one (see the
+    // module docs): the offset of the first message places every other one.
+    let at = first + (sequence - first_event.sequence);
+    let event = if at <= last { Some(event_at(stream, at).await?) } else { None };
+    match event {
+        Some(event) if event.sequence == sequence => Ok((at, event)),
+        _ => Err(ImportError::OutOfOrder { stream: name.to_owned(), sequence, stream_sequence: at }),
     }
 }
 
