@@ -7,7 +7,10 @@
 //! publishes into a stream that holds one's feed; a stream whose last message
 //! was deleted is imported to the message before and continued after it; a
 //! standby rebuilt from a stream that ends inside a command does not continue
-//! it (FIXME, pinned as it is).
+//! it (FIXME, pinned as it is). A warm standby: the same
+//! directory brought up to date again and again (between `ledgerd` runs that
+//! replay only the appended tail), kept up to date by `import-nats --follow`
+//! until SIGTERM, and a directory of another ledger refused and left as it was.
 //!
 //! The test gets its own `nats-server`: the one on PATH, else Debian's package
 //! (`apt-get download nats-server`, unpacked with `dpkg -x`; on a machine without
@@ -180,14 +183,13 @@ async fn a_ledger_rebuilt_from_the_stream_verifies_against_the_first_and_answers
     let report: serde_json::Value = serde_json::from_slice(&until.stdout).expect("one line of JSON");
     assert_eq!((report["head_sequence"].as_u64(), report["dropped_events"].as_u64()), (Some(3), Some(2)), "{report}");
 
-    // Importing again into the same directory is refused: a rebuild writes a fresh one.
-    let again = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["import-nats", "--nats", &nats.url(), "--data-dir"])
-        .arg(&rebuilt_dir)
-        .output()
-        .expect("run ledger import-nats");
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"), "{again:?}");
+    // Importing again into the same directory finds it up to date: nothing to append.
+    let again = import_nats(&nats, &rebuilt_dir);
+    assert_eq!(again["head_sequence"], head.events, "{again}");
+    assert_eq!(
+        (again["started_at_sequence"].as_u64(), again["appended_events"].as_u64()),
+        (Some(head.events), Some(0))
+    );
 
     // The rebuilt ledger, promoted, continues the same feed: its log ends where
     // the stream does, with the same hash.
@@ -241,6 +243,268 @@ async fn another_ledger_never_publishes_into_a_stream_that_holds_a_ledgers_feed(
     assert_eq!(stream.get_info().await.expect("info").state.messages, head.events);
     assert_eq!(last_published(&context).await, head.events);
     drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_brought_up_to_date_between_ledgerd_runs_replays_only_the_tail_and_answers_the_same() {
+    let nats = Nats::start("nats-standby-again");
+    // A stream whose sequences do not start at 1 with the feed's (three messages
+    // published and purged before the exporter's first start): a standby finds its
+    // head by Nats-Msg-Id, not by stream sequence.
+    let context = nats.jetstream().await;
+    let config = jetstream::stream::Config {
+        name: STREAM.into(),
+        subjects: vec!["ledger.>".into()],
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    };
+    let stream = context.create_stream(config).await.expect("create the stream");
+    for _ in 0..3 {
+        let ack = context.publish("ledger.before", "not the feed".into()).await.expect("publish");
+        ack.await.expect("stored");
+    }
+    stream.purge().await.expect("purge the stream");
+    let first = exporting("nats-standby-again", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    let standby_dir = support::fresh_dir("nats-standby-again-standby").join("data");
+
+    let head = published(&mut client, &context).await;
+    let info = context.get_stream(STREAM).await.expect("stream").get_info().await.expect("info");
+    assert_eq!((info.state.first_sequence, info.state.last_sequence), (4, head.events + 3));
+    let report = import_nats(&nats, &standby_dir);
+    assert_eq!(
+        (report["head_sequence"].as_u64(), report["started_at_sequence"].as_u64()),
+        (Some(head.events), Some(0))
+    );
+
+    // More writes on the first; the same directory goes on from its head.
+    more_traffic(&mut client, 1).await;
+    let second_head = published(&mut client, &context).await;
+    let report = import_nats(&nats, &standby_dir);
+    assert_eq!(report["head_hash"], second_head.head_hash.as_str(), "{report}");
+    assert_eq!(
+        (report["started_at_sequence"].as_u64(), report["appended_events"].as_u64()),
+        (Some(head.events), Some(second_head.events - head.events)),
+        "{report}"
+    );
+
+    // A ledgerd opens it (the whole log: no checkpoint yet) and answers what the
+    // first answers; an import meanwhile is refused by the directory's lock.
+    let standby = Server::start_logging(standby_dir.clone(), &[], "info");
+    let mut answers = standby.admin().await;
+    assert_same(&mut answers, &mut client, second_head.events, &second_head.head_hash).await;
+    let refused = import_nats_output(&nats, &standby_dir, &[]);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by another process"), "{refused:?}");
+    let (status, output) = standby.stop_with_output();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(replayed_at_open(&output), second_head.events, "the first open replays the whole log");
+
+    // Its stop checkpointed; more writes on the first are appended after that
+    // checkpoint, and the next start replays only them.
+    more_traffic(&mut client, 2).await;
+    let third_head = published(&mut client, &context).await;
+    let report = import_nats(&nats, &standby_dir);
+    assert_eq!(report["started_at_sequence"], second_head.events, "{report}");
+    assert_eq!(report["head_hash"], third_head.head_hash.as_str(), "{report}");
+    let standby = Server::start_logging(standby_dir, &[], "info");
+    let mut answers = standby.admin().await;
+    assert_same(&mut answers, &mut client, third_head.events, &third_head.head_hash).await;
+    let (status, output) = standby.stop_with_output();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(replayed_at_open(&output), third_head.events - second_head.events, "only the appended tail");
+    drop(first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_nats_follow_appends_as_the_first_ledger_writes_and_stops_synced_on_sigterm() {
+    let nats = Nats::start("nats-standby-follow");
+    let first = exporting("nats-standby-follow", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    let context = nats.jetstream().await;
+    let head = published(&mut client, &context).await;
+    let standby_dir = support::fresh_dir("nats-standby-follow-standby").join("data");
+
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["import-nats", "--json", "--follow", "--nats", &nats.url(), "--data-dir"])
+        .arg(&standby_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ledger import-nats --follow");
+    let synced = Arc::new(AtomicU64::new(0));
+    let stderr = BufReader::new(follower.stderr.take().expect("stderr"));
+    let synced_lines = Arc::clone(&synced);
+    let reader = std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            eprintln!("follower: {line}");
+            let sequence = line
+                .strip_prefix("import-nats: synced through sequence ")
+                .and_then(|rest| rest.split_whitespace().next().and_then(|sequence| sequence.parse::<u64>().ok()));
+            if let Some(sequence) = sequence {
+                synced_lines.store(sequence, Ordering::SeqCst);
+            }
+        }
+    });
+    let patience = Patience::new("the follower to catch up with the stream");
+    while synced.load(Ordering::SeqCst) < head.events {
+        patience.next().await;
+    }
+
+    // The first takes writes (single adds, and a bulk that is one record of many
+    // events) while the follower appends them; SIGTERM comes in the middle.
+    let load = Load::start(&first, 0).await;
+    let patience = Patience::new("the follower to append what the first writes");
+    while synced.load(Ordering::SeqCst) < head.events + 200 {
+        patience.next().await;
+    }
+    more_traffic(&mut client, 1).await;
+    let synced_before = synced.load(Ordering::SeqCst);
+    let pid = i32::try_from(follower.id()).expect("pid fits i32");
+    support::signal(pid, "TERM");
+    let output = follower.wait_with_output().expect("wait for the follower");
+    reader.join().expect("the stderr reader");
+    load.stop().await;
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).expect("one line of JSON");
+    let stopped_at = report["head_sequence"].as_u64().expect("a head");
+    let now = verify_log(&mut client).await;
+    assert!(stopped_at >= synced_before, "a synced head is never taken back: {report}");
+    assert!(stopped_at <= now.events, "{report}");
+    assert_eq!(
+        report["head_hash"],
+        hash_at(&mut client, stopped_at).await.as_str(),
+        "the first's hash at {stopped_at}"
+    );
+
+    // A last import without --follow reaches the first's head.
+    wait_for_stream(&context, now.events).await;
+    let last = import_nats(&nats, &standby_dir);
+    assert_eq!(last["started_at_sequence"], stopped_at, "{last}");
+    assert_eq!(
+        (last["head_sequence"].as_u64(), last["head_hash"].as_str()),
+        (Some(now.events), Some(now.head_hash.as_str()))
+    );
+    drop(first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_of_another_ledger_is_refused_and_left_as_it_was() {
+    let nats = Nats::start("nats-standby-foreign");
+    let first = exporting("nats-standby-foreign", &nats);
+    let mut client = first.admin().await;
+    traffic(&mut client).await;
+    published(&mut client, &nats.jetstream().await).await;
+
+    // Another ledger, with fewer events than the stream: its head's sequence is in
+    // the stream, with another hash.
+    let other = Server::start("nats-standby-foreign-other");
+    let mut other_client = other.admin().await;
+    other_client.create_program(CAFE).await;
+    other_client.add(CAFE, "alice", 100).await;
+    let other_dir = other.data_dir.clone();
+    assert!(other.stop().success());
+    let before = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger");
+
+    let refused = import_nats_output(&nats, &other_dir, &[]);
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("another ledger's events"), "{stderr}");
+    assert!(stderr.contains(&format!("head is sequence {} with hash {}", before.events, before.head_hash)), "{stderr}");
+    let after = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger again");
+    assert!(after.ok, "{}", after.first_mismatch);
+    assert_eq!((after.events, after.head_hash), (before.events, before.head_hash), "the directory as it was");
+
+    // With more events than the stream: its head is past the stream's end.
+    let other = Server::start_in(other_dir.clone(), &[]);
+    let mut other_client = other.admin().await;
+    let stream_head = verify_log(&mut client).await.events;
+    for n in 0..stream_head {
+        other_client.add(CAFE, &format!("other-{n}"), 1).await;
+    }
+    assert!(other.stop().success());
+    let before = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger");
+    let refused = import_nats_output(&nats, &other_dir, &[]);
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let ahead = format!("head is sequence {}, the stream {STREAM} ends at sequence {stream_head}", before.events);
+    assert!(stderr.contains(&ahead), "{stderr}");
+    let after = ledger_store::audit::verify_dir(&other_dir, |_| {}).expect("verify the other ledger again");
+    assert_eq!((after.events, after.head_hash), (before.events, before.head_hash), "the directory as it was");
+    drop(first);
+}
+
+/// `ledger import-nats --json` into `data_dir`, which must succeed; its report.
+fn import_nats(nats: &Nats, data_dir: &Path) -> serde_json::Value {
+    let output = import_nats_output(nats, data_dir, &["--json"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.trim()).expect("one line of JSON")
+}
+
+fn import_nats_output(nats: &Nats, data_dir: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("import-nats")
+        .args(extra)
+        .args(["--nats", &nats.url(), "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run ledger import-nats")
+}
+
+/// The first ledger's VerifyLog, once the stream holds its head.
+async fn published(client: &mut Clients, context: &jetstream::Context) -> pb::VerifyLogResponse {
+    let head = verify_log(client).await;
+    assert!(head.ok, "{}", head.first_mismatch);
+    wait_for_stream(context, head.events).await;
+    head
+}
+
+/// More writes on both programs: an add, a bulk of two (one record), a use.
+async fn more_traffic(client: &mut Clients, round: u32) {
+    client.add(CAFE, "alice", 5).await;
+    let items = (1..=2)
+        .map(|n| pb::BulkAddItem {
+            member_id: format!("bulk-{n}"),
+            points: i64::from(round),
+            remark: "more".into(),
+            ..Default::default()
+        })
+        .collect();
+    let bulk = pb::BulkAddPointsRequest { program_id: CAFE.into(), items, atomic: true };
+    client.points.bulk_add_points(bulk).await.expect("bulk add");
+    client.add(SHOP, "bob", i64::from(round)).await;
+}
+
+/// That a standby's ledgerd holds the first's log through `events` and answers
+/// the same members.
+async fn assert_same(standby: &mut Clients, first: &mut Clients, events: u64, head_hash: &str) {
+    let verified = verify_log(standby).await;
+    assert!(verified.ok, "{}", verified.first_mismatch);
+    assert_eq!((verified.events, verified.head_hash.as_str()), (events, head_hash));
+    for (program, member) in MEMBERS {
+        assert_eq!(standby.member(program, member).await, first.member(program, member).await, "{program}/{member}");
+    }
+}
+
+/// The `replayed` count of ledgerd's "ledger opened" line (RUST_LOG=info).
+fn replayed_at_open(output: &[u8]) -> u64 {
+    let output = String::from_utf8_lossy(output);
+    let line = output.lines().find(|line| line.contains("ledger opened")).expect("ledgerd logs its open at info");
+    let replayed = line.split_once("replayed=").map(|(_, rest)| rest.split_whitespace().next().unwrap_or_default());
+    replayed.and_then(|count| count.parse().ok()).unwrap_or_else(|| panic!("no replayed count in {line:?}"))
+}
+
+/// The hash of the first ledger's event at `sequence`.
+async fn hash_at(client: &mut Clients, sequence: u64) -> String {
+    let request = pb::StreamEventsRequest { from_sequence: sequence, program_id: String::new() };
+    let mut stream = client.audit.read_events(request).await.expect("read events").into_inner();
+    let event = stream.message().await.expect("an event").expect("the event at the sequence");
+    assert_eq!(event.sequence, sequence);
+    event.hash
 }
 
 /// Every member `traffic` names.

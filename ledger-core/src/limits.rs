@@ -199,3 +199,9 @@ pub const EXPORT_BATCH_EVENTS_MAX: usize = 1_024;
 
 const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX >= 1);
 const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX <= EXPORT_BATCH_EVENTS_MAX);
+/// Events `ledger import-nats --follow` appends between two syncs while the stream
+/// keeps it busy (it also syncs whenever it has caught up): what a power loss of
+/// the standby could take back, and fetch again at the next start.
+pub const IMPORT_SYNC_EVENTS_MAX: u64 = 10_000;
+
+const _: () = assert!(IMPORT_SYNC_EVENTS_MAX >= 1);

@@ -2,7 +2,10 @@
 //! events (the NATS feed's content, without NATS) is the same chain, opens to
 //! the same members, and every way an export can be wrong is refused with a
 //! typed error naming the sequence: a gap, bytes that are not the hash's, a
-//! broken link, a record cut by the export's end.
+//! broken link, a record cut by the export's end. A directory that holds a ledger
+//! (a rebuild's, or one a `Ledger` opened and checkpointed) is appended to from
+//! its head, the first event linked to the head's hash; another ledger's events
+//! are refused there and leave it as it was.
 
 use ledger_core::command::{AddPoints, BulkAddPoints};
 use ledger_store::envelope::{self, StoredEvent};
@@ -124,20 +127,93 @@ async fn a_gap_a_foreign_byte_a_broken_link_or_a_split_record_is_refused_by_sequ
     ledger.close().expect("close");
 }
 
+/// The events of records `..=2` of `events` into `name`, finished: a directory
+/// whose head is sequence 2.
+fn rebuilt_through_2(name: &str, events: &[ExportedEvent]) -> PathBuf {
+    let report = rebuild(name, events.iter().take(2).cloned()).expect("rebuild").finish().expect("finish");
+    assert_eq!((report.events, report.started_at), (2, 0));
+    path(name)
+}
+
 #[tokio::test]
-async fn a_rebuild_that_stops_leaves_no_directory_behind() {
-    let (events, _, ledger) = exported("stopped-source").await;
-    // An import that stops at a gap (or a lost connection) drops its rebuild.
-    let gap = events.iter().filter(|event| event.sequence != 3).cloned();
-    assert!(matches!(rebuild("stopped", gap), Err(RebuildError::Gap { expected: 3, found: 4 })));
-    assert!(!path("stopped").exists(), "a half-rebuilt directory would open as a shorter ledger");
-    // A directory that existed empty is emptied again, and kept.
-    std::fs::create_dir_all(path("stopped")).expect("an empty directory");
-    drop(Rebuild::create(&path("stopped")).expect("an empty directory takes a rebuild"));
-    assert_eq!(std::fs::read_dir(path("stopped")).expect("kept").count(), 0);
-    // So the same directory takes the next import.
-    let report = rebuild("stopped", events).expect("rebuild").finish().expect("finish");
-    assert_eq!(report.events, 6);
-    assert!(Ledger::open(path("stopped")).expect("a finished rebuild is kept").close().is_ok());
+async fn appending_goes_on_from_the_head_and_a_checkpointed_ledger_replays_only_the_tail() {
+    let (events, head, ledger) = exported("append-source").await;
+    let dir = rebuilt_through_2("append", &events);
+
+    let mut appending = Rebuild::open(&dir).expect("open a directory that holds a ledger");
+    assert_eq!(appending.started_at(), (2, events[1].hash));
+    for event in events.iter().skip(2).take(2).cloned() {
+        appending.push(event).expect("the events after the head");
+    }
+    // Sequence 4 is inside the bulk 3..=5: nothing of it is written yet.
+    assert_eq!((appending.received(), appending.written()), (4, 2));
+    let report = appending.finish().expect("finish");
+    assert_eq!((report.events, report.started_at, report.dropped_events), (2, 2, 2));
+
+    // A Ledger opens it, checkpoints at its close, and the log grows after that
+    // checkpoint: the next open replays the appended records only.
+    let opened = Ledger::open(&dir).expect("open the rebuilt directory");
+    assert_eq!(opened.replayed_at_open(), 2, "no checkpoint yet: the whole log");
+    opened.close().expect("close");
+    drop(opened);
+    let mut appending = Rebuild::open(&dir).expect("open a directory a ledger checkpointed");
+    assert_eq!(appending.started_at(), (2, events[1].hash));
+    for event in events.iter().skip(2).cloned() {
+        appending.push(event).expect("the events after the head");
+    }
+    let report = appending.finish().expect("finish");
+    assert_eq!((report.events, report.started_at, report.head_hash.as_str()), (6, 2, head.as_str()));
+
+    let reopened = Ledger::open(&dir).expect("open after the append");
+    assert_eq!(reopened.replayed_at_open(), 4, "the checkpoint covers 1..=2; the tail 3..=6 is replayed");
+    assert_eq!(reopened.verify().expect("verify").head_hash, head);
+    for member in ["ann", "bob", "cy"] {
+        assert_eq!(
+            reopened.member("cafe", member).await.expect("member"),
+            ledger.member("cafe", member).await.expect("member")
+        );
+    }
+    reopened.close().expect("close");
+    ledger.close().expect("close");
+}
+
+#[tokio::test]
+async fn appending_refuses_events_that_do_not_follow_the_head_and_leaves_the_directory_as_it_was() {
+    let (events, _, ledger) = exported("junction-source").await;
+    let (others, _, other) = exported("junction-other").await;
+    assert_ne!(events[1].hash, others[1].hash, "two ledgers, two chains");
+    let standby = rebuilt_through_2("junction", &events);
+
+    let refused = |event: &ExportedEvent| {
+        let mut appending = Rebuild::open(&standby).expect("open");
+        let error = appending.push(event.clone()).expect_err("refused");
+        appending.finish().expect("what the directory held still verifies");
+        error
+    };
+    // Another ledger's next event links to its own sequence 2, not to this head.
+    assert!(matches!(refused(&others[2]), RebuildError::Link { sequence: 3, .. }));
+    assert!(matches!(refused(&events[3]), RebuildError::Gap { expected: 3, found: 4 }));
+    assert!(matches!(refused(&events[1]), RebuildError::Gap { expected: 3, found: 2 }));
+
+    let report = Rebuild::open(&standby).expect("open").finish().expect("finish");
+    assert_eq!((report.events, report.head_hash), (2, ledger_store::envelope::hex(&events[1].hash)));
+
+    // A directory with files but no ledger, or no ledger to append to.
+    std::fs::create_dir_all(dir("stray").join("something")).expect("a directory of something else");
+    assert!(matches!(Rebuild::open(&path("stray")), Err(RebuildError::NotALedger { .. })));
+    assert!(matches!(Rebuild::append(&dir("nothing")), Err(RebuildError::NotALedger { .. })));
+    other.close().expect("close");
+    ledger.close().expect("close");
+}
+
+#[tokio::test]
+async fn a_directory_a_ledger_holds_open_is_refused() {
+    let (events, _, ledger) = exported("held-source").await;
+    let dir = rebuilt_through_2("held", &events);
+    let holder = Ledger::open(&dir).expect("open");
+    let refused = Rebuild::open(&dir).err().expect("sled's lock refuses a second writer");
+    assert!(matches!(refused, RebuildError::Store(ledger_store::StoreError::Locked { .. })), "{refused}");
+    assert!(refused.to_string().contains("stop ledgerd first"), "{refused}");
+    holder.close().expect("close");
     ledger.close().expect("close");
 }

@@ -174,8 +174,9 @@ pub enum Command {
     /// the backup's sequence; checks the file and the hash chain before and after writing.
     Restore(backup::RestoreArgs),
     /// Rebuilds a new data directory from the event feed in NATS JetStream (ledgerd
-    /// --export-nats), checking every event's hash, sequence and link; prints the head
-    /// sequence and hash to compare with the first ledger's VerifyLog.
+    /// --export-nats), or brings one that holds a ledger up to date (--follow: keeps it so),
+    /// checking every event's hash, sequence and link; prints the head sequence and hash to
+    /// compare with the first ledger's VerifyLog.
     ImportNats(import_nats::ImportNatsArgs),
 }
 
@@ -205,7 +206,7 @@ fn online(global: &Global, command: Command) -> Result<Reply, Failure> {
 
 async fn dispatch(global: &Global, command: Command) -> Result<Reply, Failure> {
     match command {
-        // No ledgerd: NATS and a new directory.
+        // No ledgerd: NATS and a data directory.
         Command::ImportNats(args) => import_nats::run(args).await,
         // Bench connects its own clients (several connections, no per-call overhead).
         Command::Bench(args) => bench(global, args).await,
