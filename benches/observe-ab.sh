@@ -61,13 +61,17 @@ start() {
     grep -o 'listening on 127.0.0.1:[0-9]*' "$workdir/$name.out" | grep -o '127.*' >"$workdir/$name.address"
 }
 
-# run NAME: one bench line against server NAME, prefixed with its name.
+# run NAME: one bench line against server NAME, prefixed with its name, then the
+# server's CPU ticks over it (utime + stime): CPU per call is what the log and the
+# metrics add, and it is steadier than throughput on a shared machine.
 run() {
-    local pid line
+    local pid line ticks_before ticks_after
     pid=$(cat "$workdir/$1.pid")
+    ticks_before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     line=$("$ledger" --addr "$(cat "$workdir/$1.address")" --token-file "$workdir/$1/admin.token" \
         bench --program ab --op add-points --clients "$clients" --seconds "$seconds" --server-pid "$pid" 2>/dev/null)
-    echo "$1 $line"
+    ticks_after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    echo "$1 $line $((ticks_after - ticks_before))"
 }
 
 start quiet warn
@@ -80,25 +84,37 @@ pids+=($!)
 
 for round in $(seq "$rounds"); do
     echo "round $round $(date -u +%T) load $(cut -d' ' -f1 /proc/loadavg)" >&2
-    for name in quiet log metrics; do
+    # Each round starts with the next setup, so that none always runs first (or
+    # always right after another server's run, whose checkpoint may still be going).
+    case $((round % 3)) in
+        1) order="quiet log metrics" ;;
+        2) order="log metrics quiet" ;;
+        0) order="metrics quiet log" ;;
+    esac
+    for name in $order; do
         run "$name"
     done
 done | python3 -c '
 import json, statistics, sys
+ticks_per_s = 100  # USER_HZ on Linux
 runs = {}
 for line in sys.stdin:
-    label, report = line.split(" ", 1)
+    label, rest = line.split(" ", 1)
+    report, ticks = rest.strip().rsplit(" ", 1)
     report = json.loads(report)
-    row = (report["ops_per_s"], report["p50_ms"], report["p99_ms"])
+    cpu_us = int(ticks) * 1e6 / ticks_per_s / max(report["requests"], 1)
+    row = (report["ops_per_s"], report["p50_ms"], report["p99_ms"], cpu_us)
     errors = report["errors"]
     runs.setdefault(label, []).append(row)
-    print(f"{label:8} {row[0]:>9.0f} ops/s  p50 {row[1]:.3f} ms  p99 {row[2]:.3f} ms  errors {errors}")
+    print(f"{label:8} {row[0]:>9.0f} ops/s  p50 {row[1]:.3f} ms  p99 {row[2]:.3f} ms  server CPU {row[3]:.1f} us/call  errors {errors}")
 print("medians:")
 medians = {label: [statistics.median(column) for column in zip(*rows)] for label, rows in runs.items()}
-base = medians["quiet"][0]
+base = medians["quiet"]
 for label, median in medians.items():
-    share = median[0] / base if base else float("nan")
-    print(f"{label:8} {median[0]:>9.0f} ops/s  p50 {median[1]:.3f} ms  p99 {median[2]:.3f} ms  {share:6.1%} of quiet")
+    share = median[0] / base[0] if base[0] else float("nan")
+    cpu = median[3] / base[3] if base[3] else float("nan")
+    print(f"{label:8} {median[0]:>9.0f} ops/s  p50 {median[1]:.3f} ms  p99 {median[2]:.3f} ms  {share:6.1%} of quiet"
+          f"  server CPU {median[3]:.1f} us/call  {cpu:6.1%} of quiet")
 '
 lines=$(grep -c 'ledgerd::request' "$workdir/log.log" || true)
 echo "request lines logged by log: $lines" >&2

@@ -205,3 +205,16 @@ const _: () = assert!(EXPORT_ACKS_IN_FLIGHT_MAX <= EXPORT_BATCH_EVENTS_MAX);
 pub const IMPORT_SYNC_EVENTS_MAX: u64 = 10_000;
 
 const _: () = assert!(IMPORT_SYNC_EVENTS_MAX >= 1);
+
+// `ledgerd`'s log writer (ledger-grpc's `log_writer`).
+
+/// Bytes of log lines waiting for the log's writer thread at most; past it new
+/// lines are dropped (and counted) rather than making calls wait for a stderr
+/// nobody reads. About 130,000 request lines.
+pub const LOG_BYTES_QUEUED_MAX: usize = 32 * 1024 * 1024;
+/// Waiting bytes at which the writer thread is woken before its interval.
+pub const LOG_FLUSH_BYTES: usize = 64 * 1024;
+/// How late a log line reaches stderr at most (the writer thread's interval).
+pub const LOG_FLUSH_INTERVAL_MS: u64 = 50;
+
+const _: () = assert!(LOG_FLUSH_BYTES < LOG_BYTES_QUEUED_MAX);

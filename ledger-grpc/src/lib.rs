@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod log_writer;
 pub mod mapping;
 pub mod nats;
 pub mod observe;

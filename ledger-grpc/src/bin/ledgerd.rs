@@ -175,9 +175,18 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // Log lines leave in batches from a thread of their own (`log_writer`): a
+    // request line per call costs no write(2) on the call's path.
+    let (stderr, _flushed_at_exit) = match ledger_grpc::log_writer::stderr() {
+        Ok(writer) => writer,
+        Err(error) => {
+            eprintln!("ledgerd: cannot start the log's writer thread: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr);
+        .with_writer(stderr);
     match args.log_format {
         LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         LogFormat::Json => logs.json().init(),
@@ -187,6 +196,7 @@ async fn main() -> std::process::ExitCode {
         Err(error) => {
             // Once, and not through the log: whatever RUST_LOG says, the
             // operator must learn why the server did not start or stopped.
+            ledger_grpc::log_writer::flush();
             eprintln!("ledgerd: {error}");
             std::process::ExitCode::FAILURE
         }
@@ -258,7 +268,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         Ok(closed) => closed??,
         Err(_) => {
             // The runtime would wait for the blocked close on its way out: leave now.
-            // Not through the log, as main's last words (above).
+            // Not through the log, as main's last words (above), after what the
+            // log holds: exit runs no destructors.
+            ledger_grpc::log_writer::flush();
             eprintln!(
                 "ledgerd: the ledger did not close within {CLOSE_GRACE:?}: exiting; the next start recovers from the log"
             );
