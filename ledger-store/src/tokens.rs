@@ -552,7 +552,9 @@ mod tests {
         }
 
         fn open(&self) -> (sled::Db, Tokens) {
-            let db = sled::Config::new().path(&self.0).flush_every_ms(None).open().unwrap();
+            // The store dropped just before may still hold sled's lock for a
+            // moment (a job of sled's thread pool finishing): wait for it.
+            let db = crate::audit::open_released(&self.0).unwrap();
             let tokens = Tokens::open(Arc::new(Disk::open(db.clone(), &self.0).unwrap())).unwrap();
             (db, tokens)
         }
