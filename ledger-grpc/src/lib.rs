@@ -20,4 +20,5 @@ pub mod pb;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod stop_signal;
 pub mod tls;

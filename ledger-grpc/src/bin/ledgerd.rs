@@ -235,7 +235,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     if ledger.tokens().is_empty() {
         write_admin_token(&ledger, &args.data_dir)?;
     }
-    let shutdown = shutdown_signal()?;
+    let shutdown = ledger_grpc::stop_signal::stop_signal()?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address = listener.local_addr()?;
     // Tests and scripts read these lines to find a port picked with `:0`; they
@@ -320,27 +320,4 @@ fn write_admin_token(ledger: &Ledger, data_dir: &Path) -> Result<(), Box<dyn std
     // Said whatever RUST_LOG is: the operator needs the path to make any call.
     tracing::warn!(path = %path.display(), token_id = %issued.info.token_id, "first start: admin token written");
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
-/// not when the future is first polled: `run` calls it before printing the
-/// listening line, so a signal sent as soon as a client has seen the server up
-/// never meets the default action, which kills the process without a checkpoint.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -53,7 +53,8 @@ pub async fn run(args: ImportNatsArgs) -> Result<Reply, Failure> {
     };
     // Installed before anything is read, so that a signal never meets the default
     // action, which would end the process without a sync.
-    let stop = stop_signal().map_err(|error| Failure::message(format!("import-nats: signal handlers: {error}")))?;
+    let stop = crate::stop_signal::stop_signal()
+        .map_err(|error| Failure::message(format!("import-nats: signal handlers: {error}")))?;
     let progress =
         |head: &Synced| eprintln!("import-nats: synced through sequence {} (hash {})", head.sequence, head.hash);
     let report =
@@ -97,24 +98,4 @@ pub async fn run(args: ImportNatsArgs) -> Result<Reply, Failure> {
         "data_dir": config.data_dir.display().to_string(),
     });
     Ok(Reply::new(fields(&lines), json))
-}
-
-/// Resolves on SIGINT or SIGTERM; the handlers are installed when this is called.
-fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }
