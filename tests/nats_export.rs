@@ -818,6 +818,19 @@ fn runs(binary: &Path) -> bool {
     Command::new(binary).arg("--version").output().is_ok_and(|output| output.status.success())
 }
 
+/// The stream made ahead, as an operator may (the exporter takes it as it is),
+/// with a short duplicate window: JetStream remembers a deleted message's id for
+/// that long, and these tests publish a sequence again once it has passed.
+async fn create_stream_with_short_duplicate_window(context: &jetstream::Context) {
+    let config = jetstream::stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec!["ledger.>".to_owned()],
+        duplicate_window: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    context.create_stream(config).await.expect("create the stream");
+}
+
 /// The stream's last message deleted (`nats stream rmm`): the stream keeps its
 /// last sequence, and no message is there. An import ends at the last message
 /// the stream holds instead of waiting for ever, and a restarted exporter goes on
@@ -826,16 +839,7 @@ fn runs(binary: &Path) -> bool {
 async fn a_stream_whose_last_message_was_deleted_is_imported_and_continued() {
     let nats = Nats::start("nats-export-tail");
     let context = nats.jetstream().await;
-    // The stream made ahead, as an operator may (the exporter takes it as it is),
-    // with a short duplicate window: JetStream remembers a deleted message's id
-    // for that long.
-    let config = jetstream::stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec!["ledger.>".to_owned()],
-        duplicate_window: std::time::Duration::from_secs(1),
-        ..Default::default()
-    };
-    context.create_stream(config).await.expect("create the stream");
+    create_stream_with_short_duplicate_window(&context).await;
     let first = exporting("nats-export-tail", &nats);
     let mut client = first.admin().await;
     traffic(&mut client).await;
@@ -892,13 +896,7 @@ async fn a_stream_whose_last_message_was_deleted_is_imported_and_continued() {
 async fn a_standby_rebuilt_from_a_stream_ending_inside_a_command_does_not_continue_it() {
     let nats = Nats::start("nats-export-cut");
     let context = nats.jetstream().await;
-    let config = jetstream::stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec!["ledger.>".to_owned()],
-        duplicate_window: std::time::Duration::from_secs(1),
-        ..Default::default()
-    };
-    context.create_stream(config).await.expect("create the stream");
+    create_stream_with_short_duplicate_window(&context).await;
     let first = exporting("nats-export-cut", &nats);
     let mut client = first.admin().await;
     traffic(&mut client).await;
